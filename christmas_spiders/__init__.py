@@ -1,0 +1,1 @@
+"""christmas_spiders: price tracking for Hallmark Keepsake ornaments across resellers."""

@@ -1,0 +1,146 @@
+"""SQLAlchemy 2.0 models: the one schema shared by the crawler, the API and Alembic.
+
+Changes from the user's original ``products`` table (see README, "Schema"):
+prices are NUMERIC (exact cents), names and links are TEXT (real names exceed 40
+characters, real links 100), timestamps carry a time zone, ``release_year`` is an
+integer, ``currency`` is added, and (vendor, vendor_id) is unique.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Product(Base):
+    """The latest known state of one product at one shop."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("vendor", "vendor_id", name="uq_products_vendor_vendor_id"),
+        Index("ix_products_sku", "sku"),
+        Index("ix_products_vendor_release_year", "vendor", "release_year"),
+        Index("ix_products_availability", "availability"),
+        Index("ix_products_last_synced_at", "last_synced_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(32))
+    vendor_id: Mapped[str] = mapped_column(String(64))
+    sku: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    brand: Mapped[str] = mapped_column(String(128))
+    # in_stock, out_of_stock, or delisted (not seen in the vendor's last complete crawl).
+    availability: Mapped[str] = mapped_column(String(16))
+    release_year: Mapped[int] = mapped_column(Integer)
+    link: Mapped[str] = mapped_column(Text)
+    last_synced_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class ProductAudit(Base):
+    """One changed tracked field of one product; written only by the audit trigger."""
+
+    __tablename__ = "product_audit"
+    __table_args__ = (
+        Index("ix_product_audit_product_id_changed_at", "product_id", "changed_at"),
+        Index("ix_product_audit_changed_at", "changed_at"),
+        Index("ix_product_audit_field_changed_at", "field", "changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # No foreign key: the audit outlives a deleted product.
+    product_id: Mapped[str] = mapped_column(String(24))
+    # INSERT, UPDATE or DELETE.
+    operation: Mapped[str] = mapped_column(String(6))
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    # The crawl that made the change (SET LOCAL christmas.crawl_id); NULL for changes by hand.
+    crawl_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class CrawlRun(Base):
+    """One spider process's crawl (several workers of one session share a crawl_id)."""
+
+    __tablename__ = "crawl_runs"
+    __table_args__ = (
+        Index("ix_crawl_runs_vendor_started_at", "vendor", "started_at"),
+        Index("ix_crawl_runs_crawl_id", "crawl_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    crawl_id: Mapped[str] = mapped_column(String(64))
+    vendor: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
+    started_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finish_reason: Mapped[str | None] = mapped_column(String(64))
+    # True when the crawl walked every year of the vendor (no years/product_url/stale_hours).
+    full_crawl: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    pages: Mapped[int] = mapped_column(Integer, server_default="0")
+    items: Mapped[int] = mapped_column(Integer, server_default="0")
+    dropped: Mapped[dict[str, int]] = mapped_column(JSONB, server_default="{}")
+    browser_renders: Mapped[int] = mapped_column(Integer, server_default="0")
+    errors: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Spidermon verdict: NULL while running, then true/false with the report.
+    monitors_passed: Mapped[bool | None] = mapped_column(Boolean)
+    monitor_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    delisted: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ApiKey(Base):
+    """An API key, stored only as a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters of the key, shown by `keys list` to tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,0 +1,52 @@
+"""Scrapy settings, derived from the project configuration (see christmas_spiders.config).
+
+Everything tunable lives in config/*.json or environment variables; this module
+only maps it onto Scrapy's setting names. ``-s NAME=VALUE`` still overrides any
+of them for one crawl.
+"""
+
+from __future__ import annotations
+
+from christmas_spiders.config import get_config
+
+CONFIG = get_config()
+_crawl = CONFIG["crawl"]
+_selenium = CONFIG["selenium"]
+
+BOT_NAME = "christmas_spiders"
+SPIDER_MODULES = ["christmas_spiders.spiders"]
+NEWSPIDER_MODULE = "christmas_spiders.spiders"
+
+# --- Politeness (real shops by default; the "replica" profile lifts these) ---
+USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl['contact']})"
+ROBOTSTXT_OBEY = bool(_crawl["obey_robots_txt"])
+CONCURRENT_REQUESTS = int(_crawl["concurrent_requests"])
+CONCURRENT_REQUESTS_PER_DOMAIN = int(_crawl["concurrent_requests_per_domain"])
+DOWNLOAD_DELAY = float(_crawl["download_delay"])
+AUTOTHROTTLE_ENABLED = bool(_crawl["autothrottle"])
+AUTOTHROTTLE_START_DELAY = max(DOWNLOAD_DELAY, 1.0)
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+# --- Robustness: 5xx and dropped connections are retried, then counted ---
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+DOWNLOAD_TIMEOUT = 30
+
+# --- JS pages: the project's Selenium pool (scrapy-selenium's setting names) ---
+SELENIUM_DRIVER_NAME = _selenium["driver_name"]
+SELENIUM_DRIVER_EXECUTABLE_PATH = _selenium["driver_executable_path"]
+SELENIUM_BROWSER_EXECUTABLE_PATH = _selenium["browser_executable_path"]
+SELENIUM_DRIVER_ARGUMENTS = list(_selenium["driver_arguments"])
+SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
+SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
+
+# --- Project settings read by our components ---
+CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
+CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"

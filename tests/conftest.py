@@ -1,0 +1,5 @@
+"""Shared test fixtures; each area's fixtures live in tests/fixtures/ and are listed here."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
