@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- HTML/JS templates: one tag or statement a line reads better than split strings
 """The HTML of the three replica shops, laid out as shared/vendor-sites.md says.
 
 ``ShopSite(catalogue, vendor).resolve(path, query)`` maps a request to a ``Route``:
