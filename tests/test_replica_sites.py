@@ -15,6 +15,8 @@ import json
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -871,3 +873,51 @@ def test_contract_crawl_yields_exactly_the_ground_truth(seed: int, browser: WebD
             pages = control(base, "stats")["pages"]
             product_paths = {urlsplit(str(item["link"])).path for item in expected}
             assert all(pages[path] == 1 for path in product_paths)
+
+
+def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
+    command = [sys.executable, "-m", "tests.sites", "truth", "--seed", "4", "--products", "30"]
+    command += ["--malformed", "0.2", "--vendor", "hallmark_ornaments", "--day", "2"]
+    base = "http://127.0.0.1:8123"
+    lines = subprocess.run(
+        [*command, "--base-url", base], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    catalogue = generate_catalogue(seed=4, products_per_shop=30, malformed_ratio=0.2)
+    assert [json.loads(line) for line in lines] == ground_truth(
+        catalogue, "hallmark_ornaments", base, day=2
+    )
+    drops = subprocess.run(
+        [*command, "--base-url", base, "--drops"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(drops) == expected_drops(catalogue, "hallmark_ornaments")
+    bad = subprocess.run([*command, "--base-url", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "http(s) origin" in bad.stderr
+
+
+def test_cli_serve_ends_when_its_parent_is_gone() -> None:
+    # A parent pid that is not ours stands for a parent that died: the server must end.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.sites", "serve", "--products", "5", "--json",
+         "--parent-pid", "1"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        urls = json.loads(process.stdout.readline())
+        assert set(urls) == set(VENDORS)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_browser_assets_are_served_not_counted_as_missing(replicas: dict[str, str]) -> None:
+    base = replicas["hookedonhallmark"]
+    control(base, "reset")
+    assert fetch(base + "/favicon.ico")[0] == 200
+    stats = control(base, "stats")
+    assert stats["not_found"] == 0 and stats["kinds"] == {"asset": 1}

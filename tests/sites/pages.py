@@ -46,7 +46,7 @@ TRACKING = "?ref=year#top"
 ROBOTS = b"# Replica shop: everything may be crawled.\nUser-agent: *\nDisallow:\n"
 
 # Route kinds. Faults hit YEAR and PRODUCT pages; BROWSER_YEAR only when asked.
-INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME = (
+INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME, ASSET = (
     "index",
     "year",
     "browser_year",
@@ -55,6 +55,7 @@ INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME = (
     "ajax",
     "robots",
     "home",
+    "asset",
 )
 
 
@@ -133,6 +134,8 @@ class ShopSite:
             return Route(ROBOTS_TXT, path, lambda day: ROBOTS, TEXT)
         if path == "/":
             return Route(HOME, path, lambda day: self._home())
+        if path == "/favicon.ico":  # browsers ask for it on every page
+            return Route(ASSET, path, lambda day: b"", "image/x-icon")
         if path == self.shop.index_path:
             return Route(INDEX, path, lambda day: self._index())
         listing = self.shop.by_path.get(path)
