@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -34,6 +34,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.fixtures.replica import RunningReplica
 from tests.sites.catalogue import DROP_REASONS_BY_VENDOR, VENDORS, Catalogue, generate_catalogue
 from tests.sites.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
 from tests.sites.pages import ShopSite
@@ -921,3 +922,17 @@ def test_browser_assets_are_served_not_counted_as_missing(replicas: dict[str, st
     assert fetch(base + "/favicon.ico")[0] == 200
     stats = control(base, "stats")
     assert stats["not_found"] == 0 and stats["kinds"] == {"asset": 1}
+
+
+def test_replica_sites_fixture_serves_truth_and_moves_days(
+    replica_sites: Callable[..., RunningReplica],
+) -> None:
+    replica = replica_sites(seed=5, products_per_shop=30, malformed_ratio=0.1, faults="error=0.1")
+    item = replica.truth("ornament_shop")[0]
+    assert str(item["link"]).startswith(replica.urls["ornament_shop"] + "/")
+    assert sum(replica.drops("ornament_shop").values()) == 3
+    replica.set_day(3)
+    assert replica.truth("ornament_shop") == ground_truth(
+        replica.catalogue, "ornament_shop", replica.urls["ornament_shop"], day=3
+    )
+    assert replica.stats("ornament_shop")["day"] == 3
