@@ -42,6 +42,12 @@ SELENIUM_BROWSER_EXECUTABLE_PATH = _selenium["browser_executable_path"]
 SELENIUM_DRIVER_ARGUMENTS = list(_selenium["driver_arguments"])
 SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
 SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
+# Where scrapy-selenium's own middleware sat (800); the guard right after it fails
+# SeleniumRequests loudly when the pool is off (no browser configured).
+DOWNLOADER_MIDDLEWARES = {
+    "christmas_spiders.middlewares.selenium.SeleniumMiddleware": 800,
+    "christmas_spiders.middlewares.selenium.SeleniumRequiredMiddleware": 801,
+}
 
 # --- Project settings read by our components ---
 CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
