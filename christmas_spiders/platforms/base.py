@@ -79,6 +79,11 @@ PRODUCT_PAGE = "product_page"
 class SpiderArgumentError(ValueError):
     """A ``-a`` spider argument is unusable; raised before any request is made."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        # Logged as well, so the reason is one plain line above Scrapy's traceback.
+        logger.error("bad spider argument: %s", message)
+
 
 class DropProduct(Exception):
     """A product page yields no item, for ``reason`` (one of :data:`DROP_REASONS`)."""
@@ -132,7 +137,7 @@ class VendorSpider(scrapy.Spider):
             )
             self.years: set[int] | None = parse_year_list(years) if years is not None else None
         except ParseError as exc:
-            raise SpiderArgumentError(f"{self.name}: {exc}") from exc
+            raise SpiderArgumentError(f"{self.name}: {exc}") from None
         self.origin_swapped = base_url is not None
         self.crawl_id: str = (crawl_id or "").strip() or uuid.uuid4().hex
         self.product_url: str | None = None
@@ -158,7 +163,7 @@ class VendorSpider(scrapy.Spider):
         try:
             link = clean_link(product_url)
         except ParseError as exc:
-            raise SpiderArgumentError(f"{self.name}: product_url={product_url!r}: {exc}") from exc
+            raise SpiderArgumentError(f"{self.name}: product_url={product_url!r}: {exc}") from None
         if self.origin_swapped:
             link = swap_origin(link, self.base_url)
         text = (release_year or "").strip()
