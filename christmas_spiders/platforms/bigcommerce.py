@@ -20,6 +20,8 @@ class BigCommerceSpider(VendorSpider):
     info_name_css: ClassVar[str] = "dl.productView-info dt.productView-info-name"
     price_css: ClassVar[str] = ".productView-price span.price--withoutTax"
     vendor_id_css: ClassVar[str] = "input[name=product_id]::attr(value)"
+    #: Cornerstone marks the sku's ``dd`` with a bare ``data-product-sku`` (text is the sku).
+    sku_css: ClassVar[str] = "dl.productView-info dd[data-product-sku]"
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         for link in response.css(self.year_link_css):
@@ -45,12 +47,13 @@ class BigCommerceSpider(VendorSpider):
     def extract_product(self, response: Response) -> dict[str, Any]:
         info = self.product_info(response)
         brand = info.get("brand")
-        sku = info.get("sku")
+        sku_element = response.css(self.sku_css)
+        sku = sku_element[0] if sku_element else info.get("sku")
         availability = info.get("availability")
         return {
             "vendor_id": response.css(self.vendor_id_css).get(),
             "name": " ".join(response.css(f"{self.title_css} ::text").getall()),
-            "sku": sku.attrib.get("data-product-sku") if sku is not None else None,
+            "sku": " ".join(sku.css("::text").getall()) if sku is not None else None,
             "price": " ".join(response.css(f"{self.price_css} ::text").getall()) or None,
             "brand": " ".join(brand.css("a span ::text").getall()) if brand is not None else None,
             "availability": (

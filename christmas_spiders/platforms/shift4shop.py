@@ -52,6 +52,12 @@ class Shift4ShopSpider(VendorSpider):
     product_link_css: ClassVar[str] = "#productCategoryBlock div.product-item a.quickview[href]"
     product_tile_css: ClassVar[str] = "#productCategoryBlock div.product-item"
     product_count_css: ClassVar[str] = ".product-count"
+    #: The browser waits until a tile's link is filled in, or sees the grid has no tiles
+    #: (an empty year would otherwise wait for its full time limit).
+    year_page_wait_css: ClassVar[str] = (
+        "#productCategoryBlock div.product-item a.quickview[href], "
+        "#productCategoryBlock:not(:has(div.product-item))"
+    )
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         for link in response.css(self.year_link_css):
@@ -60,7 +66,7 @@ class Shift4ShopSpider(VendorSpider):
 
     def year_page_request(self, link: YearLink) -> Request | None:
         url = add_or_replace_parameter(link.url, *self.view_all_parameter)
-        return self.listing_request(url, link.year, wait_css=self.product_link_css)
+        return self.listing_request(url, link.year, wait_css=self.year_page_wait_css)
 
     def product_hrefs(self, response: Response) -> Iterable[str]:
         return response.css(self.product_link_css).xpath("@href").getall()
