@@ -57,7 +57,9 @@ ITEM_PIPELINES = {
     "christmas_spiders.pipelines.normalize.NormalizeProductPipeline": 200,
 }
 
-# --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds ---
+# --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds; final stats
+# as JSON where -s CHRISTMAS_STATS_FILE=path is given ---
 EXTENSIONS = {
     "christmas_spiders.extensions.progress.LogProgress": 500,
+    "christmas_spiders.extensions.stats_file.WriteStatsFile": 510,
 }
