@@ -65,9 +65,11 @@ def run_crawl(
     env: str | None = "replica",
     timeout: float = 600.0,
     spider: str | None = None,
+    spider_file: Path | None = None,
 ) -> CrawlResult:
     """``scrapy crawl`` ``spider`` (default: ``vendor``) with ``-a base_url=`` plus
-    ``arguments`` (``"years=1995"``) and ``settings`` (``"LOG_LEVEL=INFO"``)."""
+    ``arguments`` (``"years=1995"``) and ``settings`` (``"LOG_LEVEL=INFO"``);
+    ``scrapy runspider spider_file`` instead when that is given."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = spider or vendor
     feed = out_dir / f"{name}.jsonl"
@@ -75,7 +77,8 @@ def run_crawl(
     log_file = out_dir / f"{name}.log"
     for stale in (feed, stats_file, log_file):
         stale.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "scrapy", "crawl", name, "-O", f"{feed}:jsonlines"]
+    run = ["runspider", str(spider_file)] if spider_file else ["crawl", name]
+    command = [sys.executable, "-m", "scrapy", *run, "-O", f"{feed}:jsonlines"]
     spider_arguments = ([f"base_url={base_url}"] if base_url else []) + list(arguments)
     for argument in spider_arguments:
         command += ["-a", argument]
