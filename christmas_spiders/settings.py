@@ -56,3 +56,16 @@ CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+
+# --- Items: checked, then normalised (the store's UpsertProductPipeline comes after) ---
+ITEM_PIPELINES = {
+    "christmas_spiders.pipelines.validate.ValidateProductPipeline": 100,
+    "christmas_spiders.pipelines.normalize.NormalizeProductPipeline": 200,
+}
+
+# --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds; final stats
+# as JSON where -s CHRISTMAS_STATS_FILE=path is given ---
+EXTENSIONS = {
+    "christmas_spiders.extensions.progress.LogProgress": 500,
+    "christmas_spiders.extensions.stats_file.WriteStatsFile": 510,
+}

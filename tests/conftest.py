@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.selenium",
+    "tests.fixtures.spiders",
 ]
