@@ -29,7 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "database_url": None,
     "embedded_postgres": {
         # None: a per-user default chosen by christmas_spiders.db.embedded
-        # (root: /var/lib/christmas_spiders/pgdata; others: ~/.local/share/christmas_spiders/pgdata).
+        # (root: /var/lib/christmas_spiders/pgdata;
+        # others: ~/.local/share/christmas_spiders/pgdata).
         # The server listens on a Unix socket in this folder only (no TCP port).
         "data_dir": None,
         "database": "christmas",

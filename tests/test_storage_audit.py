@@ -135,9 +135,8 @@ def test_audit_is_append_only(storage_engine):
         "DELETE FROM product_audit",
         "TRUNCATE product_audit",
     ):
-        with pytest.raises(DBAPIError, match="append-only"):
-            with storage_engine.begin() as conn:
-                conn.execute(text(statement))
+        with pytest.raises(DBAPIError, match="append-only"), storage_engine.begin() as conn:
+            conn.execute(text(statement))
     assert len(_audit(storage_engine)) == 2
 
 

@@ -97,6 +97,8 @@ def test_products_refuse_values_validation_should_have_refused(storage_engine):
     from tests.fixtures.storage import sample_items
 
     bad = row_from_item(sample_items(1)[0]) | {"availability": "maybe"}
-    with pytest.raises(IntegrityError, match="ck_products_availability_known"):
-        with storage_engine.begin() as conn:
-            upsert_rows(conn, [bad])
+    with (
+        pytest.raises(IntegrityError, match="ck_products_availability_known"),
+        storage_engine.begin() as conn,
+    ):
+        upsert_rows(conn, [bad])

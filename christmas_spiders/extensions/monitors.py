@@ -7,10 +7,11 @@ complete run, the thresholds from config ``monitors``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from spidermon import Monitor, MonitorSuite, monitors
-from spidermon.contrib.scrapy.runners import SpiderMonitorRunner
+from spidermon.contrib.scrapy.runners import SpiderMonitorResult, SpiderMonitorRunner
 
 from christmas_spiders.items import ITEM_FIELDS
 
@@ -70,13 +71,25 @@ class FieldCoverageMonitor(Monitor):
         self.assertFalse(low, msg=f"fields below {minimum:.0%} coverage: {low}")
 
 
+class LoggerMonitorResult(SpiderMonitorResult):
+    """Spidermon's result, logging through ``spider.logger`` (``Spider.log()`` is deprecated)."""
+
+    def log(self, msg: Any, level: int = logging.DEBUG) -> None:
+        self.spider.logger.log(level, "[Spidermon] %s", msg)
+
+
+class LoggerMonitorRunner(SpiderMonitorRunner):
+    def create_result(self) -> LoggerMonitorResult:
+        return LoggerMonitorResult(self.spider)
+
+
 def crawl_suite() -> MonitorSuite:
     return MonitorSuite(monitors=[CrawlHealthMonitor, ItemCountMonitor, FieldCoverageMonitor])
 
 
 def run_monitors(spider: Any, stats: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """Run the suite (its results are logged by Spidermon) and return the verdict as JSON."""
-    runner = SpiderMonitorRunner(spider=spider)
+    runner = LoggerMonitorRunner(spider=spider)
     result = runner.run(crawl_suite(), stats=stats, meta=meta, spider=spider)
     checks = []
     for item in result.monitor_results:
