@@ -53,6 +53,26 @@ DOWNLOADER_MIDDLEWARES = {
 CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
 CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
 
+# --- Storage (christmas_spiders.pipelines.upsert, extensions.crawl_run) ---
+_pipeline = CONFIG["pipeline"]
+# False: items are not stored (crawls without a database, e.g. parsing tests).
+CHRISTMAS_STORE_ITEMS = True
+# None: christmas_spiders.db.engine.database_url() (DATABASE_URL, else the embedded Postgres).
+CHRISTMAS_DATABASE_URL = CONFIG["database_url"]
+CHRISTMAS_UPSERT_BATCH_SIZE = int(_pipeline["batch_size"])
+CHRISTMAS_UPSERT_BATCH_SECONDS = float(_pipeline["batch_seconds"])
+CHRISTMAS_DB_RETRIES = int(_pipeline["db_retries"])
+CHRISTMAS_DB_RETRY_BASE_SECONDS = float(_pipeline["retry_base_seconds"])
+CHRISTMAS_DEAD_LETTER_DIR = _crawl["dead_letter_dir"] or "var/dead-letter"
+CHRISTMAS_MAX_ITEM_DROP_RATIO = float(CONFIG["monitors"]["max_item_drop_ratio"])
+CHRISTMAS_MIN_FIELD_COVERAGE = float(CONFIG["monitors"]["min_field_coverage"])
+ITEM_PIPELINES = {
+    "christmas_spiders.pipelines.upsert.UpsertProductPipeline": 300,
+}
+EXTENSIONS = {
+    "christmas_spiders.extensions.crawl_run.RecordCrawlRun": 500,
+}
+
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"

@@ -7,4 +7,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.redis",
     "tests.fixtures.selenium",
     "tests.fixtures.spiders",
+    "tests.fixtures.storage",
 ]
