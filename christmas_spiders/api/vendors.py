@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from christmas_spiders.api.db import readonly_engine
 from christmas_spiders.api.envelope import data_response
@@ -61,7 +62,7 @@ def list_vendors() -> Response:
     ).group_by(Product.vendor)
     last_runs = (
         select(CrawlRun)
-        .distinct(CrawlRun.vendor)
+        .ext(distinct_on(CrawlRun.vendor))
         .order_by(CrawlRun.vendor, CrawlRun.started_at.desc(), CrawlRun.id.desc())
     )
     if vendors:
