@@ -52,12 +52,15 @@ def list_keys() -> None:
     engine = owner_engine(current_app)
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)).all()
+            rows = conn.execute(
+                select(ApiKey.name, ApiKey.prefix, ApiKey.created_at, ApiKey.revoked_at).order_by(
+                    ApiKey.created_at, ApiKey.id
+                )
+            ).all()
     finally:
         engine.dispose()
     click.echo(f"{'NAME':<24} {'PREFIX':<12} {'CREATED':<26} STATUS")
-    for row in rows:
-        key = row[0]
+    for key in rows:
         status = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
         created = f"{key.created_at:%Y-%m-%d %H:%M:%S%z}"
         click.echo(f"{key.name:<24} {key.prefix:<12} {created:<26} {status}")
