@@ -8,4 +8,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.selenium",
     "tests.fixtures.spiders",
     "tests.fixtures.storage",
+    "tests.fixtures.api",
 ]
