@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
         "progress_interval_seconds": 5,
         # Year-index links kept this long (seconds) before the index is rendered again.
         "year_links_ttl_seconds": 86400,
+        # Where the year-link cache lives when there is no Redis (relative: to the cwd).
+        "year_links_cache_file": "var/year-links-cache.json",
         "dead_letter_dir": None,
     },
     "selenium": {
@@ -86,6 +88,17 @@ DEFAULTS: dict[str, Any] = {
         "statement_timeout_ms": 5000,
         "readonly_role": "christmas_reader",
         "readonly_password": None,
+    },
+    # Several workers per crawl session through Redis (used when redis_url is set).
+    "distributed": {
+        "key_prefix": "christmas",
+        "heartbeat_seconds": 5,
+        # A worker silent this long is taken for dead; its in-flight pages are fetched again.
+        "worker_timeout_seconds": 20,
+        "idle_poll_seconds": 1,
+        # Keys of an abandoned session expire after this; of a finished one after the next.
+        "session_ttl_seconds": 604800,
+        "finished_session_ttl_seconds": 86400,
     },
     "scrapyd": {
         "url": "http://127.0.0.1:6800",

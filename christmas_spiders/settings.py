@@ -46,7 +46,25 @@ SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
 # --- Project settings read by our components ---
 CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
 CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
+CHRISTMAS_YEAR_LINKS_FILE = _crawl["year_links_cache_file"]
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+
+# --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
+# Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);
+# key names live in christmas_spiders/redis_keys.py.
+if CONFIG.get("redis_url"):
+    _distributed = CONFIG["distributed"]
+    REDIS_URL = CONFIG["redis_url"]
+    SCHEDULER = "christmas_spiders.distributed.scheduler.SessionScheduler"
+    DUPEFILTER_CLASS = "christmas_spiders.distributed.dupefilter.SessionDupeFilter"
+    SCHEDULER_PERSIST = True
+    SCHEDULER_SERIALIZER = "scrapy_redis.picklecompat"
+    CHRISTMAS_REDIS_KEY_PREFIX = _distributed["key_prefix"]
+    CHRISTMAS_WORKER_HEARTBEAT = float(_distributed["heartbeat_seconds"])
+    CHRISTMAS_WORKER_TIMEOUT = float(_distributed["worker_timeout_seconds"])
+    CHRISTMAS_IDLE_POLL = float(_distributed["idle_poll_seconds"])
+    CHRISTMAS_SESSION_TTL = int(_distributed["session_ttl_seconds"])
+    CHRISTMAS_FINISHED_SESSION_TTL = int(_distributed["finished_session_ttl_seconds"])
