@@ -9,4 +9,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.spiders",
     "tests.fixtures.storage",
     "tests.fixtures.api",
+    "tests.fixtures.scrapyd",
 ]
