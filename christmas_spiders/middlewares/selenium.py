@@ -47,6 +47,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -64,7 +65,11 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy_selenium import SeleniumRequest
 from selenium import webdriver
-from selenium.common.exceptions import JavascriptException, TimeoutException
+from selenium.common.exceptions import (
+    JavascriptException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.options import Options as ChromeOptions
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
@@ -99,6 +104,8 @@ NOT_CONFIGURED_HINT = (
     "install chromium and chromium-driver or set SELENIUM_DRIVER_EXECUTABLE_PATH "
     "and SELENIUM_BROWSER_EXECUTABLE_PATH"
 )
+
+_NET_ERROR = re.compile(r"net::ERR_[A-Z_]+")
 
 # The navigation's final URL (chrome-error://... for a network error page) and HTTP status.
 _NAVIGATION_JS = (
@@ -211,6 +218,42 @@ _live_drivers: set[ManagedDriver] = set()
 _live_drivers_lock = threading.Lock()
 
 
+class _StartGate:
+    """Counts driver starts in progress; closed for good by the atexit safety net.
+
+    Worker threads are daemons and keep running while the interpreter exits, so
+    once the net has swept, no driver may start (it would outlive the crawl).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._starting = 0
+        self.closed = False
+
+    def enter(self) -> None:
+        with self._condition:
+            if self.closed:
+                raise BrowserExiting("interpreter exiting, not starting a browser")
+            self._starting += 1
+
+    def leave(self) -> None:
+        with self._condition:
+            self._starting -= 1
+            self._condition.notify_all()
+
+    def close_and_wait(self, timeout: float) -> None:
+        with self._condition:
+            self.closed = True
+            self._condition.wait_for(lambda: self._starting == 0, timeout)
+
+
+_start_gate = _StartGate()
+
+
+class BrowserExiting(RuntimeError):
+    """The interpreter is exiting: no new browser."""
+
+
 def _kill_processes(processes: list[psutil.Process]) -> None:
     for process in processes:
         with contextlib.suppress(psutil.Error):
@@ -251,13 +294,18 @@ class ManagedDriver:
             log_output=subprocess.DEVNULL,
             popen_kw={"start_new_session": True},
         )
+        _start_gate.enter()
         with _live_drivers_lock:
             _live_drivers.add(self)
         try:
             self.webdriver: WebDriver = webdriver.Chrome(service=self.service, options=options)
+            if _start_gate.closed:  # the safety net swept while we started
+                raise BrowserExiting("interpreter exiting, not keeping a new browser")
         except BaseException:
             self.kill()
             raise
+        finally:
+            _start_gate.leave()
 
     @property
     def driver_pid(self) -> int | None:
@@ -310,6 +358,9 @@ class ManagedDriver:
 @atexit.register
 def _kill_live_drivers() -> None:
     """Safety net for an interpreter exit that skipped spider_closed (forced shutdown)."""
+    # Starts in progress finish first (and then kill themselves): a chromedriver
+    # spawned after the sweep would outlive us.
+    _start_gate.close_and_wait(timeout=30)
     with _live_drivers_lock:
         drivers = list(_live_drivers)
     for driver in drivers:
@@ -325,6 +376,7 @@ class RenderOptions:
     wait_time: float
     retry_times: int
     fail_on_wait_timeout: bool
+    watchdog_grace: float = WATCHDOG_GRACE_SECONDS
 
 
 @dataclass
@@ -352,9 +404,17 @@ class PoolClosed(SeleniumRenderError):
 class BrowserPool:
     """``size`` worker threads sharing at most ``size`` lazily started drivers."""
 
-    def __init__(self, config: BrowserConfig, size: int) -> None:
+    def __init__(
+        self,
+        config: BrowserConfig,
+        size: int,
+        crawl_stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.config = config
         self.size = size
+        # Checked before each page: once the crawl stops (Ctrl-C, CloseSpider...),
+        # pages still waiting for a browser are dropped instead of rendered.
+        self._crawl_stopping = crawl_stopping
         self._jobs: queue.Queue[RenderJob | None] = queue.Queue()
         self._idle: list[ManagedDriver] = []
         self._drivers: set[ManagedDriver] = set()
@@ -410,17 +470,27 @@ class BrowserPool:
                 if job is not None:
                     job.deliver(PoolClosed(f"spider closed before {job.request.url} was rendered"))
                 return
+            if self._stopping():
+                job.deliver(PoolClosed(f"crawl stopping, {job.request.url} not rendered"))
+                continue
             try:
                 result: RenderedPage | BaseException = self._render_with_retries(job)
             except BaseException as exc:  # never lose a job: the crawl awaits its answer
                 result = exc
             job.deliver(result)
 
+    def _stopping(self) -> bool:
+        return self.closed or _start_gate.closed or self._crawl_stopping()
+
     def _checkout(self, job: RenderJob) -> ManagedDriver:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        driver = ManagedDriver(self.config)
+        try:
+            driver = ManagedDriver(self.config)
+        except Exception:
+            job.counts["selenium/driver_start_failures"] += 1
+            raise
         job.counts["selenium/driver_starts"] += 1
         with self._lock:
             self._drivers.add(driver)
@@ -446,8 +516,8 @@ class BrowserPool:
         url = job.request.url
         attempts = job.options.retry_times + 1
         for attempt in range(1, attempts + 1):
-            if self.closed:
-                raise PoolClosed(f"spider closed before {url} was rendered")
+            if self._stopping():
+                raise PoolClosed(f"crawl stopping, {url} not rendered")
             driver: ManagedDriver | None = None
             try:
                 driver = self._checkout(job)
@@ -463,10 +533,10 @@ class BrowserPool:
                     self._checkin(driver)
                 raise SeleniumRenderError(f"script failed on {url}: {_short(exc)}") from exc
             except Exception as exc:
-                if self.closed:
+                if self._stopping():
                     if driver is not None:
                         self._discard(driver)
-                    raise PoolClosed(f"spider closed while rendering {url}") from exc
+                    raise PoolClosed(f"crawl stopping, {url} not rendered") from exc
                 hung = isinstance(exc, _DriverHung) or bool(driver and driver.watchdog_fired)
                 what = "hung" if hung else "crashed"
                 if driver is not None:
@@ -495,7 +565,8 @@ class BrowserPool:
     def _render(self, driver: ManagedDriver, job: RenderJob) -> RenderedPage:
         request, options = job.request, job.options
         browser = driver.webdriver
-        deadline = options.page_timeout + options.wait_time + WATCHDOG_GRACE_SECONDS
+        wait_time = options.wait_time if request.wait_time is None else float(request.wait_time)
+        deadline = options.page_timeout + wait_time + options.watchdog_grace
         if request.script:
             deadline += options.page_timeout
         watchdog = threading.Timer(deadline, driver.kill_for_watchdog)
@@ -508,13 +579,21 @@ class BrowserPool:
                 browser.get(request.url)
             except TimeoutException as exc:
                 raise _DriverHung(f"page did not load within {options.page_timeout:g}s") from exc
+            except WebDriverException as exc:
+                # chromedriver reports some network errors as a failed navigation...
+                network_error = _NET_ERROR.search(exc.msg or "")
+                if network_error:
+                    raise BrowserNetworkError(
+                        f"browser could not load {request.url}: {network_error.group(0)}"
+                    ) from exc
+                raise
             location, status = browser.execute_script(_NAVIGATION_JS)
             if str(location).startswith("chrome-error://"):
+                # ...and others by showing Chromium's error page.
                 raise BrowserNetworkError(f"browser could not load {request.url}")
             status = int(status or 200)
             wait_timed_out = False
             if request.wait_until is not None and status < 400:
-                wait_time = options.wait_time if request.wait_time is None else request.wait_time
                 try:
                     WebDriverWait(browser, wait_time).until(request.wait_until)
                 except TimeoutException:
@@ -566,14 +645,16 @@ class SeleniumMiddleware:
         wait_time: float,
         retry_times: int,
         fail_on_wait_timeout: bool,
+        watchdog_grace: float = WATCHDOG_GRACE_SECONDS,
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.pool = BrowserPool(config, pool_size)
+        self.pool = BrowserPool(config, pool_size, self._crawl_stopping)
         self.page_timeout = page_timeout
         self.wait_time = wait_time
         self.retry_times = retry_times
         self.fail_on_wait_timeout = fail_on_wait_timeout
+        self.watchdog_grace = watchdog_grace
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -594,9 +675,18 @@ class SeleniumMiddleware:
             wait_time=settings.getfloat("SELENIUM_WAIT_TIME", DEFAULT_WAIT_TIME),
             retry_times=settings.getint("SELENIUM_RETRY_TIMES", DEFAULT_RETRY_TIMES),
             fail_on_wait_timeout=settings.getbool("SELENIUM_FAIL_ON_WAIT_TIMEOUT"),
+            watchdog_grace=settings.getfloat("SELENIUM_WATCHDOG_GRACE", WATCHDOG_GRACE_SECONDS),
         )
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
+
+    def _crawl_stopping(self) -> bool:
+        """True once the engine stops or closes the spider (read from worker threads)."""
+        engine = self.crawler.engine
+        if engine is None:
+            return False
+        slot = getattr(engine, "_slot", None)
+        return not engine.running or getattr(slot, "closing", None) is not None
 
     def _options(self, request: Request) -> RenderOptions:
         meta = request.meta
@@ -607,6 +697,7 @@ class SeleniumMiddleware:
             fail_on_wait_timeout=bool(
                 meta.get("selenium_fail_on_wait_timeout", self.fail_on_wait_timeout)
             ),
+            watchdog_grace=self.watchdog_grace,
         )
 
     async def process_request(self, request: Request) -> HtmlResponse | None:
@@ -626,10 +717,11 @@ class SeleniumMiddleware:
         for key, count in job.counts.items():
             self.stats.inc_value(key, count)
         if isinstance(result, BaseException):
-            if isinstance(result, (SeleniumRenderError, SeleniumWaitTimeout)):
+            if isinstance(result, PoolClosed):
+                self.stats.inc_value("selenium/abandoned")
+            elif isinstance(result, (SeleniumRenderError, SeleniumWaitTimeout)):
                 self.stats.inc_value("selenium/failures")
-                if not isinstance(result, PoolClosed):
-                    logger.error("Selenium failed on %s: %s", request.url, result)
+                logger.error("Selenium failed on %s: %s", request.url, result)
             raise result
         self.stats.inc_value("christmas/browser_renders")
         if result.screenshot is not None:
