@@ -6,4 +6,8 @@ pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
     "tests.fixtures.selenium",
+    "tests.fixtures.spiders",
+    "tests.fixtures.storage",
+    "tests.fixtures.api",
+    "tests.fixtures.scrapyd",
 ]
