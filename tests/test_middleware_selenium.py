@@ -309,6 +309,30 @@ def test_sigint_mid_crawl_leaves_no_browser(
     _assert_clean(result)
 
 
+def test_browsers_of_a_killed_crawl_are_reaped_by_the_next(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    def kill_outright(proc: subprocess.Popen[str], site: JsSite) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not site.state.count("js", "a"):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)  # no spider_closed, no atexit
+
+    killed = run_crawl(
+        [_js("a", js_site.url("/js/a?delay=5000"), wait_time=15)],
+        settings={"SELENIUM_POOL_SIZE": 1},
+        during=kill_outright,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert killed.survivors(), "kill -9 left no browser behind: nothing to reap"
+    result = run_crawl([_js("b", js_site.url("/js/b"))], settings={"SELENIUM_POOL_SIZE": 1})
+    assert result.returncode == 0, result.log
+    assert result.item("b")["built"] is True
+    assert result.stats["selenium/orphans_reaped"] >= 1  # others may have left some too
+    assert killed.survivors() == []
+    _assert_clean(result)
+
+
 # --- requests holding element_present survive serialisation -------------------------
 
 

@@ -102,7 +102,7 @@ QUIT_GRACE_SECONDS = 5.0
 
 NOT_CONFIGURED_HINT = (
     "install chromium and chromium-driver or set SELENIUM_DRIVER_EXECUTABLE_PATH "
-    "and SELENIUM_BROWSER_EXECUTABLE_PATH"
+    "and SELENIUM_BROWSER_EXECUTABLE_PATH (env CHRISTMAS_CHROMEDRIVER, CHRISTMAS_CHROMIUM)"
 )
 
 _NET_ERROR = re.compile(r"net::ERR_[A-Z_]+")
@@ -276,6 +276,45 @@ def _processes_using_dir(user_data_dir: str) -> list[psutil.Process]:
     return found
 
 
+def _our_user_data_dir(cmdline: list[str]) -> str | None:
+    for argument in cmdline:
+        if argument.startswith("--user-data-dir="):
+            path = argument.split("=", 1)[1]
+            if os.path.basename(path).startswith(USER_DATA_DIR_PREFIX):
+                return path
+    return None
+
+
+def reap_orphaned_browsers() -> int:
+    """Kill the browsers of crawls that died without cleaning up (``kill -9``).
+
+    Such a crawl leaves its chromedriver re-parented to init, or its Chromium
+    without chromedriver. Browsers of crawls still running (their chromedriver
+    has a live crawl as parent) are left alone. Returns how many browsers were reaped.
+    """
+    reaped = 0
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = process.info["cmdline"] or []
+            user_data_dir = _our_user_data_dir(cmdline)
+            if user_data_dir is None or any(a.startswith("--type=") for a in cmdline):
+                continue  # not one of ours, or not the main browser process
+            parent = process.parent()
+            driver = parent if parent is not None and "chromedriver" in parent.name() else None
+            if driver is not None and driver.ppid() != 1:
+                continue  # its crawl is alive
+            victims = [process, *process.children(recursive=True)]
+            if driver is not None:
+                victims.append(driver)
+        except psutil.Error:
+            continue
+        _kill_processes([*victims, *_processes_using_dir(user_data_dir)])
+        shutil.rmtree(user_data_dir, ignore_errors=True)
+        logger.warning("Killed an orphaned browser left by a dead crawl (%s)", user_data_dir)
+        reaped += 1
+    return reaped
+
+
 class ManagedDriver:
     """A Chromium WebDriver with its own user-data-dir and a killable process tree."""
 
@@ -421,6 +460,7 @@ class BrowserPool:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
+        self._reaped = False
 
     @property
     def closed(self) -> bool:
@@ -486,6 +526,11 @@ class BrowserPool:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
+            reap, self._reaped = not self._reaped, True
+        if reap:  # once, before this crawl's first browser
+            reaped = reap_orphaned_browsers()
+            if reaped:
+                job.counts["selenium/orphans_reaped"] += reaped
         try:
             driver = ManagedDriver(self.config)
         except Exception:
