@@ -120,6 +120,18 @@ def test_plain_requests_flow_while_a_page_renders(js_site: JsSite, run_crawl: Cr
     _assert_clean(result)
 
 
+def test_pages_on_one_host_keep_the_download_delay(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    result = run_crawl(
+        [_js("a", js_site.url("/js/a?delay=50")), _js("b", js_site.url("/js/b?delay=50"))],
+        settings={"SELENIUM_POOL_SIZE": 2, "SELENIUM_DOWNLOAD_DELAY": 1.5},
+    )
+    assert result.returncode == 0, result.log
+    assert result.item("a")["built"] and result.item("b")["built"]
+    loads = sorted(js_site.state.times("js", "a") + js_site.state.times("js", "b"))
+    assert loads[1] - loads[0] >= 1.4, loads  # two free browsers, yet one at a time
+    _assert_clean(result)
+
+
 @pytest.mark.parametrize("target", ["chromium", "chromedriver"])
 def test_killed_driver_is_replaced_and_page_retried(
     js_site: JsSite, run_crawl: CrawlRunner, target: str

@@ -36,6 +36,10 @@ When no browser is configured the middleware is off (``NotConfigured``), and
 ``SeleniumRequest`` that reaches it with a clear message and closes the spider
 (reason ``selenium_not_configured``) instead of fetching the raw, script-less HTML.
 
+Browsers bypass Scrapy's download slots, so the pool keeps its own politeness:
+at least ``SELENIUM_DOWNLOAD_DELAY`` (default ``DOWNLOAD_DELAY``) seconds between
+two page loads on one host.
+
 Per-request overrides (``request.meta``): ``selenium_page_timeout``,
 ``selenium_retry_times``, ``selenium_fail_on_wait_timeout``.
 """
@@ -57,6 +61,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
 
 import psutil
 from scrapy import Request, signals
@@ -448,9 +453,14 @@ class BrowserPool:
         config: BrowserConfig,
         size: int,
         crawl_stopping: Callable[[], bool] = lambda: False,
+        download_delay: float = 0.0,
     ) -> None:
         self.config = config
         self.size = size
+        # Minimum seconds between two page loads on one host: the browsers bypass
+        # Scrapy's download slots, so they keep their own politeness.
+        self.download_delay = download_delay
+        self._next_load: dict[str, float] = {}
         # Checked before each page: once the crawl stops (Ctrl-C, CloseSpider...),
         # pages still waiting for a browser are dropped instead of rendered.
         self._crawl_stopping = crawl_stopping
@@ -557,10 +567,25 @@ class BrowserPool:
             self._drivers.discard(driver)
         driver.kill()
 
+    def _wait_turn(self, url: str) -> None:
+        """Sleep (this worker only) until ``url``'s host may get another page load."""
+        if self.download_delay <= 0:
+            return
+        host = urlsplit(url).netloc
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_load.get(host, now))
+            self._next_load[host] = start + self.download_delay
+        if start > now:
+            self._closed.wait(start - now)
+
     def _render_with_retries(self, job: RenderJob) -> RenderedPage:
         url = job.request.url
         attempts = job.options.retry_times + 1
         for attempt in range(1, attempts + 1):
+            if self._stopping():
+                raise PoolClosed(f"crawl stopping, {url} not rendered")
+            self._wait_turn(url)
             if self._stopping():
                 raise PoolClosed(f"crawl stopping, {url} not rendered")
             driver: ManagedDriver | None = None
@@ -691,10 +716,16 @@ class SeleniumMiddleware:
         retry_times: int,
         fail_on_wait_timeout: bool,
         watchdog_grace: float = WATCHDOG_GRACE_SECONDS,
+        download_delay: float = 0.0,
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.pool = BrowserPool(config, pool_size, self._crawl_stopping)
+        self.pool = BrowserPool(
+            config,
+            pool_size,
+            crawl_stopping=self._crawl_stopping,
+            download_delay=download_delay,
+        )
         self.page_timeout = page_timeout
         self.wait_time = wait_time
         self.retry_times = retry_times
@@ -721,6 +752,9 @@ class SeleniumMiddleware:
             retry_times=settings.getint("SELENIUM_RETRY_TIMES", DEFAULT_RETRY_TIMES),
             fail_on_wait_timeout=settings.getbool("SELENIUM_FAIL_ON_WAIT_TIMEOUT"),
             watchdog_grace=settings.getfloat("SELENIUM_WATCHDOG_GRACE", WATCHDOG_GRACE_SECONDS),
+            download_delay=settings.getfloat(
+                "SELENIUM_DOWNLOAD_DELAY", settings.getfloat("DOWNLOAD_DELAY")
+            ),
         )
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
