@@ -71,9 +71,15 @@ DEFAULTS: dict[str, Any] = {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # Pages are parsed, never looked at: spare the shops the image downloads.
+            "--blink-settings=imagesEnabled=false",
         ],
         "pool_size": 2,
         "page_timeout_seconds": 30,
+        # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.
+        "wait_seconds": 10,
+        # Attempts after a browser crash or hang, each with a fresh driver.
+        "retry_times": 2,
     },
     "audit": {
         # Fields of ``products`` whose changes the trigger records.
@@ -159,6 +165,9 @@ ENV_OVERRIDES: dict[str, str] = {
     "CHRISTMAS_PGDATA": "embedded_postgres.data_dir",
     "CHRISTMAS_BATCH_SIZE": "pipeline.batch_size",
     "CHRISTMAS_CONTACT": "crawl.contact",
+    "CHRISTMAS_CHROMEDRIVER": "selenium.driver_executable_path",
+    "CHRISTMAS_CHROMIUM": "selenium.browser_executable_path",
+    "CHRISTMAS_SELENIUM_POOL_SIZE": "selenium.pool_size",
     "CHRISTMAS_DEAD_LETTER_DIR": "crawl.dead_letter_dir",
     "SCRAPYD_URL": "scrapyd.url",
     "SCRAPYD_USERNAME": "scrapyd.username",
