@@ -19,6 +19,7 @@ import copy
 import json
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
         "progress_interval_seconds": 5,
         # Year-index links kept this long (seconds) before the index is rendered again.
         "year_links_ttl_seconds": 86400,
+        # Where the year-link cache lives when there is no Redis (relative: to the cwd).
+        "year_links_cache_file": "var/year-links-cache.json",
         # None: ./var/dead-letter (items the database could not take; see README "Storage").
         "dead_letter_dir": None,
     },
@@ -96,13 +99,57 @@ DEFAULTS: dict[str, Any] = {
         "readonly_role": "christmas_reader",
         "readonly_password": None,
     },
+    # Several workers per crawl session through Redis (used when redis_url is set).
+    "distributed": {
+        "key_prefix": "christmas",
+        "heartbeat_seconds": 5,
+        # A worker silent this long is taken for dead; its in-flight pages are fetched again.
+        "worker_timeout_seconds": 20,
+        "idle_poll_seconds": 1,
+        # Keys of an abandoned session expire after this; of a finished one after the next.
+        "session_ttl_seconds": 604800,
+        "finished_session_ttl_seconds": 86400,
+    },
     "scrapyd": {
         "url": "http://127.0.0.1:6800",
         "project": "christmas_spiders",
         "username": None,
         "password": None,
     },
-    "schedules": [],
+    # Cron entries for python -m christmas_spiders.scheduler (times in scheduler.timezone):
+    # each shop fully once a day, staggered; the current and previous year every 6 hours.
+    "schedules": [
+        {"name": "hookedonhallmark-full", "spider": "hookedonhallmark", "cron": "0 1 * * *"},
+        {"name": "ornament_shop-full", "spider": "ornament_shop", "cron": "0 2 * * *"},
+        {"name": "hallmark_ornaments-full", "spider": "hallmark_ornaments", "cron": "0 3 * * *"},
+        {
+            "name": "hookedonhallmark-recent",
+            "spider": "hookedonhallmark",
+            "cron": "20 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+        {
+            "name": "ornament_shop-recent",
+            "spider": "ornament_shop",
+            "cron": "30 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+        {
+            "name": "hallmark_ornaments-recent",
+            "spider": "hallmark_ornaments",
+            "cron": "40 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+    ],
+    "scheduler": {
+        # Last slot handled per entry (relative: to the working directory).
+        "state_file": "var/scheduler-state.json",
+        "timezone": "UTC",
+        "poll_seconds": 30,
+        "request_timeout_seconds": 10,
+        "retry_initial_seconds": 5,
+        "retry_max_seconds": 300,
+    },
 }
 
 # Environment variable -> dotted config key.
@@ -116,6 +163,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "SCRAPYD_URL": "scrapyd.url",
     "SCRAPYD_USERNAME": "scrapyd.username",
     "SCRAPYD_PASSWORD": "scrapyd.password",
+    "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
 }
 
@@ -151,6 +199,13 @@ def resolve_config_path(env: str | None = None, config_path: str | None = None) 
     path = Path(raw)
     if path.is_absolute() or path.exists():
         return path
+    if (PROJECT_ROOT / path).exists():
+        return PROJECT_ROOT / path
+    # A scrapyd job runs from the egg, with no config/ folder at hand: use the copies
+    # that setup.py packs into the egg (christmas_spiders/_config/).
+    packaged = files("christmas_spiders").joinpath("_config", path.name)
+    if path.parent.name == "config" and packaged.is_file():
+        return packaged  # type: ignore[return-value]
     return PROJECT_ROOT / path
 
 
@@ -167,7 +222,12 @@ def _read_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"config file {path} must hold a JSON object")
     parent = data.pop("extends", None)
     if parent:
-        return _deep_merge(_read_file(path.parent / parent, (*seen, path)), data)
+        sibling = (
+            path.parent / parent
+            if isinstance(path, Path)
+            else files("christmas_spiders").joinpath("_config", parent)
+        )
+        return _deep_merge(_read_file(sibling, (*seen, path)), data)
     return data
 
 
@@ -180,7 +240,8 @@ def load_config(
     environ = os.environ if environ is None else environ
     path = resolve_config_path(env, config_path)
     explicit = bool(config_path or environ.get("CONFIG_PATH") or env or environ.get("ENV"))
-    if path.exists() or explicit:
+    exists = path.exists() if isinstance(path, Path) else path.is_file()
+    if exists or explicit:
         config = _deep_merge(DEFAULTS, _read_file(path))
     else:
         config = copy.deepcopy(DEFAULTS)
