@@ -504,11 +504,11 @@ def test_hallmark_ornaments_broken_product_pages(page: str, reason: str) -> None
         ({"base_url": "http://127.0.0.1:1/shop"}, "origin only"),
         ({"years": "1995,abc"}, "'abc' is not a four-digit year"),
         ({"years": ""}, "give years like"),
-        ({"product_url": f"{ORIGIN}/p.html"}, "needs release_year"),
+        ({"product_url": f"{ORIGIN}/p.html", "release_year": "99"}, "needs release_year"),
         ({"product_url": "not a url", "release_year": "1995"}, "product_url="),
         ({"release_year": "1995"}, "only goes with product_url"),
         ({"stale_hours": "soon"}, "not a positive number"),
-        ({"stale_hours": "24"}, "needs the product store"),
+        ({"stale_hours": "-3"}, "not a positive number"),
     ],
 )
 def test_bad_arguments_stop_the_spider_with_a_clear_message(
