@@ -29,9 +29,15 @@ DEFAULTS: dict[str, Any] = {
     # None: start (or reuse) the embedded Postgres in ``embedded_postgres.data_dir``.
     "database_url": None,
     "embedded_postgres": {
-        # None: a per-user default chosen by christmas_spiders.db.embedded.
+        # None: a per-user default chosen by christmas_spiders.db.embedded
+        # (root: /var/lib/christmas_spiders/pgdata;
+        # others: ~/.local/share/christmas_spiders/pgdata).
+        # The server listens on a Unix socket in this folder only (no TCP port).
         "data_dir": None,
-        "port": 54329,
+        "database": "christmas",
+        # Run as root, embedded-postgres opens (chmod g+rx,o+rx) every parent folder of
+        # the data folder; we refuse unless this is true. See README "Storage".
+        "allow_open_parents": False,
     },
     # None: no scrapy-redis; the crawl runs alone with Scrapy's own scheduler.
     "redis_url": None,
@@ -48,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "year_links_ttl_seconds": 86400,
         # Where the year-link cache lives when there is no Redis (relative: to the cwd).
         "year_links_cache_file": "var/year-links-cache.json",
+        # None: ./var/dead-letter (items the database could not take; see README "Storage").
         "dead_letter_dir": None,
     },
     "selenium": {
@@ -77,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 500,
         "batch_seconds": 2.0,
         "db_retries": 5,
+        # Backoff between retries: this, doubled each time (0.5, 1, 2, 4, 8 s).
+        "retry_base_seconds": 0.5,
     },
     "monitors": {
         "max_item_drop_ratio": 0.2,
@@ -148,7 +157,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "REDIS_URL": "redis_url",
     "CHRISTMAS_PGDATA": "embedded_postgres.data_dir",
-    "CHRISTMAS_PGPORT": "embedded_postgres.port",
+    "CHRISTMAS_BATCH_SIZE": "pipeline.batch_size",
     "CHRISTMAS_CONTACT": "crawl.contact",
     "CHRISTMAS_DEAD_LETTER_DIR": "crawl.dead_letter_dir",
     "SCRAPYD_URL": "scrapyd.url",
