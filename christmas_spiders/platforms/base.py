@@ -9,8 +9,9 @@ swapping, year filtering, de-duplication, item building, drop counting and the
 Seams for other parts of the project:
 
 * :meth:`year_links_request` / :meth:`parse_year_index` / :meth:`extract_year_links`
-  / :meth:`follow_year_links`: a subclass or mixin can cache year links (e.g. in
-  Redis) and call :meth:`follow_year_links` itself, without touching the shops' code.
+  / :meth:`follow_year_links`: the year links are cached (christmas_spiders.year_links:
+  Redis with REDIS_URL, else a local file; ``-a refresh_year_links=1`` renders the
+  index again), so a crawl within ``crawl.year_links_ttl_seconds`` renders no index.
 * ``-a product_url=URL -a release_year=YEAR`` re-reads one product page.
 * ``-a stale_hours=N`` is validated here; a spider class that can select stale
   products sets ``supports_stale_refresh = True`` and implements
@@ -24,6 +25,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import urljoin, urlsplit
 
@@ -46,6 +48,7 @@ from christmas_spiders.parsing import (
     validate_origin,
 )
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
+from christmas_spiders.year_links import YearLinksCache
 
 try:
     from christmas_spiders.middlewares.selenium import element_present
@@ -224,7 +227,12 @@ class VendorSpider(scrapy.Spider):
             for link, year in self.stale_product_links():
                 yield self.product_request(link, year)
         else:
-            yield self.year_links_request()
+            # The year index needs a browser: use its links from the cache while they last.
+            cached = self.year_links_cache.get(self)
+            if cached is None:
+                yield self.year_links_request()
+            else:
+                yield from self.follow_year_links(YearLink(int(y), str(u)) for y, u in cached)
 
     def stale_product_links(self) -> Iterable[tuple[str, int]]:
         """(product link, release year) of products not refreshed for ``stale_hours``."""
@@ -262,8 +270,15 @@ class VendorSpider(scrapy.Spider):
             dont_filter=True,
         )
 
+    @cached_property
+    def year_links_cache(self) -> YearLinksCache:
+        """Year links kept between crawls (Redis with REDIS_URL, else a local file)."""
+        return YearLinksCache.from_crawler(self.crawler)
+
     def parse_year_index(self, response: Response) -> Iterator[scrapy.Request]:
-        yield from self.follow_year_links(self.extract_year_links(response))
+        links = self.extract_year_links(response)
+        self.year_links_cache.put(self, [[link.year, link.url] for link in links])
+        yield from self.follow_year_links(links)
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         """(year or ``None`` for a non-year entry, href) per entry of the year index."""

@@ -82,7 +82,14 @@ def run_crawl(
     spider_arguments = ([f"base_url={base_url}"] if base_url else []) + list(arguments)
     for argument in spider_arguments:
         command += ["-a", argument]
-    for setting in (f"CHRISTMAS_STATS_FILE={stats_file}", f"LOG_FILE={log_file}", *settings):
+    # Each crawl its own year-link cache file (a test that wants the cache passes its own).
+    year_links = f"CHRISTMAS_YEAR_LINKS_FILE={out_dir / 'year-links-cache.json'}"
+    for setting in (
+        f"CHRISTMAS_STATS_FILE={stats_file}",
+        f"LOG_FILE={log_file}",
+        year_links,
+        *settings,
+    ):
         command += ["-s", setting]
     started = time.monotonic()
     with open(out_dir / f"{name}.stderr", "w+", encoding="utf-8") as stderr:
