@@ -1,0 +1,61 @@
+"""The Flask app factory: ``flask --app christmas_spiders.api run`` or gunicorn (deploy/)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from flask import Flask
+
+from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
+from christmas_spiders.api.auth import init_auth
+from christmas_spiders.api.cli import keys_cli
+from christmas_spiders.api.envelope import register_error_handlers
+from christmas_spiders.config import DEFAULTS, get_config
+
+API_PREFIX = "/api/v1"
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the API.
+
+    ``config_overrides``: keys of the project config (``api``, ``database_url``,
+    ``redis_url``...; dicts merge into it) and Flask settings in upper case, e.g.
+    ``DATABASE_URL_READONLY`` (the read-only role's URL; default: the project's
+    database URL with ``api.readonly_role``) and ``DATABASE_URL`` (the owner's, for
+    the keys CLI).
+    """
+    overrides = dict(config_overrides or {})
+    project = {key: value for key, value in overrides.items() if key in DEFAULTS}
+    flask_settings = {key: value for key, value in overrides.items() if key not in DEFAULTS}
+
+    app = Flask(__name__, static_folder=None)
+    app.config.update(flask_settings)
+    app.config["CHRISTMAS"] = _merge(get_config(), project)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    register_error_handlers(app)
+    init_auth(app)
+    for blueprint in (
+        products.bp,
+        ornaments.bp,
+        vendors.bp,
+        changes.bp,
+        stats.bp,
+        meta.bp,
+    ):
+        app.register_blueprint(blueprint, url_prefix=API_PREFIX)
+    app.register_blueprint(health.bp)
+    app.cli.add_command(keys_cli)
+    return app

@@ -1,0 +1,121 @@
+"""JSON values and streamed CSV.
+
+Prices (and every other NUMERIC) are strings such as ``"24.95"``: a JSON number
+would be read as a binary float by most clients and lose exactness. Times are
+ISO 8601 in UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from flask import Response, request
+from sqlalchemy import Engine, Executable
+
+from christmas_spiders.api.envelope import BadParameter
+
+CSV_BATCH_ROWS = 1000
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def json_record(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: json_value(value) for key, value in mapping.items()}
+
+
+def csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json_value(value)
+
+
+def wants_csv() -> bool:
+    """``format=csv`` / ``format=json`` wins; else the Accept header (JSON by default)."""
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt not in ("json", "csv"):
+            raise BadParameter("format", "'format' must be json or csv")
+        return fmt == "csv"
+    accept = request.accept_mimetypes
+    best = accept.best_match(["application/json", "text/csv"])
+    return best == "text/csv" and accept["text/csv"] > accept["application/json"]
+
+
+def json_only() -> None:
+    """For single-resource routes: CSV is offered for lists only."""
+    if request.args.get("format") not in (None, "json"):
+        raise BadParameter("format", "this route answers JSON only; CSV is offered for lists")
+
+
+def _chunk(rows: Sequence[Sequence[Any]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def stream_csv(
+    engine: Engine,
+    statement: Executable,
+    columns: Sequence[str],
+    to_row: Callable[[Any], Sequence[Any]],
+    filename: str,
+) -> Response:
+    """Stream a query as CSV through a server-side cursor, ``CSV_BATCH_ROWS`` at a time.
+
+    The query runs before the response starts, so a database error still gets a
+    proper error response; after that rows are fetched as the client reads.
+    """
+    conn = engine.connect()
+    try:
+        result = conn.execution_options(stream_results=True, yield_per=CSV_BATCH_ROWS).execute(
+            statement
+        )
+        partitions = result.partitions()
+        first = next(partitions, [])
+    except BaseException:
+        conn.close()
+        raise
+
+    def generate() -> Iterator[str]:
+        try:
+            yield _chunk([list(columns)])
+            if first:
+                yield _chunk([[csv_value(v) for v in to_row(row)] for row in first])
+            for partition in partitions:
+                yield _chunk([[csv_value(v) for v in to_row(row)] for row in partition])
+        finally:
+            result.close()
+            conn.close()
+
+    return Response(
+        generate(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def csv_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str) -> Response:
+    """A small in-memory list as CSV (vendors, ornament offers, year stats)."""
+    body = _chunk([list(columns)]) + _chunk(
+        [[csv_value(row.get(column)) for column in columns] for row in rows]
+    )
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,351 @@
+"""/api/v1/products, /api/v1/products/<id>, /api/v1/products/<id>/history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+from sqlalchemy import ColumnElement, and_, exists, select
+
+from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.envelope import NotFound, data_response
+from christmas_spiders.api.output import json_only, json_record, stream_csv, wants_csv
+from christmas_spiders.api.pagination import (
+    convert_key,
+    decode_cursor,
+    encode_cursor,
+    keyset_condition,
+    next_link,
+    query_scope,
+)
+from christmas_spiders.api.params import QueryArgs
+from christmas_spiders.db.models import Product, ProductAudit
+
+bp = Blueprint("products", __name__)
+
+AVAILABILITIES = ("in_stock", "out_of_stock", "delisted")
+PRODUCT_ID_RE = re.compile(r"^[0-9a-f]{24}$")
+PRODUCT_COLUMNS = (
+    "id",
+    "vendor",
+    "vendor_id",
+    "sku",
+    "name",
+    "price",
+    "currency",
+    "brand",
+    "availability",
+    "release_year",
+    "link",
+    "last_synced_at",
+    "created_at",
+)
+PRODUCT_SORTS: dict[str, Any] = {
+    "id": (Product.id, str),
+    "price": (Product.price, Decimal),
+    "name": (Product.name, str),
+    "release_year": (Product.release_year, int),
+    "last_synced_at": (Product.last_synced_at, dt.datetime.fromisoformat),
+}
+# Fields an audit row may name: the product columns a trigger can track.
+AUDITABLE_FIELDS = (
+    "price",
+    "availability",
+    "name",
+    "link",
+    "sku",
+    "brand",
+    "currency",
+    "release_year",
+)
+AUDIT_COLUMNS = (
+    "id",
+    "product_id",
+    "operation",
+    "field",
+    "old_value",
+    "new_value",
+    "changed_at",
+    "crawl_id",
+)
+AUDIT_SORTS = ("changed_at", "-changed_at")
+
+
+def sort_choices(names: Any) -> list[str]:
+    return [prefix + name for name in names for prefix in ("", "-")]
+
+
+def normalise_sku(sku: str) -> str:
+    """As the spiders store it: upper-cased, white space removed."""
+    return "".join(sku.split()).upper()
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def limit_for(args: QueryArgs, csv: bool) -> int | None:
+    api = current_app.config["CHRISTMAS"]["api"]
+    if csv:
+        # A CSV export streams every matching row unless a limit is asked for.
+        return args.integer("limit", 1, 2_000_000_000)
+    return args.integer("limit", 1, int(api["max_limit"]), default=int(api["default_limit"]))
+
+
+def product_record(product: Any) -> dict[str, Any]:
+    return json_record({column: getattr(product, column) for column in PRODUCT_COLUMNS})
+
+
+def audit_record(row: Any) -> dict[str, Any]:
+    return json_record({column: getattr(row, column) for column in AUDIT_COLUMNS})
+
+
+def paginate(
+    statement: Any,
+    route: str,
+    sort: str,
+    filters: dict[str, Any],
+    sort_column: Any,
+    id_column: Any,
+    converters: tuple[Any, Any],
+    args: QueryArgs,
+    csv: bool,
+) -> tuple[Any, str, int | None]:
+    """Apply the keyset cursor, the order and the limit; returns (statement, scope, limit).
+
+    JSON pages fetch one row more than the limit: it tells whether a next page exists.
+    """
+    descending = sort.startswith("-")
+    scope = query_scope(route, sort, filters)
+    token = args.raw("cursor")
+    single_key = sort_column is id_column
+    if token is not None:
+        key = convert_key(decode_cursor(token, scope, 2), converters)
+        if single_key:
+            statement = statement.where(keyset_condition([id_column], [key[1]], descending))
+        else:
+            statement = statement.where(keyset_condition([sort_column, id_column], key, descending))
+    columns = [sort_column] if single_key else [sort_column, id_column]
+    statement = statement.order_by(*(c.desc() if descending else c for c in columns))
+    limit = limit_for(args, csv)
+    if limit is not None:
+        statement = statement.limit(limit if csv else limit + 1)
+    return statement, scope, limit
+
+
+def page_response(
+    rows: list[Any],
+    limit: int,
+    scope: str,
+    key_of: Any,
+    records: list[dict[str, Any]],
+    meta: dict[str, Any],
+) -> Response:
+    token = None
+    if len(rows) > limit:
+        token = encode_cursor(scope, key_of(rows[limit - 1]))
+    meta = {**meta, "limit": limit, "count": len(records)}
+    return data_response(records, meta, token, next_link(token) if token else None)
+
+
+def product_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    conditions: list[ColumnElement[bool]] = []
+    vendors = args.string_list("vendor")
+    if vendors:
+        conditions.append(Product.vendor.in_(vendors))
+    sku = args.string("sku", max_length=64)
+    if sku is not None:
+        sku = normalise_sku(sku)
+        conditions.append(Product.sku == sku)
+    release_year = args.integer("release_year", 1, 9999)
+    if release_year is not None:
+        conditions.append(Product.release_year == release_year)
+    year_min = args.integer("year_min", 1, 9999)
+    if year_min is not None:
+        conditions.append(Product.release_year >= year_min)
+    year_max = args.integer("year_max", 1, 9999)
+    if year_max is not None:
+        conditions.append(Product.release_year <= year_max)
+    availability = args.choice_list("availability", AVAILABILITIES)
+    if availability:
+        conditions.append(Product.availability.in_(availability))
+    price_min = args.decimal("price_min")
+    if price_min is not None:
+        conditions.append(Product.price >= price_min)
+    price_max = args.decimal("price_max")
+    if price_max is not None:
+        conditions.append(Product.price <= price_max)
+    q = args.string("q")
+    if q is not None:
+        conditions.append(Product.name.ilike(f"%{escape_like(q)}%", escape="\\"))
+    changed_since = args.timestamp("changed_since")
+    if changed_since is not None:
+        conditions.append(
+            exists().where(
+                ProductAudit.product_id == Product.id, ProductAudit.changed_at >= changed_since
+            )
+        )
+    synced_since = args.timestamp("synced_since")
+    if synced_since is not None:
+        conditions.append(Product.last_synced_at >= synced_since)
+    filters = {
+        "vendor": vendors,
+        "sku": sku,
+        "release_year": release_year,
+        "year_min": year_min,
+        "year_max": year_max,
+        "availability": availability,
+        "price_min": price_min,
+        "price_max": price_max,
+        "q": q,
+        "changed_since": changed_since,
+        "synced_since": synced_since,
+    }
+    return conditions, {key: value for key, value in filters.items() if value is not None}
+
+
+PRODUCT_LIST_PARAMETERS = (
+    "vendor",
+    "sku",
+    "release_year",
+    "year_min",
+    "year_max",
+    "availability",
+    "price_min",
+    "price_max",
+    "q",
+    "changed_since",
+    "synced_since",
+    "sort",
+    "limit",
+    "cursor",
+)
+
+
+@bp.get("/products")
+def list_products() -> Response:
+    args = QueryArgs(PRODUCT_LIST_PARAMETERS)
+    csv = wants_csv()
+    sort = args.choice("sort", sort_choices(PRODUCT_SORTS), default="id") or "id"
+    conditions, filters = product_filters(args)
+    sort_column, converter = PRODUCT_SORTS[sort.lstrip("-")]
+    statement = select(*Product.__table__.columns).where(and_(True, *conditions))
+    statement, scope, limit = paginate(
+        statement, "products", sort, filters, sort_column, Product.id, (converter, str), args, csv
+    )
+    engine = readonly_engine()
+    if csv:
+        return stream_csv(
+            engine,
+            statement,
+            PRODUCT_COLUMNS,
+            lambda row: [getattr(row, column) for column in PRODUCT_COLUMNS],
+            "products.csv",
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    assert limit is not None
+    attr = sort_column.key
+    return page_response(
+        rows,
+        limit,
+        scope,
+        lambda row: [getattr(row, attr), row.id],
+        [product_record(row) for row in rows[:limit]],
+        {"sort": sort, "filters": json_record(filters)},
+    )
+
+
+def _checked_product_id(product_id: str) -> str:
+    # Ids are 24 hex characters; anything else cannot exist (and never reaches SQL).
+    if not PRODUCT_ID_RE.match(product_id):
+        raise NotFound(f"no product with id {product_id[:64]!r}")
+    return product_id
+
+
+@bp.get("/products/<product_id>")
+def get_product(product_id: str) -> Response:
+    QueryArgs(())
+    json_only()
+    product_id = _checked_product_id(product_id)
+    with readonly_engine().connect() as conn:
+        row = conn.execute(
+            select(*Product.__table__.columns).where(Product.id == product_id)
+        ).one_or_none()
+    if row is None:
+        raise NotFound(f"no product with id {product_id!r}")
+    return data_response(product_record(row))
+
+
+HISTORY_PARAMETERS = ("field", "since", "until", "sort", "limit", "cursor")
+
+
+def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    conditions: list[ColumnElement[bool]] = []
+    fields = args.choice_list("field", AUDITABLE_FIELDS)
+    if fields:
+        conditions.append(ProductAudit.field.in_(fields))
+    since = args.timestamp("since")
+    if since is not None:
+        conditions.append(ProductAudit.changed_at >= since)
+    until = args.timestamp("until")
+    if until is not None:
+        conditions.append(ProductAudit.changed_at < until)
+    filters = {"field": fields, "since": since, "until": until}
+    return conditions, {key: value for key, value in filters.items() if value is not None}
+
+
+@bp.get("/products/<product_id>/history")
+def product_history(product_id: str) -> Response:
+    args = QueryArgs(HISTORY_PARAMETERS)
+    csv = wants_csv()
+    product_id = _checked_product_id(product_id)
+    sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
+    conditions, filters = audit_filters(args)
+    engine = readonly_engine()
+    with engine.connect() as conn:
+        # The audit outlives a deleted product: either one makes the id known.
+        known = conn.execute(
+            select(
+                exists().where(Product.id == product_id)
+                | exists().where(ProductAudit.product_id == product_id)
+            )
+        ).scalar_one()
+    if not known:
+        raise NotFound(f"no product with id {product_id!r}")
+    statement = select(*ProductAudit.__table__.columns).where(
+        ProductAudit.product_id == product_id, *conditions
+    )
+    statement, scope, limit = paginate(
+        statement,
+        f"history:{product_id}",
+        sort,
+        filters,
+        ProductAudit.changed_at,
+        ProductAudit.id,
+        (dt.datetime.fromisoformat, int),
+        args,
+        csv,
+    )
+    if csv:
+        return stream_csv(
+            engine,
+            statement,
+            AUDIT_COLUMNS,
+            lambda row: [getattr(row, column) for column in AUDIT_COLUMNS],
+            f"history-{product_id}.csv",
+        )
+    with engine.connect() as conn:
+        rows = conn.execute(statement).all()
+    assert limit is not None
+    return page_response(
+        rows,
+        limit,
+        scope,
+        lambda row: [row.changed_at, row.id],
+        [audit_record(row) for row in rows[:limit]],
+        {"product_id": product_id, "sort": sort, "filters": json_record(filters)},
+    )

@@ -1,0 +1,172 @@
+"""/api/v1/ornaments/<sku>, /vendors, /changes, /stats/years, /healthz, /openapi.json."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tests.test_api_products import fetch_all
+
+
+def money(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP), "f")
+
+
+def test_ornament_offers_cheapest_first_with_spread_and_seen_range(client, api_db):
+    by_sku: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for product in api_db.products:
+        by_sku[product["sku"]].append(product)
+    # An ornament sold by all three shops, some in stock.
+    sku = next(
+        s
+        for s, offers in sorted(by_sku.items())
+        if len(offers) == 3 and sum(o["availability"] == "in_stock" for o in offers) >= 2
+    )
+    offers = sorted(by_sku[sku], key=lambda o: (o["price"], o["vendor"]))
+    body = client.get(f"/api/v1/ornaments/{sku.lower()}").get_json()
+    data = body["data"]
+    assert data["sku"] == sku
+    assert [o["vendor"] for o in data["offers"]] == [o["vendor"] for o in offers]
+    assert [o["price"] for o in data["offers"]] == [money(o["price"]) for o in offers]
+    for got, product in zip(data["offers"], offers, strict=True):
+        seen = [product["price"]]
+        for row in api_db.audit:
+            if row["product_id"] == product["id"] and row["field"] == "price":
+                seen += [Decimal(v) for v in (row["old_value"], row["new_value"]) if v]
+        assert got["lowest_price_seen"] == money(min(seen))
+        assert got["highest_price_seen"] == money(max(seen))
+    in_stock = [o for o in offers if o["availability"] == "in_stock"]
+    spread = data["spread"]
+    assert spread["cheapest"]["vendor"] == in_stock[0]["vendor"]
+    assert spread["dearest"]["vendor"] == in_stock[-1]["vendor"]
+    assert spread["amount"] == money(in_stock[-1]["price"] - in_stock[0]["price"])
+    assert spread["in_stock_offers"] == len(in_stock)
+
+
+def test_ornament_with_a_price_history_reports_the_old_high(client, api_db):
+    # Products with n % 4 == 0 cost 1.00 more before their second crawl.
+    product = api_db.products[4]
+    body = client.get(f"/api/v1/ornaments/{product['sku']}").get_json()
+    offer = next(o for o in body["data"]["offers"] if o["product_id"] == product["id"])
+    assert offer["highest_price_seen"] == money(product["price"] + 1)
+    assert offer["lowest_price_seen"] == money(product["price"])
+
+
+def test_ornament_spread_is_null_when_nothing_is_in_stock(client, api_db):
+    by_sku: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for product in api_db.products:
+        by_sku[product["sku"]].append(product)
+    sku = next(
+        s for s, o in sorted(by_sku.items()) if all(p["availability"] != "in_stock" for p in o)
+    )
+    assert client.get(f"/api/v1/ornaments/{sku}").get_json()["data"]["spread"] is None
+
+
+def test_unknown_ornament_is_404(client):
+    for sku in ("QX9999", "'; DROP TABLE products; --", "x" * 300):
+        response = client.get(f"/api/v1/ornaments/{sku}")
+        assert response.status_code == 404
+        assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_vendors_count_products_and_report_last_run_verdict(client, api_db):
+    data = client.get("/api/v1/vendors").get_json()["data"]
+    assert [v["vendor"] for v in data] == sorted({p["vendor"] for p in api_db.products})
+    for entry in data:
+        products = [p for p in api_db.products if p["vendor"] == entry["vendor"]]
+        assert entry["products"] == len(products)
+        assert entry["in_stock"] == sum(p["availability"] == "in_stock" for p in products)
+        assert entry["delisted"] == sum(p["availability"] == "delisted" for p in products)
+    runs = {v["vendor"]: v["last_run"] for v in data}
+    assert runs["hallmark_ornaments"]["crawl_id"] == "run-a2"
+    assert runs["hallmark_ornaments"]["verdict"] == "failed"
+    assert runs["hallmark_ornaments"]["dropped"] == {"missing_price": 1}
+    assert runs["hookedonhallmark"]["verdict"] == "running"
+    assert runs["ornament_shop"]["verdict"] == "passed"
+    only = client.get("/api/v1/vendors?vendor=ornament_shop").get_json()["data"]
+    assert [v["vendor"] for v in only] == ["ornament_shop"]
+
+
+def test_changes_newest_first_with_product_fields(client, api_db):
+    rows = fetch_all(client, "/api/v1/changes?limit=50")
+    assert len(rows) == len(api_db.audit)
+    keys = [(r["changed_at"], r["id"]) for r in rows]
+    assert keys == sorted(keys, reverse=True)
+    by_id = {p["id"]: p for p in api_db.products}
+    assert all(r["sku"] == by_id[r["product_id"]]["sku"] for r in rows)
+
+
+def test_changes_direction_compares_numbers_not_text(client, api_db):
+    drops = fetch_all(client, "/api/v1/changes?direction=down")
+    rises = fetch_all(client, "/api/v1/changes?direction=up")
+    expected_drops = [
+        a
+        for a in api_db.audit
+        if a["field"] == "price"
+        and a["old_value"]
+        and Decimal(a["new_value"]) < Decimal(a["old_value"])
+    ]
+    assert len(drops) == len(expected_drops) > 0
+    assert all(Decimal(r["new_value"]) < Decimal(r["old_value"]) for r in drops)
+    # "9.99" -> "10.00" is a rise, though "10.00" < "9.99" as text.
+    assert [(r["old_value"], r["new_value"]) for r in rises] == [("9.99", "10.00")]
+
+
+def test_changes_filters(client, api_db):
+    availability = fetch_all(client, "/api/v1/changes?field=availability&limit=500")
+    assert len(availability) == sum(a["field"] == "availability" for a in api_db.audit)
+    since = fetch_all(client, "/api/v1/changes?since=2026-11-03T00:00:00Z&until=2026-11-10")
+    assert {r["crawl_id"] for r in since} == {"crawl-2"}
+    shop = fetch_all(client, "/api/v1/changes?vendor=ornament_shop&field=price&sort=changed_at")
+    assert {r["vendor"] for r in shop} == {"ornament_shop"}
+    keys = [(r["changed_at"], r["id"]) for r in shop]
+    assert keys == sorted(keys)
+    response = client.get("/api/v1/changes?direction=down&field=availability")
+    assert response.status_code == 400
+    assert response.get_json()["error"]["parameter"] == "direction"
+
+
+def test_year_stats(client, api_db):
+    data = client.get("/api/v1/stats/years").get_json()["data"]
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for product in api_db.products:
+        groups[(product["vendor"], product["release_year"])].append(product)
+    assert [(r["vendor"], r["release_year"]) for r in data] == sorted(groups)
+    for row in data:
+        products = groups[(row["vendor"], row["release_year"])]
+        prices = [p["price"] for p in products]
+        assert row["count"] == len(products)
+        assert row["min_price"] == money(min(prices))
+        assert row["max_price"] == money(max(prices))
+        assert row["mean_price"] == money(sum(prices) / len(prices))
+        assert row["median_price"] == money(statistics.median(prices))
+        share = sum(p["availability"] == "in_stock" for p in products) / len(products)
+        assert abs(row["in_stock_share"] - share) < 1e-4
+    some = client.get("/api/v1/stats/years?vendor=ornament_shop&year_min=2019&year_max=2020")
+    assert [(r["vendor"], r["release_year"]) for r in some.get_json()["data"]] == [
+        ("ornament_shop", 2019),
+        ("ornament_shop", 2020),
+    ]
+
+
+def test_healthz_needs_no_key(api_app):
+    response = api_app.test_client().get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "data": {"status": "ok", "database": "ok"},
+        "meta": {},
+        "next": None,
+    }
+
+
+def test_openapi_document_is_served_and_lists_every_route(api_app):
+    document = api_app.test_client().get("/api/v1/openapi.json").get_json()
+    assert document["openapi"].startswith("3.")
+    served = {
+        rule.rule.replace("<", "{").replace(">", "}")
+        for rule in api_app.url_map.iter_rules()
+        if rule.endpoint != "meta.openapi"
+    }
+    assert served == set(document["paths"])
