@@ -78,6 +78,8 @@ def test_renders_js_pages_and_only_those(js_site: JsSite, run_crawl: CrawlRunner
     assert result.item("scripted")["screenshot_png"] is True
     assert result.item("rendered")["scripted"] is False
     assert result.item("rendered")["screenshot_png"] is False
+    # Chromium fetched no image (SELENIUM_LOAD_IMAGES is off by default).
+    assert js_site.state.count("img") == 0
     assert result.stats["christmas/browser_renders"] == 2
     assert result.stats["selenium/driver_starts"] == 1  # one browser, reused
     assert result.stats["finish_reason"] == "finished"
