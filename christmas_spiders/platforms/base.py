@@ -9,8 +9,10 @@ swapping, year filtering, de-duplication, item building, drop counting and the
 Seams for other parts of the project:
 
 * :meth:`year_links_request` / :meth:`parse_year_index` / :meth:`extract_year_links`
-  / :meth:`follow_year_links`: a subclass or mixin can cache year links (e.g. in
-  Redis) and call :meth:`follow_year_links` itself, without touching the shops' code.
+  / :meth:`follow_year_links`: the year-index step. Its links are kept in
+  :class:`~christmas_spiders.year_links.YearLinksCache` (Redis with ``REDIS_URL``, else a
+  JSON file; ``-a refresh_year_links=1`` forces a render), so a JS-built index is
+  rendered once per TTL, not once per crawl.
 * ``-a product_url=URL [-a release_year=YEAR]`` re-reads one product page (the year
   of a stored product comes from the database).
 * ``-a stale_hours=N`` re-reads the products the database has not seen synced for N
@@ -24,16 +26,18 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy_selenium import SeleniumRequest
 from sqlalchemy import Engine
 from twisted.python.failure import Failure
 
 from christmas_spiders.items import ProductItem
+from christmas_spiders.middlewares.selenium import element_present
 from christmas_spiders.parsing import (
     ParseError,
     PriceError,
@@ -47,11 +51,7 @@ from christmas_spiders.parsing import (
     validate_origin,
 )
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
-
-try:
-    from christmas_spiders.middlewares.selenium import element_present
-except ImportError:  # pragma: no cover - TEMPORARY until helper "selenium"'s branch is merged
-    from christmas_spiders.platforms._element_present import element_present
+from christmas_spiders.year_links import YearLinksCache
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,13 @@ class VendorSpider(scrapy.Spider):
         self._vendor_ids: set[str] = set()
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
+        self.year_links_cache: YearLinksCache | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.year_links_cache = YearLinksCache.from_crawler(crawler)
+        return spider
 
     # ------------------------------------------------------------------ arguments
 
@@ -229,7 +236,11 @@ class VendorSpider(scrapy.Spider):
             for link, year in self.stale_product_links():
                 yield self.product_request(link, year)
         else:
-            yield self.year_links_request()
+            cached = self.year_links_cache.get(self) if self.year_links_cache else None
+            if cached is None:
+                yield self.year_links_request()
+            else:
+                yield from self.follow_year_links(YearLink(int(y), str(u)) for y, u in cached)
 
     def refresh_engine(self) -> Engine:
         """The crawl's database (CHRISTMAS_DATABASE_URL, else the project's), for refreshes."""
@@ -303,7 +314,10 @@ class VendorSpider(scrapy.Spider):
         )
 
     def parse_year_index(self, response: Response) -> Iterator[scrapy.Request]:
-        yield from self.follow_year_links(self.extract_year_links(response))
+        links = self.extract_year_links(response)
+        if self.year_links_cache is not None:
+            self.year_links_cache.put(self, [[link.year, link.url] for link in links])
+        yield from self.follow_year_links(links)
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         """(year or ``None`` for a non-year entry, href) per entry of the year index."""
