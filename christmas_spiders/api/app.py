@@ -10,6 +10,7 @@ from flask import Flask
 from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
 from christmas_spiders.api.auth import init_auth
 from christmas_spiders.api.cli import keys_cli
+from christmas_spiders.api.db import init_db
 from christmas_spiders.api.envelope import register_error_handlers
 from christmas_spiders.config import DEFAULTS, get_config
 
@@ -46,6 +47,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     register_error_handlers(app)
+    init_db(app)
     init_auth(app)
     for blueprint in (
         products.bp,

@@ -22,14 +22,25 @@ from christmas_spiders.api.envelope import BadParameter
 CSV_BATCH_ROWS = 1000
 
 
+def timestamp_text(value: dt.datetime) -> str:
+    # Sessions run with TimeZone=UTC, so values arrive in UTC already.
+    if value.utcoffset() != ZERO:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+ZERO = dt.timedelta(0)
+# Exact type -> converter; the hot path of every response (one call per value).
+_CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    Decimal: str,
+    dt.datetime: timestamp_text,
+    dt.date: dt.date.isoformat,
+}
+
+
 def json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+    convert = _CONVERTERS.get(type(value))
+    return value if convert is None else convert(value)
 
 
 def json_record(mapping: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +91,8 @@ def stream_csv(
     The query runs before the response starts, so a database error still gets a
     proper error response; after that rows are fetched as the client reads.
     """
-    conn = engine.connect()
+    # A server-side cursor lives in a transaction: one snapshot for the whole export.
+    conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
     try:
         result = conn.execution_options(stream_results=True, yield_per=CSV_BATCH_ROWS).execute(
             statement
