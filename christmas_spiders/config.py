@@ -19,6 +19,7 @@ import copy
 import json
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,15 @@ DEFAULTS: dict[str, Any] = {
     # None: start (or reuse) the embedded Postgres in ``embedded_postgres.data_dir``.
     "database_url": None,
     "embedded_postgres": {
-        # None: a per-user default chosen by christmas_spiders.db.embedded.
+        # None: a per-user default chosen by christmas_spiders.db.embedded
+        # (root: /var/lib/christmas_spiders/pgdata;
+        # others: ~/.local/share/christmas_spiders/pgdata).
+        # The server listens on a Unix socket in this folder only (no TCP port).
         "data_dir": None,
-        "port": 54329,
+        "database": "christmas",
+        # Run as root, embedded-postgres opens (chmod g+rx,o+rx) every parent folder of
+        # the data folder; we refuse unless this is true. See README "Storage".
+        "allow_open_parents": False,
     },
     # None: no scrapy-redis; the crawl runs alone with Scrapy's own scheduler.
     "redis_url": None,
@@ -45,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
         "progress_interval_seconds": 5,
         # Year-index links kept this long (seconds) before the index is rendered again.
         "year_links_ttl_seconds": 86400,
+        # Where the year-link cache lives when there is no Redis (relative: to the cwd).
+        "year_links_cache_file": "var/year-links-cache.json",
+        # None: ./var/dead-letter (items the database could not take; see README "Storage").
         "dead_letter_dir": None,
     },
     "selenium": {
@@ -61,9 +71,15 @@ DEFAULTS: dict[str, Any] = {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # Pages are parsed, never looked at: spare the shops the image downloads.
+            "--blink-settings=imagesEnabled=false",
         ],
         "pool_size": 2,
         "page_timeout_seconds": 30,
+        # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.
+        "wait_seconds": 10,
+        # Attempts after a browser crash or hang, each with a fresh driver.
+        "retry_times": 2,
     },
     "audit": {
         # Fields of ``products`` whose changes the trigger records.
@@ -74,6 +90,8 @@ DEFAULTS: dict[str, Any] = {
         "batch_size": 500,
         "batch_seconds": 2.0,
         "db_retries": 5,
+        # Backoff between retries: this, doubled each time (0.5, 1, 2, 4, 8 s).
+        "retry_base_seconds": 0.5,
     },
     "monitors": {
         "max_item_drop_ratio": 0.2,
@@ -95,13 +113,57 @@ DEFAULTS: dict[str, Any] = {
         # Signs pagination tokens; None: a built-in constant (tokens are not secrets).
         "cursor_secret": None,
     },
+    # Several workers per crawl session through Redis (used when redis_url is set).
+    "distributed": {
+        "key_prefix": "christmas",
+        "heartbeat_seconds": 5,
+        # A worker silent this long is taken for dead; its in-flight pages are fetched again.
+        "worker_timeout_seconds": 20,
+        "idle_poll_seconds": 1,
+        # Keys of an abandoned session expire after this; of a finished one after the next.
+        "session_ttl_seconds": 604800,
+        "finished_session_ttl_seconds": 86400,
+    },
     "scrapyd": {
         "url": "http://127.0.0.1:6800",
         "project": "christmas_spiders",
         "username": None,
         "password": None,
     },
-    "schedules": [],
+    # Cron entries for python -m christmas_spiders.scheduler (times in scheduler.timezone):
+    # each shop fully once a day, staggered; the current and previous year every 6 hours.
+    "schedules": [
+        {"name": "hookedonhallmark-full", "spider": "hookedonhallmark", "cron": "0 1 * * *"},
+        {"name": "ornament_shop-full", "spider": "ornament_shop", "cron": "0 2 * * *"},
+        {"name": "hallmark_ornaments-full", "spider": "hallmark_ornaments", "cron": "0 3 * * *"},
+        {
+            "name": "hookedonhallmark-recent",
+            "spider": "hookedonhallmark",
+            "cron": "20 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+        {
+            "name": "ornament_shop-recent",
+            "spider": "ornament_shop",
+            "cron": "30 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+        {
+            "name": "hallmark_ornaments-recent",
+            "spider": "hallmark_ornaments",
+            "cron": "40 */6 * * *",
+            "args": {"years": "{previous_year}-{year}"},
+        },
+    ],
+    "scheduler": {
+        # Last slot handled per entry (relative: to the working directory).
+        "state_file": "var/scheduler-state.json",
+        "timezone": "UTC",
+        "poll_seconds": 30,
+        "request_timeout_seconds": 10,
+        "retry_initial_seconds": 5,
+        "retry_max_seconds": 300,
+    },
 }
 
 # Environment variable -> dotted config key.
@@ -109,12 +171,16 @@ ENV_OVERRIDES: dict[str, str] = {
     "DATABASE_URL": "database_url",
     "REDIS_URL": "redis_url",
     "CHRISTMAS_PGDATA": "embedded_postgres.data_dir",
-    "CHRISTMAS_PGPORT": "embedded_postgres.port",
+    "CHRISTMAS_BATCH_SIZE": "pipeline.batch_size",
     "CHRISTMAS_CONTACT": "crawl.contact",
+    "CHRISTMAS_CHROMEDRIVER": "selenium.driver_executable_path",
+    "CHRISTMAS_CHROMIUM": "selenium.browser_executable_path",
+    "CHRISTMAS_SELENIUM_POOL_SIZE": "selenium.pool_size",
     "CHRISTMAS_DEAD_LETTER_DIR": "crawl.dead_letter_dir",
     "SCRAPYD_URL": "scrapyd.url",
     "SCRAPYD_USERNAME": "scrapyd.username",
     "SCRAPYD_PASSWORD": "scrapyd.password",
+    "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
     "DATABASE_URL_READONLY": "api.database_url_readonly",
     "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",
@@ -152,6 +218,13 @@ def resolve_config_path(env: str | None = None, config_path: str | None = None) 
     path = Path(raw)
     if path.is_absolute() or path.exists():
         return path
+    if (PROJECT_ROOT / path).exists():
+        return PROJECT_ROOT / path
+    # A scrapyd job runs from the egg, with no config/ folder at hand: use the copies
+    # that setup.py packs into the egg (christmas_spiders/_config/).
+    packaged = files("christmas_spiders").joinpath("_config", path.name)
+    if path.parent.name == "config" and packaged.is_file():
+        return packaged  # type: ignore[return-value]
     return PROJECT_ROOT / path
 
 
@@ -168,7 +241,12 @@ def _read_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(f"config file {path} must hold a JSON object")
     parent = data.pop("extends", None)
     if parent:
-        return _deep_merge(_read_file(path.parent / parent, (*seen, path)), data)
+        sibling = (
+            path.parent / parent
+            if isinstance(path, Path)
+            else files("christmas_spiders").joinpath("_config", parent)
+        )
+        return _deep_merge(_read_file(sibling, (*seen, path)), data)
     return data
 
 
@@ -181,7 +259,8 @@ def load_config(
     environ = os.environ if environ is None else environ
     path = resolve_config_path(env, config_path)
     explicit = bool(config_path or environ.get("CONFIG_PATH") or env or environ.get("ENV"))
-    if path.exists() or explicit:
+    exists = path.exists() if isinstance(path, Path) else path.is_file()
+    if exists or explicit:
         config = _deep_merge(DEFAULTS, _read_file(path))
     else:
         config = copy.deepcopy(DEFAULTS)

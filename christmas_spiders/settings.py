@@ -42,11 +42,65 @@ SELENIUM_BROWSER_EXECUTABLE_PATH = _selenium["browser_executable_path"]
 SELENIUM_DRIVER_ARGUMENTS = list(_selenium["driver_arguments"])
 SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
 SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
+SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
+SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
+# Where scrapy-selenium's own middleware sat (800); the guard right after it fails
+# SeleniumRequests loudly when the pool is off (no browser configured).
+DOWNLOADER_MIDDLEWARES = {
+    "christmas_spiders.middlewares.selenium.SeleniumMiddleware": 800,
+    "christmas_spiders.middlewares.selenium.SeleniumRequiredMiddleware": 801,
+}
 
 # --- Project settings read by our components ---
 CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
 CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
+CHRISTMAS_YEAR_LINKS_FILE = _crawl["year_links_cache_file"]
+
+# --- Storage (christmas_spiders.pipelines.upsert, extensions.crawl_run) ---
+_pipeline = CONFIG["pipeline"]
+# False: items are not stored (crawls without a database, e.g. parsing tests).
+CHRISTMAS_STORE_ITEMS = True
+# None: christmas_spiders.db.engine.database_url() (DATABASE_URL, else the embedded Postgres).
+CHRISTMAS_DATABASE_URL = CONFIG["database_url"]
+CHRISTMAS_UPSERT_BATCH_SIZE = int(_pipeline["batch_size"])
+CHRISTMAS_UPSERT_BATCH_SECONDS = float(_pipeline["batch_seconds"])
+CHRISTMAS_DB_RETRIES = int(_pipeline["db_retries"])
+CHRISTMAS_DB_RETRY_BASE_SECONDS = float(_pipeline["retry_base_seconds"])
+CHRISTMAS_DEAD_LETTER_DIR = _crawl["dead_letter_dir"] or "var/dead-letter"
+CHRISTMAS_MAX_ITEM_DROP_RATIO = float(CONFIG["monitors"]["max_item_drop_ratio"])
+CHRISTMAS_MIN_FIELD_COVERAGE = float(CONFIG["monitors"]["min_field_coverage"])
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+
+# --- Items: checked, then normalised (the store's UpsertProductPipeline comes after) ---
+ITEM_PIPELINES = {
+    "christmas_spiders.pipelines.validate.ValidateProductPipeline": 100,
+    "christmas_spiders.pipelines.normalize.NormalizeProductPipeline": 200,
+    "christmas_spiders.pipelines.upsert.UpsertProductPipeline": 300,
+}
+
+# --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds; final stats
+# as JSON where -s CHRISTMAS_STATS_FILE=path is given ---
+EXTENSIONS = {
+    "christmas_spiders.extensions.progress.LogProgress": 500,
+    "christmas_spiders.extensions.stats_file.WriteStatsFile": 510,
+    "christmas_spiders.extensions.crawl_run.RecordCrawlRun": 520,
+}
+# --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
+# Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);
+# key names live in christmas_spiders/redis_keys.py.
+if CONFIG.get("redis_url"):
+    _distributed = CONFIG["distributed"]
+    REDIS_URL = CONFIG["redis_url"]
+    SCHEDULER = "christmas_spiders.distributed.scheduler.SessionScheduler"
+    DUPEFILTER_CLASS = "christmas_spiders.distributed.dupefilter.SessionDupeFilter"
+    SCHEDULER_PERSIST = True
+    SCHEDULER_SERIALIZER = "scrapy_redis.picklecompat"
+    CHRISTMAS_REDIS_KEY_PREFIX = _distributed["key_prefix"]
+    CHRISTMAS_WORKER_HEARTBEAT = float(_distributed["heartbeat_seconds"])
+    CHRISTMAS_WORKER_TIMEOUT = float(_distributed["worker_timeout_seconds"])
+    CHRISTMAS_IDLE_POLL = float(_distributed["idle_poll_seconds"])
+    CHRISTMAS_SESSION_TTL = int(_distributed["session_ttl_seconds"])
+    CHRISTMAS_FINISHED_SESSION_TTL = int(_distributed["finished_session_ttl_seconds"])

@@ -5,5 +5,9 @@ from __future__ import annotations
 pytest_plugins: list[str] = [
     "tests.fixtures.postgres",
     "tests.fixtures.redis",
+    "tests.fixtures.selenium",
+    "tests.fixtures.spiders",
+    "tests.fixtures.storage",
     "tests.fixtures.api",
+    "tests.fixtures.scrapyd",
 ]

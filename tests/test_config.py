@@ -22,13 +22,13 @@ def test_env_file_extends_and_env_vars_win(tmp_path):
     )
     config = load_config(
         config_path=str(tmp_path / "replica.json"),
-        environ={"DATABASE_URL": "postgresql://x/y", "CHRISTMAS_PGPORT": "6000"},
+        environ={"DATABASE_URL": "postgresql://x/y", "CHRISTMAS_BATCH_SIZE": "6000"},
     )
     assert config["crawl"]["contact"] == "a@b.c"
     assert config["crawl"]["download_delay"] == 0
     assert config["crawl"]["obey_robots_txt"] is True
     assert config["database_url"] == "postgresql://x/y"
-    assert config["embedded_postgres"]["port"] == 6000
+    assert config["pipeline"]["batch_size"] == 6000
 
 
 def test_named_env_without_file_is_an_error(tmp_path):

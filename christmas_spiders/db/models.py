@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Identity,
     Index,
@@ -26,7 +27,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -52,6 +53,11 @@ class Product(Base):
         Index("ix_products_vendor_release_year", "vendor", "release_year"),
         Index("ix_products_availability", "availability"),
         Index("ix_products_last_synced_at", "last_synced_at"),
+        # The database refuses what validation should already have refused.
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint(
+            "availability IN ('in_stock', 'out_of_stock', 'delisted')", name="availability_known"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(24), primary_key=True)
@@ -97,6 +103,17 @@ class ProductAudit(Base):
     )
     # The crawl that made the change (SET LOCAL christmas.crawl_id); NULL for changes by hand.
     crawl_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditSettings(Base):
+    """The audit trigger's settings (one row), copied from the config by `sync-audit`."""
+
+    __tablename__ = "audit_settings"
+    __table_args__ = (CheckConstraint("id", name="single_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    tracked_fields: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    notify_channel: Mapped[str] = mapped_column(Text)
 
 
 class CrawlRun(Base):

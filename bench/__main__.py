@@ -1,0 +1,27 @@
+"""``make bench`` / ``python -m bench [NAME ...]``: run bench/bench_<NAME>.py (default: all)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    available = sorted(
+        p.stem.removeprefix("bench_") for p in Path(__file__).parent.glob("bench_*.py")
+    )
+    chosen = argv or available
+    unknown = sorted(set(chosen) - set(available))
+    if unknown:
+        print(f"unknown benchmark(s) {unknown}; available: {available}", file=sys.stderr)
+        return 2
+    status = 0
+    for name in chosen:
+        print(f"=== bench_{name}", flush=True)
+        status |= importlib.import_module(f"bench.bench_{name}").main([]) or 0
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,255 @@
+"""Crawl benchmark (issue item 10): the three replicas at 3,000+ products per shop.
+
+    python -m bench crawl            # or: python -m bench.bench_crawl --products 3000
+
+In one run, against the same replica server (a separate process):
+
+1. the full crawl of each shop, as a user runs it (``scrapy crawl``, ``ENV=replica``):
+   pages/s, product pages/s, items/s, browser renders, peak RSS of the crawler;
+2. the server alone: an aiohttp client fetching the same pages as fast as it can, to
+   show the server is not what limits the crawl;
+3. a fetch-only spider over exactly the pages the crawls requested (same settings and
+   concurrency, no parsing): the crawl should reach >= 70% of its throughput;
+4. the seed's original approach on a sample of the product pages: every page through
+   ONE Selenium Chromium, one at a time: the crawl should be >= 15x faster.
+
+Prints a table and the ratios against those goals. Never run by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.request import urlopen
+
+import aiohttp
+import psutil
+from tests.sites.catalogue import generate_catalogue
+from tests.sites.server import serve_replicas
+
+from christmas_spiders.config import get_config
+from christmas_spiders.items import VENDORS
+from tests.sites.crawling import CrawlResult, run_crawl
+
+BENCH_DIR = Path(__file__).resolve().parent
+GOAL_VS_BROWSER = 15.0
+GOAL_VS_FETCH_ONLY = 0.70
+# Paths a crawl fetches that are not pages of the shop (the browser's JSON, control).
+NOT_PAGES = ("/__replica__", "/ajax/", "/robots.txt")
+
+
+@dataclass
+class Rate:
+    label: str
+    pages: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.pages / self.seconds if self.seconds else 0.0
+
+
+def replica_paths(base_url: str) -> dict[str, int]:
+    """Request counts per page (path and the query that selects it) the replica served
+    since its last reset."""
+    with urlopen(base_url + "/__replica__/stats", timeout=30) as response:
+        stats = json.loads(response.read())
+    return {page: int(n) for page, n in stats["pages"].items() if not page.startswith(NOT_PAGES)}
+
+
+def reset(base_url: str) -> None:
+    urlopen(base_url + "/__replica__/reset", timeout=30).close()
+
+
+def server_processes() -> list[psutil.Process]:
+    return psutil.Process().children(recursive=True)
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+async def _fetch_all(urls: list[str], concurrency: int) -> int:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    ok = 0
+    async with aiohttp.ClientSession(connector=connector) as session:
+        queue = list(reversed(urls))
+
+        async def worker() -> None:
+            nonlocal ok
+            while queue:
+                url = queue.pop()
+                async with session.get(url) as response:
+                    await response.read()
+                    ok += response.status == 200
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return ok
+
+
+def server_alone(urls: list[str], concurrency: int) -> Rate:
+    started = time.perf_counter()
+    ok = asyncio.run(_fetch_all(urls, concurrency))
+    return Rate("replica server alone (aiohttp client)", ok, time.perf_counter() - started)
+
+
+def all_browser(urls: list[str]) -> Rate:
+    """The seed's way: one Chromium, every page loaded in it, one after another."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    selenium = get_config()["selenium"]
+    options = webdriver.ChromeOptions()
+    options.binary_location = selenium["browser_executable_path"]
+    for argument in selenium["driver_arguments"]:
+        options.add_argument(argument)
+    driver = webdriver.Chrome(
+        service=Service(executable_path=selenium["driver_executable_path"]), options=options
+    )
+    try:
+        driver.get(urls[0])  # browser start-up is not counted against it
+        started = time.perf_counter()
+        for url in urls:
+            driver.get(url)
+            assert driver.page_source
+        seconds = time.perf_counter() - started
+    finally:
+        driver.quit()
+    return Rate("seed approach: 1 Selenium browser, 1 page at a time", len(urls), seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=3000, help="products per shop")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--browser-sample", type=int, default=60, help="pages for the seed approach"
+    )
+    parser.add_argument("--out", type=Path, default=None)
+    options = parser.parse_args(argv)
+    out = options.out or Path(tempfile.mkdtemp(prefix="christmas-bench-"))
+    concurrency = int(get_config_replica()["crawl"]["concurrent_requests"])
+
+    print(
+        f"generating the catalogue: seed {options.seed}, {options.products} products/shop",
+        flush=True,
+    )
+    catalogue = generate_catalogue(seed=options.seed, products_per_shop=options.products)
+    results: dict[str, CrawlResult] = {}
+    crawled_urls: list[str] = []
+    with serve_replicas(catalogue, in_process=False) as urls:
+        server = server_processes()
+        server_cpu: dict[str, float] = {}
+        for vendor in VENDORS:
+            reset(urls[vendor])
+            print(f"crawling {vendor} ...", flush=True)
+            before = cpu_seconds(server)
+            results[vendor] = run_crawl(vendor, urls[vendor], out / "crawl", timeout=3600)
+            server_cpu[vendor] = cpu_seconds(server) - before
+            paths = replica_paths(urls[vendor])
+            crawled_urls += [urls[vendor] + path for path, n in paths.items() for _ in range(n)]
+            if results[vendor].returncode != 0:
+                print(f"crawl of {vendor} failed; see {out / 'crawl'}", file=sys.stderr)
+                return 1
+
+        # Same pages, plain HTTP, nothing parsed: the fetch-only spider and the server alone.
+        urls_file = out / "urls.txt"
+        urls_file.write_text("\n".join(crawled_urls))
+        print(f"fetch-only spider over the same {len(crawled_urls)} pages ...", flush=True)
+        fetch_only = run_crawl(
+            "fetch_only",
+            None,
+            out / "fetch_only",
+            arguments=[f"urls_file={urls_file}"],
+            spider_file=BENCH_DIR / "fetch_only_spider.py",
+            timeout=3600,
+        )
+        print("server alone ...", flush=True)
+        before = cpu_seconds(server)
+        alone = server_alone(crawled_urls, concurrency)
+        alone_cpu = cpu_seconds(server) - before
+
+        product_links = [item["link"] for result in results.values() for item in result.items]
+        sample = random.Random(options.seed).sample(product_links, options.browser_sample)
+        print(f"seed approach over {len(sample)} product pages ...", flush=True)
+        browser = all_browser(sample)
+
+    crawl_seconds = sum(r.stat("elapsed_time_seconds", 0.0) for r in results.values())
+    crawl_pages = sum(r.stat("response_received_count") for r in results.values())
+    product_pages = sum(r.stat("christmas/product_pages") for r in results.values())
+    items = sum(len(r.items) for r in results.values())
+    crawl = Rate("crawl, all pages", crawl_pages, crawl_seconds)
+    crawl_products = Rate("crawl, product pages", product_pages, crawl_seconds)
+    fetch = Rate(
+        "fetch-only spider, same pages",
+        int(fetch_only.stat("bench/fetched")),
+        float(fetch_only.stat("elapsed_time_seconds", 0.0)),
+    )
+
+    print()
+    print(
+        f"{'shop':<20}{'pages':>8}{'product pages':>15}{'items':>8}{'renders':>9}"
+        f"{'seconds':>9}{'pages/s':>9}{'items/s':>9}{'peak RSS MB':>13}{'server CPU s':>14}"
+    )
+    for vendor, r in results.items():
+        seconds = float(r.stat("elapsed_time_seconds", 0.0))
+        print(
+            f"{vendor:<20}{r.stat('response_received_count'):>8}{r.stat('christmas/product_pages'):>15}"
+            f"{len(r.items):>8}{r.stat('christmas/browser_renders'):>9}{seconds:>9.1f}"
+            f"{r.stat('response_received_count') / seconds:>9.1f}{len(r.items) / seconds:>9.1f}"
+            f"{r.peak_rss_bytes / 2**20:>13.0f}{server_cpu[vendor]:>14.1f}"
+        )
+    print()
+    for rate in (crawl, crawl_products, fetch, alone, browser):
+        print(
+            f"{rate.label:<55}{rate.pages:>7} pages {rate.seconds:>8.1f} s "
+            f"{rate.per_second:>8.1f} pages/s"
+        )
+    items_rate = items / crawl_seconds
+    print(f"{'items':<55}{items:>7} items {crawl_seconds:>8.1f} s {items_rate:>8.1f} items/s")
+    vs_browser = crawl_products.per_second / browser.per_second
+    vs_fetch = crawl.per_second / fetch.per_second
+    met_browser = "MET" if vs_browser >= GOAL_VS_BROWSER else "NOT MET"
+    met_fetch = "MET" if vs_fetch >= GOAL_VS_FETCH_ONLY else "NOT MET"
+    print()
+    print(
+        f"crawl product pages/s vs seed approach: {vs_browser:.1f}x "
+        f"(goal >= {GOAL_VS_BROWSER:g}x) {met_browser}"
+    )
+    print(
+        f"crawl pages/s vs fetch-only pages/s:    {vs_fetch:.0%} "
+        f"(goal >= {GOAL_VS_FETCH_ONLY:.0%}) {met_fetch}"
+    )
+    headroom = alone.per_second / crawl.per_second
+    print(
+        f"server alone serves {alone.per_second:.0f} pages/s = {headroom:.1f}x the crawl's rate "
+        f"(server CPU {alone_cpu:.1f} s for {alone.pages} pages; during the crawls "
+        f"{sum(server_cpu.values()):.1f} s of {crawl_seconds:.1f} s)"
+    )
+    print(f"\nfeeds, logs and stats: {out}")
+    return 0
+
+
+def get_config_replica() -> dict[str, object]:
+    """The replica profile the crawls run with (for the same concurrency elsewhere)."""
+    from christmas_spiders.config import load_config
+
+    return load_config(env="replica")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

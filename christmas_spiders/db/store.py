@@ -1,0 +1,122 @@
+"""Writing products: the one batched upsert used by the pipeline, the dead-letter replay
+and the benchmark.
+
+One statement per batch: ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT (vendor,
+vendor_id) DO UPDATE``. Every seen product gets ``last_synced_at`` refreshed; the
+data columns are rewritten with the same or new values, and the audit trigger's
+``WHEN`` clause (see audit_sql) lets only rows whose values really changed reach the
+audit function, so an unchanged re-crawl writes no audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from christmas_spiders.db.ids import product_id
+
+# Columns written from an item, in statement order.
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "vendor",
+    "vendor_id",
+    "sku",
+    "name",
+    "price",
+    "currency",
+    "brand",
+    "availability",
+    "release_year",
+    "link",
+)
+_ARRAY_TYPES = {"price": "numeric[]", "release_year": "int[]", "synced_at": "timestamptz[]"}
+
+UPSERT_SQL = text(
+    f"""
+INSERT INTO products ({", ".join(COLUMNS)}, last_synced_at)
+SELECT {", ".join(COLUMNS)}, coalesce(synced_at, now())
+FROM unnest({", ".join(f"CAST(:{c} AS {_ARRAY_TYPES.get(c, 'text[]')})" for c in COLUMNS)},
+            CAST(:synced_at AS timestamptz[]))
+     AS batch({", ".join(COLUMNS)}, synced_at)
+ON CONFLICT (vendor, vendor_id) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("id", "vendor", "vendor_id"))},
+    last_synced_at = EXCLUDED.last_synced_at
+-- A replayed dead letter older than what a later crawl stored must not overwrite it.
+WHERE products.last_synced_at <= EXCLUDED.last_synced_at
+RETURNING (xmax = 0) AS inserted
+"""
+)
+
+
+class UnstorableItem(ValueError):
+    """An item that cannot be stored (a field missing or not convertible)."""
+
+
+def row_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The products row for one validated item (price str -> Decimal, year -> int)."""
+    try:
+        vendor = str(item["vendor"])
+        vendor_id = str(item["vendor_id"])
+        row = {
+            "id": product_id(vendor, vendor_id),
+            "vendor": vendor,
+            "vendor_id": vendor_id,
+            "sku": str(item["sku"]),
+            "name": str(item["name"]),
+            "price": Decimal(str(item["price"])),
+            "currency": str(item.get("currency") or "USD"),
+            "brand": str(item["brand"]),
+            "availability": str(item["availability"]),
+            "release_year": int(item["release_year"]),
+            "link": str(item["link"]),
+        }
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        raise UnstorableItem(f"item cannot be stored ({exc!r}): {dict(item)!r}") from exc
+    if not row["price"].is_finite():
+        raise UnstorableItem(f"item price is not a number: {dict(item)!r}")
+    return row
+
+
+def set_crawl_id(conn: Connection, crawl_id: str | None) -> None:
+    """Tag this transaction's audit rows with ``crawl_id`` (SET LOCAL; None: by hand)."""
+    conn.execute(
+        text("SELECT set_config('christmas.crawl_id', :crawl_id, true)"),
+        {"crawl_id": crawl_id or ""},
+    )
+
+
+def upsert_rows(
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    synced_at: Sequence[dt.datetime | None] | None = None,
+) -> tuple[int, int]:
+    """Upsert ``rows`` (from row_from_item) in one statement; returns (inserted, updated).
+
+    Rows are de-duplicated on id (the last wins: one statement may not touch a row
+    twice) and sent sorted by id, so concurrent writers lock rows in the same order
+    and cannot deadlock each other.
+    """
+    if not rows:
+        return 0, 0
+    times = list(synced_at) if synced_at is not None else [None] * len(rows)
+    latest: dict[str, tuple[Mapping[str, Any], dt.datetime | None]] = {}
+    for row, when in zip(rows, times, strict=True):
+        latest[row["id"]] = (row, when)
+    ordered = [latest[key] for key in sorted(latest)]
+    params: dict[str, Any] = {c: [row[c] for row, _ in ordered] for c in COLUMNS}
+    params["synced_at"] = [when for _, when in ordered]
+    results = conn.execute(UPSERT_SQL, params).scalars().all()
+    inserted = sum(1 for flag in results if flag)
+    return inserted, len(results) - inserted
+
+
+def upsert_items(
+    conn: Connection, items: Iterable[Mapping[str, Any]], crawl_id: str | None
+) -> tuple[int, int]:
+    """SET LOCAL the crawl id and upsert ``items`` in the caller's transaction."""
+    set_crawl_id(conn, crawl_id)
+    return upsert_rows(conn, [row_from_item(item) for item in items])

@@ -1,0 +1,1 @@
+"""Crawls shared by several workers through Redis (scrapy-redis, per crawl session)."""

@@ -1,0 +1,522 @@
+"""``VendorSpider``: what every shop's spider shares.
+
+Flow: year index -> year pages (and their further listing pages) -> product pages.
+Subclasses (one per shop platform, then one short module per shop) supply
+selectors and a few hooks; this class handles the spider arguments, origin
+swapping, year filtering, de-duplication, item building, drop counting and the
+``christmas/...`` stats.
+
+Seams for other parts of the project:
+
+* :meth:`year_links_request` / :meth:`parse_year_index` / :meth:`extract_year_links`
+  / :meth:`follow_year_links`: the year-index step. Its links are kept in
+  :class:`~christmas_spiders.year_links.YearLinksCache` (Redis with ``REDIS_URL``, else a
+  JSON file; ``-a refresh_year_links=1`` forces a render), so a JS-built index is
+  rendered once per TTL, not once per crawl.
+* ``-a product_url=URL [-a release_year=YEAR]`` re-reads one product page (the year
+  of a stored product comes from the database).
+* ``-a stale_hours=N`` re-reads the products the database has not seen synced for N
+  hours (:meth:`stale_product_links`, christmas_spiders.db.refresh), no year pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+from urllib.parse import urljoin, urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy_selenium import SeleniumRequest
+from sqlalchemy import Engine
+from twisted.python.failure import Failure
+
+from christmas_spiders.items import ProductItem
+from christmas_spiders.middlewares.selenium import element_present
+from christmas_spiders.parsing import (
+    ParseError,
+    PriceError,
+    availability_from_text,
+    clean_link,
+    clean_text,
+    format_price,
+    normalise_sku,
+    parse_year_list,
+    swap_origin,
+    validate_origin,
+)
+from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
+from christmas_spiders.year_links import YearLinksCache
+
+logger = logging.getLogger(__name__)
+
+# Reasons a product page yields no item (stats ``christmas/dropped/<reason>``).
+MISSING_VENDOR_ID = "missing_vendor_id"
+MISSING_NAME = "missing_name"
+MISSING_SKU = "missing_sku"
+MISSING_PRICE = "missing_price"
+BAD_PRICE = "bad_price"
+BAD_PRODUCT_DATA = "bad_product_data"
+DROP_REASONS: tuple[str, ...] = (
+    MISSING_VENDOR_ID,
+    MISSING_NAME,
+    MISSING_SKU,
+    MISSING_PRICE,
+    BAD_PRICE,
+    BAD_PRODUCT_DATA,
+)
+
+# Kinds of request, for ``christmas/failed/<kind>`` when one fails after its retries.
+YEAR_INDEX = "year_index"
+YEAR_PAGE = "year_page"
+PRODUCT_PAGE = "product_page"
+
+
+class SpiderArgumentError(ValueError):
+    """A ``-a`` spider argument is unusable; raised before any request is made."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        # Logged as well, so the reason is one plain line above Scrapy's traceback.
+        logger.error("bad spider argument: %s", message)
+
+
+class DropProduct(Exception):
+    """A product page yields no item, for ``reason`` (one of :data:`DROP_REASONS`)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, order=True)
+class YearLink:
+    """A year page found on the year index (absolute URL, origin already swapped)."""
+
+    year: int
+    url: str
+
+
+class VendorSpider(scrapy.Spider):
+    """Base of the three shop spiders. Class attributes a shop module sets:"""
+
+    #: The real shop's origin; ``-a base_url=`` replaces it.
+    real_origin: ClassVar[str]
+    #: Path of the year index page.
+    year_index_path: ClassVar[str]
+    #: CSS of the element a JS-built year index needs; ``None``: plain HTTP page.
+    year_index_wait_css: ClassVar[str | None] = None
+    #: Brand for shops whose pages show none.
+    default_brand: ClassVar[str] = "Hallmark"
+    currency: ClassVar[str] = "USD"
+    #: Seconds a JS page may take to show the element it waits for.
+    browser_wait_seconds: ClassVar[float] = 20.0
+    #: False for a spider that cannot select stale products (:meth:`stale_product_links`).
+    supports_stale_refresh: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *args: Any,
+        base_url: str | None = None,
+        years: str | None = None,
+        crawl_id: str | None = None,
+        product_url: str | None = None,
+        release_year: str | None = None,
+        stale_hours: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        try:
+            self.base_url: str = (
+                validate_origin(base_url) if base_url is not None else self.real_origin
+            )
+            self.years: set[int] | None = parse_year_list(years) if years is not None else None
+        except ParseError as exc:
+            raise SpiderArgumentError(f"{self.name}: {exc}") from None
+        self.origin_swapped = base_url is not None
+        self.crawl_id: str = (crawl_id or "").strip() or uuid.uuid4().hex
+        self.product_url: str | None = None
+        self.release_year: int | None = None
+        if product_url is not None:
+            self.product_url, self.release_year = self._parse_refresh(product_url, release_year)
+        elif release_year is not None:
+            raise SpiderArgumentError(f"{self.name}: release_year= only goes with product_url=")
+        self.stale_hours: float | None = self._parse_stale_hours(stale_hours)
+        self.full_crawl: bool = (
+            self.years is None and self.product_url is None and self.stale_hours is None
+        )
+        # Crawl state: what was requested, per year what is still outstanding.
+        self._listing_urls: set[str] = set()
+        self._product_links: set[str] = set()
+        self._vendor_ids: set[str] = set()
+        self._pending_listings: Counter[int] = Counter()
+        self._failed_years: set[int] = set()
+        self.year_links_cache: YearLinksCache | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.year_links_cache = YearLinksCache.from_crawler(crawler)
+        return spider
+
+    # ------------------------------------------------------------------ arguments
+
+    def _parse_refresh(self, product_url: str, release_year: str | None) -> tuple[str, int | None]:
+        try:
+            link = clean_link(product_url)
+        except ParseError as exc:
+            raise SpiderArgumentError(f"{self.name}: product_url={product_url!r}: {exc}") from None
+        if self.origin_swapped:
+            link = swap_origin(link, self.base_url)
+        text = (release_year or "").strip()
+        if not text:
+            return link, None  # a stored product: its year is read from the database
+        if not text.isdigit() or not FIRST_YEAR <= int(text) <= LAST_YEAR:
+            raise SpiderArgumentError(
+                f"{self.name}: product_url= needs release_year=YYYY (the year page it was "
+                f"listed under), got release_year={release_year!r}"
+            )
+        return link, int(text)
+
+    def _parse_stale_hours(self, stale_hours: str | None) -> float | None:
+        if stale_hours is None:
+            return None
+        try:
+            hours = float(stale_hours)
+        except ValueError:
+            hours = -1.0
+        if not hours > 0:
+            raise SpiderArgumentError(
+                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of hours"
+            )
+        if not self.supports_stale_refresh:
+            raise SpiderArgumentError(
+                f"{self.name}: stale_hours= needs the product store; this spider cannot "
+                "select stale products"
+            )
+        return hours
+
+    # ------------------------------------------------------------------ URLs
+
+    def url_for(self, path: str) -> str:
+        """The crawled origin plus ``path`` (the real shop's, or ``-a base_url=``'s)."""
+        return self.base_url + path
+
+    def absolute(self, href: str, response: Response) -> str:
+        """``href`` resolved against the page; a link to the real shop is moved to
+        ``base_url`` when the origin is swapped. The fragment is dropped."""
+        url = urljoin(response.url, href.strip()).split("#", 1)[0]
+        if self.origin_swapped and _same_shop(url, self.real_origin):
+            url = swap_origin(url, self.base_url)
+        return url
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for request in self.initial_requests():
+            yield request
+
+    def initial_requests(self) -> Iterator[scrapy.Request]:
+        if self.product_url is not None:
+            if self.release_year is None:
+                self.release_year = self.stored_release_year(self.product_url)
+            self.logger.info(
+                "refreshing one product page %s (release year %d)",
+                self.product_url,
+                self.release_year,
+            )
+            yield self.product_request(self.product_url, self.release_year)
+        elif self.stale_hours is not None:
+            for link, year in self.stale_product_links():
+                yield self.product_request(link, year)
+        else:
+            cached = self.year_links_cache.get(self) if self.year_links_cache else None
+            if cached is None:
+                yield self.year_links_request()
+            else:
+                yield from self.follow_year_links(YearLink(int(y), str(u)) for y, u in cached)
+
+    def refresh_engine(self) -> Engine:
+        """The crawl's database (CHRISTMAS_DATABASE_URL, else the project's), for refreshes."""
+        from christmas_spiders.db.engine import database_url, make_engine
+
+        url = self.crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
+        return make_engine(url)
+
+    def stale_product_links(self) -> Iterable[tuple[str, int]]:
+        """(product link, release year) of products not refreshed for ``stale_hours``."""
+        from christmas_spiders.db.refresh import stale_products
+
+        assert self.stale_hours is not None
+        engine = self.refresh_engine()
+        try:
+            stale = stale_products(engine, self.name, self.stale_hours)
+        finally:
+            engine.dispose()
+        self.logger.info(
+            "refreshing %d products not synced for %g hours", len(stale), self.stale_hours
+        )
+        for link, year in stale:
+            yield (swap_origin(link, self.base_url) if self.origin_swapped else link), year
+
+    def stored_release_year(self, link: str) -> int:
+        """The release year the database holds for ``link`` (``-a product_url=`` alone)."""
+        from christmas_spiders.db.refresh import stored_release_year
+
+        engine = self.refresh_engine()
+        try:
+            year = stored_release_year(engine, self.name, link)
+        finally:
+            engine.dispose()
+        if year is None:
+            raise SpiderArgumentError(
+                f"{self.name}: product_url={link} is not a stored product; "
+                "add release_year=YYYY (the year page it was listed under)"
+            )
+        return year
+
+    # ------------------------------------------------------------------ year index
+
+    def browser_request(self, url: str, wait_css: str, **kwargs: Any) -> scrapy.Request:
+        """A JS page: rendered by the Selenium pool once ``wait_css`` is present."""
+        return SeleniumRequest(
+            url=url,
+            wait_time=self.browser_wait_seconds,
+            wait_until=element_present(wait_css),
+            **kwargs,
+        )
+
+    def year_links_request(self) -> scrapy.Request:
+        """The request for the year index; its callback is :meth:`parse_year_index`."""
+        url = self.url_for(self.year_index_path)
+        meta = {"christmas_kind": YEAR_INDEX}
+        if self.year_index_wait_css:
+            return self.browser_request(
+                url,
+                self.year_index_wait_css,
+                callback=self.parse_year_index,
+                errback=self.request_failed,
+                meta=meta,
+                dont_filter=True,
+            )
+        return scrapy.Request(
+            url,
+            callback=self.parse_year_index,
+            errback=self.request_failed,
+            meta=meta,
+            dont_filter=True,
+        )
+
+    def parse_year_index(self, response: Response) -> Iterator[scrapy.Request]:
+        links = self.extract_year_links(response)
+        if self.year_links_cache is not None:
+            self.year_links_cache.put(self, [[link.year, link.url] for link in links])
+        yield from self.follow_year_links(links)
+
+    def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
+        """(year or ``None`` for a non-year entry, href) per entry of the year index."""
+        raise NotImplementedError
+
+    def extract_year_links(self, response: Response) -> list[YearLink]:
+        """Every year page of the index (non-year entries skipped), before ``years`` filtering."""
+        links: dict[str, YearLink] = {}
+        for year, href in self.year_index_entries(response):
+            if not href:
+                continue
+            if year is None:
+                self.crawler.stats.inc_value("christmas/years/skipped_entries")
+                self.logger.debug("skipping non-year index entry %s on %s", href, response.url)
+                continue
+            url = self.absolute(href, response)
+            links.setdefault(url, YearLink(year, url))
+        if not links:
+            self.logger.error("no year link found on the year index %s", response.url)
+        return sorted(links.values())
+
+    def follow_year_links(self, links: Iterable[YearLink]) -> Iterator[scrapy.Request]:
+        """Requests for the year pages wanted (``-a years=``); sets ``christmas/years/total``."""
+        wanted = [link for link in links if self.years is None or link.year in self.years]
+        years = {link.year for link in wanted}
+        self.crawler.stats.set_value("christmas/years/total", len(years))
+        self.crawler.stats.set_value("christmas/years/done", 0)
+        if self.years is not None and (missing := self.years - years):
+            self.logger.warning(
+                "years asked for but not on the year index: %s",
+                ", ".join(map(str, sorted(missing))),
+            )
+        for link in wanted:
+            request = self.year_page_request(link)
+            if request is not None:
+                yield request
+
+    # ------------------------------------------------------------------ listing pages
+
+    def year_page_request(self, link: YearLink) -> scrapy.Request | None:
+        """The first listing page of a year; shops override it (``?viewall=1``, JS pages)."""
+        return self.listing_request(link.url, link.year)
+
+    def listing_request(
+        self, url: str, year: int, wait_css: str | None = None
+    ) -> scrapy.Request | None:
+        """A listing page of ``year`` (counted as outstanding until parsed), or ``None``
+        when that page was already requested."""
+        if url in self._listing_urls:
+            return None
+        self._listing_urls.add(url)
+        self._pending_listings[year] += 1
+        kwargs: dict[str, Any] = {
+            "callback": self.parse_listing,
+            "errback": self.request_failed,
+            "cb_kwargs": {"year": year},
+            "meta": {"christmas_kind": YEAR_PAGE, "christmas_year": year},
+            "dont_filter": True,  # de-duplicated above, so the year's count stays exact
+        }
+        if wait_css:
+            return self.browser_request(url, wait_css, **kwargs)
+        return scrapy.Request(url, **kwargs)
+
+    def parse_listing(self, response: Response, year: int) -> Iterator[scrapy.Request]:
+        try:
+            product_hrefs = list(self.product_hrefs(response))
+            for href in product_hrefs:
+                request = self.product_request(self.absolute(href, response), year)
+                if request is not None:
+                    yield request
+            for href in self.more_listing_hrefs(response, has_products=bool(product_hrefs)):
+                request = self.listing_request(self.absolute(href, response), year)
+                if request is not None:
+                    yield request
+            self.check_listing(response, year, product_hrefs)
+        finally:
+            self._listing_finished(year, ok=True)
+
+    def product_hrefs(self, response: Response) -> Iterable[str]:
+        """Product links of a listing page."""
+        raise NotImplementedError
+
+    def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
+        """Further listing pages of the same year (next page, view-all)."""
+        raise NotImplementedError
+
+    def check_listing(self, response: Response, year: int, product_hrefs: list[str]) -> None:
+        """Hook: sanity checks of a parsed listing page (e.g. its product count)."""
+
+    def _listing_finished(self, year: int, ok: bool) -> None:
+        if not ok:
+            self._failed_years.add(year)
+        self._pending_listings[year] -= 1
+        if self._pending_listings[year] > 0:
+            return
+        if year in self._failed_years:
+            self.crawler.stats.inc_value("christmas/years/failed")
+            self.logger.warning("year %d finished with failed listing pages", year)
+        else:
+            self.crawler.stats.inc_value("christmas/years/done")
+
+    # ------------------------------------------------------------------ product pages
+
+    def product_request(self, url: str, year: int) -> scrapy.Request | None:
+        """The product page (link cleaned), or ``None`` when it was already requested."""
+        try:
+            link = clean_link(url)
+        except ParseError:
+            self.logger.warning("skipping product link that is not http(s): %s", url)
+            return None
+        if link in self._product_links:
+            self.crawler.stats.inc_value("christmas/duplicate_product_links")
+            return None
+        self._product_links.add(link)
+        return scrapy.Request(
+            link,
+            callback=self.parse_product,
+            errback=self.request_failed,
+            cb_kwargs={"release_year": year},
+            meta={"christmas_kind": PRODUCT_PAGE},
+            # Product pages first: they finish work, listings only create more.
+            priority=10,
+        )
+
+    def parse_product(self, response: Response, release_year: int) -> Iterator[ProductItem]:
+        self.crawler.stats.inc_value("christmas/product_pages")
+        try:
+            item = self.build_item(self.extract_product(response), response, release_year)
+        except DropProduct as drop:
+            self.crawler.stats.inc_value(f"christmas/dropped/{drop.reason}")
+            self.logger.warning("dropped product page %s: %s", response.url, drop)
+            return
+        if item["vendor_id"] in self._vendor_ids:
+            self.crawler.stats.inc_value("christmas/duplicate_products")
+            self.logger.debug("product %s seen before, at %s", item["vendor_id"], response.url)
+            return
+        self._vendor_ids.add(item["vendor_id"])
+        yield item
+
+    def extract_product(self, response: Response) -> dict[str, Any]:
+        """Raw fields of a product page: ``vendor_id``, ``sku``, ``name``, ``price`` (text
+        or number), ``availability`` (as the shop says it, see :meth:`parse_availability`),
+        ``brand`` (optional). Raises :class:`DropProduct` for a page that cannot be read."""
+        raise NotImplementedError
+
+    def parse_availability(self, raw: object) -> str:
+        """The shop's stock wording -> ``in_stock`` / ``out_of_stock`` (hook per shop)."""
+        return availability_from_text(raw)
+
+    def build_item(
+        self, fields: dict[str, Any], response: Response, release_year: int
+    ) -> ProductItem:
+        """A normalised item from raw fields, or :class:`DropProduct` naming the first gap."""
+        vendor_id = clean_text(fields.get("vendor_id"))
+        if not vendor_id:
+            raise DropProduct(MISSING_VENDOR_ID)
+        name = clean_text(fields.get("name"))
+        if not name:
+            raise DropProduct(MISSING_NAME)
+        sku = normalise_sku(fields.get("sku"))
+        if not sku:
+            raise DropProduct(MISSING_SKU)
+        raw_price = fields.get("price")
+        if raw_price is None or (isinstance(raw_price, str) and not clean_text(raw_price)):
+            raise DropProduct(MISSING_PRICE)
+        try:
+            price = format_price(raw_price)
+        except PriceError as exc:
+            raise DropProduct(BAD_PRICE, str(exc)) from exc
+        try:
+            availability = self.parse_availability(fields.get("availability"))
+        except ParseError as exc:
+            raise DropProduct(BAD_PRODUCT_DATA, str(exc)) from exc
+        return ProductItem(
+            vendor=self.name,
+            vendor_id=vendor_id,
+            sku=sku,
+            name=name,
+            price=price,
+            currency=self.currency,
+            brand=clean_text(fields.get("brand")) or self.default_brand,
+            availability=availability,
+            release_year=release_year,
+            link=clean_link(response.url),
+        )
+
+    # ------------------------------------------------------------------ failures
+
+    def request_failed(self, failure: Failure) -> None:
+        """A request failed after its retries (5xx, dropped connection, timeout...)."""
+        request = failure.request  # type: ignore[attr-defined]
+        kind = request.meta.get("christmas_kind", "request")
+        self.crawler.stats.inc_value(f"christmas/failed/{kind}")
+        self.logger.error("%s failed: %s (%s)", kind, request.url, failure.getErrorMessage())
+        if kind == YEAR_PAGE:
+            self._listing_finished(request.meta["christmas_year"], ok=False)
+
+
+def _same_shop(url: str, real_origin: str) -> bool:
+    """``url`` is on the real shop's host (with or without ``www.``)."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    return host == (urlsplit(real_origin).hostname or "").removeprefix("www.")

@@ -1,0 +1,68 @@
+"""hookedonhallmark.com's own store: JS-built year index, view-all sub-category, ``#add`` form."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from scrapy.http import Response
+
+from christmas_spiders.parsing import clean_text, unstruck_text, year_from_text_start
+from christmas_spiders.platforms.base import VendorSpider
+
+
+class HookedOnHallmarkStoreSpider(VendorSpider):
+    year_entry_css: ClassVar[str]
+    product_tile_css: ClassVar[str]
+    product_link_css: ClassVar[str]
+    sub_category_link_css: ClassVar[str]
+    paging_link_css: ClassVar[str]
+    #: Sub-category whose href contains this (any case) lists every product of the year.
+    view_all_marker: ClassVar[str] = "view-all"
+    next_page_marker: ClassVar[str] = "next"
+    product_form_css: ClassVar[str]
+    sku_css: ClassVar[str]
+    price_css: ClassVar[str]
+    availability_css: ClassVar[str]
+
+    def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
+        for entry in response.css(self.year_entry_css):
+            href = entry.css("a::attr(href)").get() or ""
+            label = clean_text(" ".join(entry.css("span ::text").getall()))
+            year = year_from_text_start(label)
+            if year is None and not label:
+                # An image entry: the year starts the image's alt text.
+                year = year_from_text_start(clean_text(entry.css("img::attr(alt)").get()))
+            yield year, href
+
+    def product_hrefs(self, response: Response) -> Iterable[str]:
+        for tile in response.css(self.product_tile_css):
+            href = tile.css(self.product_link_css).attrib.get("href")
+            if href:
+                yield href
+
+    def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
+        if not has_products:
+            sub_categories = response.css(self.sub_category_link_css)
+            view_all = [
+                link.attrib["href"]
+                for link in sub_categories
+                if self.view_all_marker in link.attrib.get("href", "").lower()
+            ]
+            # No view-all link: every sub-category (duplicates are dropped later).
+            yield from view_all or [href for href in sub_categories.css("::attr(href)").getall()]
+        for link in response.css(self.paging_link_css):
+            text = clean_text(" ".join(link.css("::text").getall())).lower()
+            if self.next_page_marker in text and link.attrib.get("href"):
+                yield link.attrib["href"]
+
+    def extract_product(self, response: Response) -> dict[str, Any]:
+        form = response.css(self.product_form_css)
+        price = response.css(self.price_css).get()
+        return {
+            "vendor_id": form.xpath("(.//input)[1]/@value").get(),
+            "name": " ".join(form.css("h1 ::text").getall()),
+            "sku": " ".join(response.css(f"{self.sku_css} ::text").getall()),
+            "price": unstruck_text(price) if price is not None else None,
+            "availability": " ".join(response.css(f"{self.availability_css} ::text").getall()),
+        }

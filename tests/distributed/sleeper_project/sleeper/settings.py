@@ -1,0 +1,4 @@
+BOT_NAME = "sleeper"
+SPIDER_MODULES = ["sleeper.spiders"]
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"
