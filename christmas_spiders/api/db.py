@@ -19,10 +19,9 @@ _LOCK = threading.Lock()
 
 
 def _with_driver(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+    from christmas_spiders.db.engine import with_driver
+
+    return with_driver(url)
 
 
 def owner_url(app: Flask) -> str:

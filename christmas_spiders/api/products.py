@@ -28,6 +28,7 @@ from christmas_spiders.api.pagination import (
     query_scope,
 )
 from christmas_spiders.api.params import QueryArgs
+from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
 from christmas_spiders.db.models import Product, ProductAudit
 
 bp = Blueprint("products", __name__)
@@ -57,17 +58,6 @@ PRODUCT_SORTS: dict[str, Any] = {
     "release_year": (Product.release_year, int),
     "last_synced_at": (Product.last_synced_at, dt.datetime.fromisoformat),
 }
-# Fields an audit row may name: the product columns a trigger can track.
-AUDITABLE_FIELDS = (
-    "price",
-    "availability",
-    "name",
-    "link",
-    "sku",
-    "brand",
-    "currency",
-    "release_year",
-)
 AUDIT_COLUMNS = (
     "id",
     "product_id",
