@@ -12,6 +12,7 @@ from christmas_spiders.api.auth import init_auth
 from christmas_spiders.api.cli import keys_cli
 from christmas_spiders.api.db import init_db
 from christmas_spiders.api.envelope import register_error_handlers
+from christmas_spiders.api.jsonprovider import OrjsonProvider
 from christmas_spiders.config import DEFAULTS, get_config
 
 API_PREFIX = "/api/v1"
@@ -41,10 +42,9 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     flask_settings = {key: value for key, value in overrides.items() if key not in DEFAULTS}
 
     app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config.update(flask_settings)
     app.config["CHRISTMAS"] = _merge(get_config(), project)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     register_error_handlers(app)
     init_db(app)

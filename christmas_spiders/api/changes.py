@@ -85,8 +85,6 @@ def list_changes() -> Response:
         return stream_csv(
             readonly_engine(),
             statement,
-            CHANGE_COLUMNS,
-            lambda row: [getattr(row, column) for column in CHANGE_COLUMNS],
             "changes.csv",
         )
     rows = request_connection().execute(statement).all()

@@ -245,8 +245,6 @@ def list_products() -> Response:
         return stream_csv(
             readonly_engine(),
             statement,
-            PRODUCT_COLUMNS,
-            lambda row: [getattr(row, column) for column in PRODUCT_COLUMNS],
             "products.csv",
         )
     rows = request_connection().execute(statement).all()
@@ -339,8 +337,6 @@ def product_history(product_id: str) -> Response:
         return stream_csv(
             readonly_engine(),
             statement,
-            AUDIT_COLUMNS,
-            lambda row: [getattr(row, column) for column in AUDIT_COLUMNS],
             f"history-{product_id}.csv",
         )
     rows = conn.execute(statement).all()
