@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
 from christmas_spiders.api.auth import init_auth
@@ -60,4 +60,18 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.cli.add_command(keys_cli)
+    app.after_request(_conditional)
     return app
+
+
+def _conditional(response: Response) -> Response:
+    """A strong ETag on every JSON 200: a client sending If-None-Match gets a bodiless 304."""
+    if (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and not response.is_streamed
+        and response.mimetype == "application/json"
+    ):
+        response.add_etag()
+        response.make_conditional(request)
+    return response
