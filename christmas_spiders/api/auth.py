@@ -119,6 +119,8 @@ def init_auth(app: Flask) -> Limiter:
         storage_uri=redis_url or "memory://",
         key_prefix=api.get("rate_limit_prefix") or "christmas_api",
         headers_enabled=True,
+        # Redis down: count in each worker's memory until it is back, rather than fail.
+        in_memory_fallback_enabled=bool(redis_url),
         # A counter per window: O(1) per request (a moving window keeps every hit).
         strategy="fixed-window",
     )
