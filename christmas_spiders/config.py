@@ -71,9 +71,15 @@ DEFAULTS: dict[str, Any] = {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # Pages are parsed, never looked at: spare the shops the image downloads.
+            "--blink-settings=imagesEnabled=false",
         ],
         "pool_size": 2,
         "page_timeout_seconds": 30,
+        # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.
+        "wait_seconds": 10,
+        # Attempts after a browser crash or hang, each with a fresh driver.
+        "retry_times": 2,
     },
     "audit": {
         # Fields of ``products`` whose changes the trigger records.
@@ -98,6 +104,14 @@ DEFAULTS: dict[str, Any] = {
         "statement_timeout_ms": 5000,
         "readonly_role": "christmas_reader",
         "readonly_password": None,
+        # None: database_url with readonly_role/readonly_password.
+        "database_url_readonly": None,
+        "pool_size": 8,
+        # Active key hashes are re-read this often (seconds): a revocation's delay.
+        "key_cache_seconds": 5,
+        "rate_limit_prefix": "christmas_api",
+        # Signs pagination tokens; None: a built-in constant (tokens are not secrets).
+        "cursor_secret": None,
     },
     # Several workers per crawl session through Redis (used when redis_url is set).
     "distributed": {
@@ -159,12 +173,17 @@ ENV_OVERRIDES: dict[str, str] = {
     "CHRISTMAS_PGDATA": "embedded_postgres.data_dir",
     "CHRISTMAS_BATCH_SIZE": "pipeline.batch_size",
     "CHRISTMAS_CONTACT": "crawl.contact",
+    "CHRISTMAS_CHROMEDRIVER": "selenium.driver_executable_path",
+    "CHRISTMAS_CHROMIUM": "selenium.browser_executable_path",
+    "CHRISTMAS_SELENIUM_POOL_SIZE": "selenium.pool_size",
     "CHRISTMAS_DEAD_LETTER_DIR": "crawl.dead_letter_dir",
     "SCRAPYD_URL": "scrapyd.url",
     "SCRAPYD_USERNAME": "scrapyd.username",
     "SCRAPYD_PASSWORD": "scrapyd.password",
     "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
+    "DATABASE_URL_READONLY": "api.database_url_readonly",
+    "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",
 }
 
 

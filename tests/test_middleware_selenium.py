@@ -1,23 +1,417 @@
-"""The project's Selenium middleware, with real Chromium, real crawls and a real JS site."""
+"""The project's Selenium middleware: real Chromium, real Scrapy crawls, a real JS site.
+
+Every crawl runs in a subprocess (tests.fixtures.selenium_crawl) against the
+``js_site`` fixture, whose pages build their content with a script after load.
+Every crawl also checks that no Chromium or chromedriver process outlives it.
+"""
 
 from __future__ import annotations
 
-from tests.fixtures.selenium import CrawlRunner, JsSite
+import pickle
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import pytest
+import redis
+import scrapy
+from scrapy.utils.request import request_from_dict
+from scrapy_selenium import SeleniumRequest
+
+from christmas_spiders.middlewares.selenium import (
+    ElementPresent,
+    element_present,
+)
+from tests.fixtures.selenium import (
+    CrawlResult,
+    CrawlRunner,
+    JsSite,
+    crawl_browser_processes,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _assert_clean(result: CrawlResult) -> None:
+    """No browser process and no browser profile of this crawl is left behind."""
+    assert result.survivors() == [], result.log
+    profiles = [p.name for p in result.tmpdir.glob("christmas-selenium-*")]
+    assert profiles == [], f"user-data-dirs left behind: {profiles}"
+
+
+def _js(page_id: str, url: str, **extra: Any) -> dict[str, Any]:
+    return {"id": page_id, "url": url, "selenium": True, "wait_css": "p.built", **extra}
 
 
 def test_renders_js_pages_and_only_those(js_site: JsSite, run_crawl: CrawlRunner) -> None:
     page = js_site.url("/js/a?delay=300")
     result = run_crawl(
         [
-            {"id": "rendered", "url": page, "selenium": True, "wait_css": "p.built"},
+            _js("rendered", page),
             {"id": "raw", "url": page},
             {"id": "plain", "url": js_site.url("/plain/p")},
+            {"id": "plain2", "url": js_site.url("/plain/q")},
         ]
     )
     assert result.returncode == 0, result.log
-    assert result.item("rendered")["built"] is True
+    rendered = result.item("rendered")
+    assert rendered["built"] is True
+    assert rendered["text"] == "built a"
+    assert rendered["wait_timed_out"] is False
+    assert rendered["rendered"] is True
+    # The same page fetched plainly: the element exists only after the script ran.
     assert result.item("raw")["built"] is False
+    assert "loading" in result.item("raw")["text"]
     assert result.item("plain")["text"] == "plain p"
     assert result.stats["christmas/browser_renders"] == 1
     assert result.stats["selenium/driver_starts"] == 1
-    assert result.survivors() == []
+    assert result.stats["finish_reason"] == "finished"
+    _assert_clean(result)
+
+
+def test_crawl_without_js_pages_starts_no_browser(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    result = run_crawl([{"id": "plain", "url": js_site.url("/plain/p")}])
+    assert result.returncode == 0, result.log
+    assert result.item("plain")["text"] == "plain p"
+    assert result.browser_pids == {}
+    assert "selenium/driver_starts" not in result.stats
+    assert "christmas/browser_renders" not in result.stats
+
+
+def test_pool_of_two_renders_pages_concurrently(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    # Each page is ready 3 s after it loaded: one browser would need over 6 s for both.
+    result = run_crawl(
+        [_js("a", js_site.url("/js/a?delay=3000")), _js("b", js_site.url("/js/b?delay=3000"))],
+        settings={"SELENIUM_POOL_SIZE": 2, "SELENIUM_WAIT_TIME": 15},
+    )
+    assert result.returncode == 0, result.log
+    assert result.item("a")["built"] and result.item("b")["built"]
+    state = js_site.state
+    loads = [state.times("js", "a")[0], state.times("js", "b")[0]]
+    readies = [state.times("ready", "a")[0], state.times("ready", "b")[0]]
+    # Seen by the server: the second page loaded before the first was ready...
+    assert max(loads) < min(readies), (loads, readies)
+    # ...and both were done well before one browser could have done them in turn.
+    assert max(readies) - min(loads) < 5.0, (loads, readies)
+    assert result.stats["selenium/driver_starts"] == 2
+    assert result.stats["christmas/browser_renders"] == 2
+    _assert_clean(result)
+
+
+def test_plain_requests_flow_while_a_page_renders(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    result = run_crawl(
+        [
+            _js("slow", js_site.url("/js/slow?delay=3000")),
+            # Answered 300 ms after the browser loaded /js/slow, 2.7 s before it is ready.
+            {"id": "plain", "url": js_site.url("/plain/p?after=slow&sleep=300")},
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1, "SELENIUM_WAIT_TIME": 15},
+    )
+    assert result.returncode == 0, result.log
+    assert result.item("slow")["built"] is True
+    slow_loaded = js_site.state.times("js", "slow")[0]
+    slow_ready = js_site.state.times("ready", "slow")[0]
+    plain_parsed = result.item("plain")["received"]  # CLOCK_MONOTONIC: same clock
+    # The plain page was downloaded AND parsed while the browser still waited.
+    assert slow_loaded < plain_parsed < slow_ready, (slow_loaded, plain_parsed, slow_ready)
+    _assert_clean(result)
+
+
+def test_pages_on_one_host_keep_the_download_delay(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    result = run_crawl(
+        [_js("a", js_site.url("/js/a?delay=50")), _js("b", js_site.url("/js/b?delay=50"))],
+        settings={"SELENIUM_POOL_SIZE": 2, "SELENIUM_DOWNLOAD_DELAY": 1.5},
+    )
+    assert result.returncode == 0, result.log
+    assert result.item("a")["built"] and result.item("b")["built"]
+    loads = sorted(js_site.state.times("js", "a") + js_site.state.times("js", "b"))
+    assert loads[1] - loads[0] >= 1.4, loads  # two free browsers, yet one at a time
+    _assert_clean(result)
+
+
+@pytest.mark.parametrize("target", ["chromium", "chromedriver"])
+def test_killed_driver_is_replaced_and_page_retried(
+    js_site: JsSite, run_crawl: CrawlRunner, target: str
+) -> None:
+    # The server kills the crawl's browser (or its chromedriver) while it asks for /kill/k.
+    result = run_crawl(
+        [
+            _js("k", js_site.url(f"/kill/k?target={target}")),
+            _js("a", js_site.url("/js/a")),
+            _js("b", js_site.url("/js/b")),
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1},
+    )
+    assert result.returncode == 0, result.log
+    assert js_site.state.acted_on, "the server found no browser process to kill"
+    assert all(a["target"] == target for a in js_site.state.acted_on)
+    for page_id in ("k", "a", "b"):
+        assert result.item(page_id)["built"] is True
+    assert js_site.state.count("kill", "k") == 2  # the page was asked for again
+    stats = result.stats
+    assert stats["selenium/driver_restarts"] == 1
+    assert stats["selenium/retries"] == 1
+    assert stats["selenium/driver_starts"] == 2
+    assert "selenium/failures" not in stats
+    assert stats["christmas/browser_renders"] == 3
+    assert result.errors == []
+    _assert_clean(result)
+
+
+def test_hung_page_hits_the_time_limit_and_fails_counted(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    result = run_crawl(
+        [
+            _js("hang", js_site.url("/hang/h")),
+            _js("a", js_site.url("/js/a")),
+            {"id": "plain", "url": js_site.url("/plain/p")},
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1, "SELENIUM_PAGE_TIMEOUT": 2, "SELENIUM_RETRY_TIMES": 1},
+        timeout=90,
+    )
+    assert result.returncode == 0, result.log
+    assert result.stats["finish_reason"] == "finished"
+    assert js_site.state.count("hang", "h") == 2  # first try and one retry
+    assert [e["id"] for e in result.errors] == ["hang"]
+    assert result.errors[0]["error"] == "SeleniumRenderError"
+    assert "did not load within 2s" in result.errors[0]["message"]
+    assert result.item("a")["built"] is True
+    assert result.item("plain")["text"] == "plain p"
+    stats = result.stats
+    assert stats["selenium/page_timeouts"] == 2
+    assert stats["selenium/retries"] == 1
+    assert stats["selenium/failures"] == 1
+    assert stats["christmas/browser_renders"] == 1
+    assert f"Selenium failed on {js_site.url('/hang/h')}" in result.log
+    _assert_clean(result)
+
+
+def test_frozen_driver_is_killed_by_the_watchdog(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    # SIGSTOP on chromedriver: every WebDriver call would block (for 120 s by default).
+    result = run_crawl(
+        [_js("f", js_site.url("/freeze/f?target=chromedriver"))],
+        settings={
+            "SELENIUM_POOL_SIZE": 1,
+            "SELENIUM_PAGE_TIMEOUT": 2,
+            "SELENIUM_WAIT_TIME": 2,
+            "SELENIUM_WATCHDOG_GRACE": 1,
+        },
+        timeout=90,
+    )
+    assert result.returncode == 0, result.log
+    assert js_site.state.acted_on, "the server found no chromedriver to freeze"
+    assert result.item("f")["built"] is True
+    assert "Selenium watchdog" in result.log
+    assert result.stats["selenium/driver_restarts"] == 1
+    assert result.stats["selenium/retries"] == 1
+    assert result.elapsed < 60
+    _assert_clean(result)
+
+
+def test_wait_timeout_returns_the_page_or_fails_on_request(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    late = js_site.url("/js/late?delay=6000")
+    result = run_crawl(
+        [
+            _js("late", late, wait_time=1),
+            _js("strict", late, wait_time=1, meta={"selenium_fail_on_wait_timeout": True}),
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1},
+    )
+    assert result.returncode == 0, result.log
+    late_item = result.item("late")
+    assert late_item["built"] is False
+    assert late_item["wait_timed_out"] is True
+    assert [(e["id"], e["error"]) for e in result.errors] == [("strict", "SeleniumWaitTimeout")]
+    assert result.stats["selenium/wait_timeouts"] == 2
+    assert result.stats["selenium/failures"] == 1
+    # Not a crash: the one driver served both pages.
+    assert result.stats["selenium/driver_starts"] == 1
+    assert "selenium/driver_restarts" not in result.stats
+    _assert_clean(result)
+
+
+def test_site_faults_go_to_scrapys_retry(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    result = run_crawl(
+        [
+            _js("error", js_site.url("/status/e?code=503")),
+            _js("refused", f"http://127.0.0.1:{closed_port}/x"),
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1, "RETRY_TIMES": 1},
+    )
+    assert result.returncode == 0, result.log
+    # The real status reached RetryMiddleware: the 503 was asked for twice.
+    assert js_site.state.count("status", "e") == 2
+    stats = result.stats
+    assert stats["downloader/response_status_count/503"] == 2
+    assert stats["retry/count"] == 2, result.log  # one retry each
+    assert stats["retry/max_reached"] == 2
+    errors = {e["id"]: e["error"] for e in result.errors}
+    assert errors == {"error": "HttpError", "refused": "BrowserNetworkError"}
+    # Neither fault was the browser's: no driver was replaced.
+    assert stats["selenium/driver_starts"] == 1
+    assert "selenium/driver_restarts" not in stats
+    _assert_clean(result)
+
+
+def test_not_configured_stops_the_spider_with_a_clear_error(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    result = run_crawl(
+        [
+            {"id": "plain", "url": js_site.url("/plain/p")},
+            _js("js", js_site.url("/js/a")),
+        ],
+        settings={"SELENIUM_DRIVER_EXECUTABLE_PATH": "/nonexistent/chromedriver"},
+    )
+    assert result.returncode == 0, result.log
+    assert "Selenium off: SELENIUM_DRIVER_EXECUTABLE_PATH=/nonexistent/chromedriver" in result.log
+    assert (
+        "this page needs a browser (SeleniumRequest) but Selenium is not configured" in result.log
+    )
+    assert result.stats["finish_reason"] == "selenium_not_configured"
+    assert result.stats["selenium/not_configured"] >= 1
+    # The JS page was never fetched as raw HTML.
+    assert js_site.state.count("js") == 0
+    assert [i["id"] for i in result.items if i["id"] == "js"] == []
+    assert result.browser_pids == {}
+
+
+@pytest.mark.parametrize("interrupts", [1, 2])
+def test_sigint_mid_crawl_leaves_no_browser(
+    js_site: JsSite, run_crawl: CrawlRunner, interrupts: int
+) -> None:
+    interrupted_at: list[float] = []
+
+    def interrupt(proc: subprocess.Popen[str], site: JsSite) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if site.state.count("js") >= 2 and crawl_browser_processes(proc.pid):
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the crawl never started rendering")
+        interrupted_at.append(time.monotonic())
+        for _ in range(interrupts):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+
+    pages = [_js(f"p{n}", js_site.url(f"/js/p{n}?delay=3000")) for n in range(6)]
+    result = run_crawl(
+        pages, settings={"SELENIUM_POOL_SIZE": 2, "SELENIUM_WAIT_TIME": 15}, during=interrupt
+    )
+    assert result.browser_pids, "no browser process was seen"
+    # Pages are ready 3 s after loading: stopping never waits for the queued ones.
+    assert time.monotonic() - interrupted_at[0] < 20, result.log
+    if interrupts == 1:
+        # Graceful: the pages in the browsers finish, those still queued are dropped.
+        assert result.stats["finish_reason"] == "shutdown", result.log
+        abandoned = result.stats.get("selenium/abandoned", 0)
+        assert abandoned >= 1, result.log
+        assert len(result.items) + abandoned == len(pages)
+        assert all(item["built"] for item in result.items)
+    _assert_clean(result)
+
+
+def test_browsers_of_a_killed_crawl_are_reaped_by_the_next(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    def kill_outright(proc: subprocess.Popen[str], site: JsSite) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not site.state.count("js", "a"):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGKILL)  # no spider_closed, no atexit
+
+    killed = run_crawl(
+        [_js("a", js_site.url("/js/a?delay=5000"), wait_time=15)],
+        settings={"SELENIUM_POOL_SIZE": 1},
+        during=kill_outright,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert killed.survivors(), "kill -9 left no browser behind: nothing to reap"
+    result = run_crawl([_js("b", js_site.url("/js/b"))], settings={"SELENIUM_POOL_SIZE": 1})
+    assert result.returncode == 0, result.log
+    assert result.item("b")["built"] is True
+    assert result.stats["selenium/orphans_reaped"] >= 1  # others may have left some too
+    assert killed.survivors() == []
+    _assert_clean(result)
+
+
+# --- requests holding element_present survive serialisation -------------------------
+
+
+class _Spider(scrapy.Spider):
+    name = "selenium_round_trip"
+
+    def parse_year(self, response: scrapy.http.Response) -> None:
+        return None
+
+
+def _selenium_request(spider: _Spider) -> SeleniumRequest:
+    return SeleniumRequest(
+        url="http://127.0.0.1:1/years",
+        callback=spider.parse_year,
+        wait_time=7,
+        wait_until=element_present("a.year-link"),
+        screenshot=True,
+        script="window.scrollTo(0, 1);",
+        meta={"selenium_page_timeout": 5},
+    )
+
+
+def _assert_same(request: scrapy.Request, spider: _Spider) -> None:
+    assert type(request) is SeleniumRequest
+    assert request.url == "http://127.0.0.1:1/years"
+    assert request.callback == spider.parse_year
+    assert request.wait_time == 7
+    assert request.wait_until == element_present("a.year-link")
+    assert request.screenshot is True
+    assert request.script == "window.scrollTo(0, 1);"
+    assert request.meta["selenium_page_timeout"] == 5
+
+
+def test_element_present_round_trips_through_request_dicts() -> None:
+    spider = _Spider()
+    request = _selenium_request(spider)
+    _assert_same(request_from_dict(request.to_dict(spider=spider), spider=spider), spider)
+    # scrapy-redis's default serializer pickles that dict.
+    pickled = pickle.dumps(request.to_dict(spider=spider), protocol=-1)
+    _assert_same(request_from_dict(pickle.loads(pickled), spider=spider), spider)
+    # RetryMiddleware retries with request.copy().
+    _assert_same(request.copy(), spider)
+
+
+def test_element_present_round_trips_through_a_scrapy_redis_queue(redis_url: str) -> None:
+    from scrapy_redis.queue import PriorityQueue
+
+    spider = _Spider()
+    server = redis.Redis.from_url(redis_url)
+    key = f"test-selenium-{uuid.uuid4().hex}:requests"
+    queue = PriorityQueue(server, spider, key)
+    try:
+        queue.push(_selenium_request(spider))
+        popped = queue.pop()
+        assert popped is not None
+        _assert_same(popped, spider)
+    finally:
+        server.delete(key)
+        server.close()
+
+
+def test_element_present_is_a_plain_value() -> None:
+    condition = element_present("div.tile")
+    assert isinstance(condition, ElementPresent)
+    assert condition == ElementPresent("div.tile")
+    assert condition != element_present("div.other")
+    assert repr(condition) == "ElementPresent(css='div.tile')"
+    assert pickle.loads(pickle.dumps(condition)) == condition
+    with pytest.raises(ValueError, match="non-empty CSS selector"):
+        element_present("  ")

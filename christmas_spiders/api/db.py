@@ -38,8 +38,11 @@ def owner_url(app: Flask) -> str:
 
 
 def readonly_url(app: Flask) -> str:
-    """``DATABASE_URL_READONLY`` if set, else the owner's URL with the read-only role."""
-    explicit = app.config.get("DATABASE_URL_READONLY")
+    """``DATABASE_URL_READONLY`` (Flask setting or env/config ``api.database_url_readonly``),
+    else the owner's URL with ``api.readonly_role`` and ``api.readonly_password``."""
+    explicit = app.config.get("DATABASE_URL_READONLY") or app.config["CHRISTMAS"]["api"].get(
+        "database_url_readonly"
+    )
     if explicit:
         return _with_driver(explicit)
     api = app.config["CHRISTMAS"]["api"]

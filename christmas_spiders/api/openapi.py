@@ -246,12 +246,12 @@ def _param(name: str, schema: dict[str, Any], description: str, where: str = "qu
     }
 
 
-def _limit() -> dict[str, Any]:
+def _limit(max_limit: int) -> dict[str, Any]:
     return _param(
         "limit",
-        {"type": "integer", "minimum": 1, "maximum": 500},
-        "Rows per page (default 100, at most config api.max_limit); for CSV: caps the "
-        "export (default all rows).",
+        {"type": "integer", "minimum": 1, "maximum": max_limit},
+        f"Rows per page (default 100, at most {max_limit}: config api.max_limit); for CSV: "
+        "caps the export (default all rows).",
     )
 
 
@@ -297,7 +297,7 @@ def _operation(
     return operation
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(max_limit: int = 500) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/products": {
             "get": _operation(
@@ -332,7 +332,7 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string", "enum": sort_choices(PRODUCT_SORTS)},
                         "Sort key; '-' prefix for descending; ties broken by id. Default id.",
                     ),
-                    _limit(),
+                    _limit(max_limit),
                     CURSOR,
                     FORMAT,
                 ],
@@ -355,7 +355,7 @@ def openapi_document() -> dict[str, Any]:
             "get": _operation(
                 "A product's audited changes (price, availability, ...)",
                 "products",
-                [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(), CURSOR, FORMAT],
+                [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(max_limit), CURSOR, FORMAT],
                 _list_response("AuditRow", paginated=True),
                 not_found=True,
             )
@@ -398,7 +398,7 @@ def openapi_document() -> dict[str, Any]:
                         "Price drops or rises (numeric comparison; implies field=price).",
                     ),
                     AUDIT_SORT,
-                    _limit(),
+                    _limit(max_limit),
                     CURSOR,
                     FORMAT,
                 ],

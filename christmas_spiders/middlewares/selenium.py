@@ -36,6 +36,10 @@ When no browser is configured the middleware is off (``NotConfigured``), and
 ``SeleniumRequest`` that reaches it with a clear message and closes the spider
 (reason ``selenium_not_configured``) instead of fetching the raw, script-less HTML.
 
+Browsers bypass Scrapy's download slots, so the pool keeps its own politeness:
+at least ``SELENIUM_DOWNLOAD_DELAY`` (default ``DOWNLOAD_DELAY``) seconds between
+two page loads on one host.
+
 Per-request overrides (``request.meta``): ``selenium_page_timeout``,
 ``selenium_retry_times``, ``selenium_fail_on_wait_timeout``.
 """
@@ -47,6 +51,7 @@ import contextlib
 import logging
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
@@ -56,6 +61,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Self
+from urllib.parse import urlsplit
 
 import psutil
 from scrapy import Request, signals
@@ -64,7 +70,11 @@ from scrapy.http import HtmlResponse
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy_selenium import SeleniumRequest
 from selenium import webdriver
-from selenium.common.exceptions import JavascriptException, TimeoutException
+from selenium.common.exceptions import (
+    JavascriptException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.options import Options as ChromeOptions
 from selenium.webdriver.chrome.service import Service as ChromeService
 from selenium.webdriver.common.by import By
@@ -97,8 +107,10 @@ QUIT_GRACE_SECONDS = 5.0
 
 NOT_CONFIGURED_HINT = (
     "install chromium and chromium-driver or set SELENIUM_DRIVER_EXECUTABLE_PATH "
-    "and SELENIUM_BROWSER_EXECUTABLE_PATH"
+    "and SELENIUM_BROWSER_EXECUTABLE_PATH (env CHRISTMAS_CHROMEDRIVER, CHRISTMAS_CHROMIUM)"
 )
+
+_NET_ERROR = re.compile(r"net::ERR_[A-Z_]+")
 
 # The navigation's final URL (chrome-error://... for a network error page) and HTTP status.
 _NAVIGATION_JS = (
@@ -211,6 +223,42 @@ _live_drivers: set[ManagedDriver] = set()
 _live_drivers_lock = threading.Lock()
 
 
+class _StartGate:
+    """Counts driver starts in progress; closed for good by the atexit safety net.
+
+    Worker threads are daemons and keep running while the interpreter exits, so
+    once the net has swept, no driver may start (it would outlive the crawl).
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._starting = 0
+        self.closed = False
+
+    def enter(self) -> None:
+        with self._condition:
+            if self.closed:
+                raise BrowserExiting("interpreter exiting, not starting a browser")
+            self._starting += 1
+
+    def leave(self) -> None:
+        with self._condition:
+            self._starting -= 1
+            self._condition.notify_all()
+
+    def close_and_wait(self, timeout: float) -> None:
+        with self._condition:
+            self.closed = True
+            self._condition.wait_for(lambda: self._starting == 0, timeout)
+
+
+_start_gate = _StartGate()
+
+
+class BrowserExiting(RuntimeError):
+    """The interpreter is exiting: no new browser."""
+
+
 def _kill_processes(processes: list[psutil.Process]) -> None:
     for process in processes:
         with contextlib.suppress(psutil.Error):
@@ -233,6 +281,45 @@ def _processes_using_dir(user_data_dir: str) -> list[psutil.Process]:
     return found
 
 
+def _our_user_data_dir(cmdline: list[str]) -> str | None:
+    for argument in cmdline:
+        if argument.startswith("--user-data-dir="):
+            path = argument.split("=", 1)[1]
+            if os.path.basename(path).startswith(USER_DATA_DIR_PREFIX):
+                return path
+    return None
+
+
+def reap_orphaned_browsers() -> int:
+    """Kill the browsers of crawls that died without cleaning up (``kill -9``).
+
+    Such a crawl leaves its chromedriver re-parented to init, or its Chromium
+    without chromedriver. Browsers of crawls still running (their chromedriver
+    has a live crawl as parent) are left alone. Returns how many browsers were reaped.
+    """
+    reaped = 0
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            cmdline = process.info["cmdline"] or []
+            user_data_dir = _our_user_data_dir(cmdline)
+            if user_data_dir is None or any(a.startswith("--type=") for a in cmdline):
+                continue  # not one of ours, or not the main browser process
+            parent = process.parent()
+            driver = parent if parent is not None and "chromedriver" in parent.name() else None
+            if driver is not None and driver.ppid() != 1:
+                continue  # its crawl is alive
+            victims = [process, *process.children(recursive=True)]
+            if driver is not None:
+                victims.append(driver)
+        except psutil.Error:
+            continue
+        _kill_processes([*victims, *_processes_using_dir(user_data_dir)])
+        shutil.rmtree(user_data_dir, ignore_errors=True)
+        logger.warning("Killed an orphaned browser left by a dead crawl (%s)", user_data_dir)
+        reaped += 1
+    return reaped
+
+
 class ManagedDriver:
     """A Chromium WebDriver with its own user-data-dir and a killable process tree."""
 
@@ -251,13 +338,18 @@ class ManagedDriver:
             log_output=subprocess.DEVNULL,
             popen_kw={"start_new_session": True},
         )
+        _start_gate.enter()
         with _live_drivers_lock:
             _live_drivers.add(self)
         try:
             self.webdriver: WebDriver = webdriver.Chrome(service=self.service, options=options)
+            if _start_gate.closed:  # the safety net swept while we started
+                raise BrowserExiting("interpreter exiting, not keeping a new browser")
         except BaseException:
             self.kill()
             raise
+        finally:
+            _start_gate.leave()
 
     @property
     def driver_pid(self) -> int | None:
@@ -310,6 +402,9 @@ class ManagedDriver:
 @atexit.register
 def _kill_live_drivers() -> None:
     """Safety net for an interpreter exit that skipped spider_closed (forced shutdown)."""
+    # Starts in progress finish first (and then kill themselves): a chromedriver
+    # spawned after the sweep would outlive us.
+    _start_gate.close_and_wait(timeout=30)
     with _live_drivers_lock:
         drivers = list(_live_drivers)
     for driver in drivers:
@@ -325,6 +420,7 @@ class RenderOptions:
     wait_time: float
     retry_times: int
     fail_on_wait_timeout: bool
+    watchdog_grace: float = WATCHDOG_GRACE_SECONDS
 
 
 @dataclass
@@ -352,15 +448,29 @@ class PoolClosed(SeleniumRenderError):
 class BrowserPool:
     """``size`` worker threads sharing at most ``size`` lazily started drivers."""
 
-    def __init__(self, config: BrowserConfig, size: int) -> None:
+    def __init__(
+        self,
+        config: BrowserConfig,
+        size: int,
+        crawl_stopping: Callable[[], bool] = lambda: False,
+        download_delay: float = 0.0,
+    ) -> None:
         self.config = config
         self.size = size
+        # Minimum seconds between two page loads on one host: the browsers bypass
+        # Scrapy's download slots, so they keep their own politeness.
+        self.download_delay = download_delay
+        self._next_load: dict[str, float] = {}
+        # Checked before each page: once the crawl stops (Ctrl-C, CloseSpider...),
+        # pages still waiting for a browser are dropped instead of rendered.
+        self._crawl_stopping = crawl_stopping
         self._jobs: queue.Queue[RenderJob | None] = queue.Queue()
         self._idle: list[ManagedDriver] = []
         self._drivers: set[ManagedDriver] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
+        self._reaped = False
 
     @property
     def closed(self) -> bool:
@@ -410,17 +520,32 @@ class BrowserPool:
                 if job is not None:
                     job.deliver(PoolClosed(f"spider closed before {job.request.url} was rendered"))
                 return
+            if self._stopping():
+                job.deliver(PoolClosed(f"crawl stopping, {job.request.url} not rendered"))
+                continue
             try:
                 result: RenderedPage | BaseException = self._render_with_retries(job)
             except BaseException as exc:  # never lose a job: the crawl awaits its answer
                 result = exc
             job.deliver(result)
 
+    def _stopping(self) -> bool:
+        return self.closed or _start_gate.closed or self._crawl_stopping()
+
     def _checkout(self, job: RenderJob) -> ManagedDriver:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        driver = ManagedDriver(self.config)
+            reap, self._reaped = not self._reaped, True
+        if reap:  # once, before this crawl's first browser
+            reaped = reap_orphaned_browsers()
+            if reaped:
+                job.counts["selenium/orphans_reaped"] += reaped
+        try:
+            driver = ManagedDriver(self.config)
+        except Exception:
+            job.counts["selenium/driver_start_failures"] += 1
+            raise
         job.counts["selenium/driver_starts"] += 1
         with self._lock:
             self._drivers.add(driver)
@@ -442,12 +567,27 @@ class BrowserPool:
             self._drivers.discard(driver)
         driver.kill()
 
+    def _wait_turn(self, url: str) -> None:
+        """Sleep (this worker only) until ``url``'s host may get another page load."""
+        if self.download_delay <= 0:
+            return
+        host = urlsplit(url).netloc
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next_load.get(host, now))
+            self._next_load[host] = start + self.download_delay
+        if start > now:
+            self._closed.wait(start - now)
+
     def _render_with_retries(self, job: RenderJob) -> RenderedPage:
         url = job.request.url
         attempts = job.options.retry_times + 1
         for attempt in range(1, attempts + 1):
-            if self.closed:
-                raise PoolClosed(f"spider closed before {url} was rendered")
+            if self._stopping():
+                raise PoolClosed(f"crawl stopping, {url} not rendered")
+            self._wait_turn(url)
+            if self._stopping():
+                raise PoolClosed(f"crawl stopping, {url} not rendered")
             driver: ManagedDriver | None = None
             try:
                 driver = self._checkout(job)
@@ -463,10 +603,10 @@ class BrowserPool:
                     self._checkin(driver)
                 raise SeleniumRenderError(f"script failed on {url}: {_short(exc)}") from exc
             except Exception as exc:
-                if self.closed:
+                if self._stopping():
                     if driver is not None:
                         self._discard(driver)
-                    raise PoolClosed(f"spider closed while rendering {url}") from exc
+                    raise PoolClosed(f"crawl stopping, {url} not rendered") from exc
                 hung = isinstance(exc, _DriverHung) or bool(driver and driver.watchdog_fired)
                 what = "hung" if hung else "crashed"
                 if driver is not None:
@@ -495,7 +635,8 @@ class BrowserPool:
     def _render(self, driver: ManagedDriver, job: RenderJob) -> RenderedPage:
         request, options = job.request, job.options
         browser = driver.webdriver
-        deadline = options.page_timeout + options.wait_time + WATCHDOG_GRACE_SECONDS
+        wait_time = options.wait_time if request.wait_time is None else float(request.wait_time)
+        deadline = options.page_timeout + wait_time + options.watchdog_grace
         if request.script:
             deadline += options.page_timeout
         watchdog = threading.Timer(deadline, driver.kill_for_watchdog)
@@ -508,13 +649,21 @@ class BrowserPool:
                 browser.get(request.url)
             except TimeoutException as exc:
                 raise _DriverHung(f"page did not load within {options.page_timeout:g}s") from exc
+            except WebDriverException as exc:
+                # chromedriver reports some network errors as a failed navigation...
+                network_error = _NET_ERROR.search(exc.msg or "")
+                if network_error:
+                    raise BrowserNetworkError(
+                        f"browser could not load {request.url}: {network_error.group(0)}"
+                    ) from exc
+                raise
             location, status = browser.execute_script(_NAVIGATION_JS)
             if str(location).startswith("chrome-error://"):
+                # ...and others by showing Chromium's error page.
                 raise BrowserNetworkError(f"browser could not load {request.url}")
             status = int(status or 200)
             wait_timed_out = False
             if request.wait_until is not None and status < 400:
-                wait_time = options.wait_time if request.wait_time is None else request.wait_time
                 try:
                     WebDriverWait(browser, wait_time).until(request.wait_until)
                 except TimeoutException:
@@ -566,14 +715,22 @@ class SeleniumMiddleware:
         wait_time: float,
         retry_times: int,
         fail_on_wait_timeout: bool,
+        watchdog_grace: float = WATCHDOG_GRACE_SECONDS,
+        download_delay: float = 0.0,
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.pool = BrowserPool(config, pool_size)
+        self.pool = BrowserPool(
+            config,
+            pool_size,
+            crawl_stopping=self._crawl_stopping,
+            download_delay=download_delay,
+        )
         self.page_timeout = page_timeout
         self.wait_time = wait_time
         self.retry_times = retry_times
         self.fail_on_wait_timeout = fail_on_wait_timeout
+        self.watchdog_grace = watchdog_grace
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -594,9 +751,21 @@ class SeleniumMiddleware:
             wait_time=settings.getfloat("SELENIUM_WAIT_TIME", DEFAULT_WAIT_TIME),
             retry_times=settings.getint("SELENIUM_RETRY_TIMES", DEFAULT_RETRY_TIMES),
             fail_on_wait_timeout=settings.getbool("SELENIUM_FAIL_ON_WAIT_TIMEOUT"),
+            watchdog_grace=settings.getfloat("SELENIUM_WATCHDOG_GRACE", WATCHDOG_GRACE_SECONDS),
+            download_delay=settings.getfloat(
+                "SELENIUM_DOWNLOAD_DELAY", settings.getfloat("DOWNLOAD_DELAY")
+            ),
         )
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
+
+    def _crawl_stopping(self) -> bool:
+        """True once the engine stops or closes the spider (read from worker threads)."""
+        engine = self.crawler.engine
+        if engine is None:
+            return False
+        slot = getattr(engine, "_slot", None)
+        return not engine.running or getattr(slot, "closing", None) is not None
 
     def _options(self, request: Request) -> RenderOptions:
         meta = request.meta
@@ -607,6 +776,7 @@ class SeleniumMiddleware:
             fail_on_wait_timeout=bool(
                 meta.get("selenium_fail_on_wait_timeout", self.fail_on_wait_timeout)
             ),
+            watchdog_grace=self.watchdog_grace,
         )
 
     async def process_request(self, request: Request) -> HtmlResponse | None:
@@ -626,10 +796,11 @@ class SeleniumMiddleware:
         for key, count in job.counts.items():
             self.stats.inc_value(key, count)
         if isinstance(result, BaseException):
-            if isinstance(result, (SeleniumRenderError, SeleniumWaitTimeout)):
+            if isinstance(result, PoolClosed):
+                self.stats.inc_value("selenium/abandoned")
+            elif isinstance(result, (SeleniumRenderError, SeleniumWaitTimeout)):
                 self.stats.inc_value("selenium/failures")
-                if not isinstance(result, PoolClosed):
-                    logger.error("Selenium failed on %s: %s", request.url, result)
+                logger.error("Selenium failed on %s: %s", request.url, result)
             raise result
         self.stats.inc_value("christmas/browser_renders")
         if result.screenshot is not None:
