@@ -57,11 +57,11 @@ class Rate:
 
 
 def replica_paths(base_url: str) -> dict[str, int]:
-    """Request counts per path (with query) the replica served since its last reset."""
+    """Request counts per page (path and the query that selects it) the replica served
+    since its last reset."""
     with urlopen(base_url + "/__replica__/stats", timeout=30) as response:
         stats = json.loads(response.read())
-    counts = stats.get("requests", stats)
-    return {path: int(n) for path, n in counts.items() if not path.startswith(NOT_PAGES)}
+    return {page: int(n) for page, n in stats["pages"].items() if not page.startswith(NOT_PAGES)}
 
 
 def reset(base_url: str) -> None:

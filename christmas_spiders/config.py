@@ -104,6 +104,14 @@ DEFAULTS: dict[str, Any] = {
         "statement_timeout_ms": 5000,
         "readonly_role": "christmas_reader",
         "readonly_password": None,
+        # None: database_url with readonly_role/readonly_password.
+        "database_url_readonly": None,
+        "pool_size": 8,
+        # Active key hashes are re-read this often (seconds): a revocation's delay.
+        "key_cache_seconds": 5,
+        "rate_limit_prefix": "christmas_api",
+        # Signs pagination tokens; None: a built-in constant (tokens are not secrets).
+        "cursor_secret": None,
     },
     # Several workers per crawl session through Redis (used when redis_url is set).
     "distributed": {
@@ -174,6 +182,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "SCRAPYD_PASSWORD": "scrapyd.password",
     "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
+    "DATABASE_URL_READONLY": "api.database_url_readonly",
+    "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",
 }
 
 

@@ -125,11 +125,25 @@ def test_years_argument_crawls_only_those_years(
         assert result.stat("christmas/browser_renders") == js_pages(catalogue, vendor, years)
 
 
+def test_second_crawl_takes_year_links_from_the_cache(
+    small_replica: tuple[Catalogue, dict[str, str]], tmp_path: Path
+) -> None:
+    catalogue, urls = small_replica
+    vendor = "ornament_shop"
+    truth = ground_truth(catalogue, vendor, urls[vendor])
+    first = run_crawl(vendor, urls[vendor], tmp_path, timeout=120)
+    check_exact(first, truth)
+    assert first.stat("christmas/browser_renders") == 1
+    second = run_crawl(vendor, urls[vendor], tmp_path, timeout=120)
+    check_exact(second, truth)
+    assert second.stat("christmas/year_links/cache_hit") == 1
+    assert second.stat("christmas/browser_renders") == 0
+
+
 def _replica_requests(base_url: str) -> int:
     with urlopen(base_url + "/__replica__/stats", timeout=10) as response:
         stats = json.loads(response.read())
-    counts = stats.get("requests", stats)
-    return sum(v for k, v in counts.items() if not k.startswith("/__replica__"))
+    return int(stats["total"])
 
 
 @pytest.mark.parametrize(

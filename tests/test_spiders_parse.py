@@ -7,6 +7,7 @@ replica's own pages are crawled end to end in test_spiders_crawl.py.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +124,24 @@ def test_years_argument_filters_year_pages_and_sets_the_total() -> None:
     assert all(r.cb_kwargs == {"year": y} for r, y in zip(requests, (1996, 2001), strict=True))
     assert stats(spider)["christmas/years/total"] == 2
     assert spider.full_crawl is False
+
+
+def test_year_links_are_cached_so_the_next_crawl_skips_the_index(tmp_path: Path) -> None:
+    cache = tmp_path / "year-links.json"
+    first = make_spider(HookedOnHallmarkSpider, year_links_file=cache)
+    (index_request,) = first.initial_requests()
+    assert isinstance(index_request, SeleniumRequest)
+    list(first.parse_year_index(response_for(index_request, HOH_INDEX)))
+    assert stats(first)["christmas/year_links/cache_miss"] == 1
+    second = make_spider(HookedOnHallmarkSpider, year_links_file=cache, years="1996")
+    requests = list(second.initial_requests())
+    assert [(r.url, r.cb_kwargs) for r in requests] == [
+        (f"{ORIGIN}/1996-hallmark-ornaments.html", {"year": 1996})
+    ]
+    assert stats(second)["christmas/year_links/cache_hit"] == 1
+    assert stats(second)["christmas/years/total"] == 1
+    forced = make_spider(HookedOnHallmarkSpider, year_links_file=cache, refresh_year_links="1")
+    assert isinstance(next(iter(forced.initial_requests())), SeleniumRequest)
 
 
 def test_hookedonhallmark_year_page_products_and_next_page_then_year_done() -> None:
@@ -485,11 +504,11 @@ def test_hallmark_ornaments_broken_product_pages(page: str, reason: str) -> None
         ({"base_url": "http://127.0.0.1:1/shop"}, "origin only"),
         ({"years": "1995,abc"}, "'abc' is not a four-digit year"),
         ({"years": ""}, "give years like"),
-        ({"product_url": f"{ORIGIN}/p.html"}, "needs release_year"),
+        ({"product_url": f"{ORIGIN}/p.html", "release_year": "99"}, "needs release_year"),
         ({"product_url": "not a url", "release_year": "1995"}, "product_url="),
         ({"release_year": "1995"}, "only goes with product_url"),
         ({"stale_hours": "soon"}, "not a positive number"),
-        ({"stale_hours": "24"}, "needs the product store"),
+        ({"stale_hours": "-3"}, "not a positive number"),
     ],
 )
 def test_bad_arguments_stop_the_spider_with_a_clear_message(

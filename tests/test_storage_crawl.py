@@ -52,7 +52,8 @@ def test_a_crawl_stores_every_item_and_records_its_run(
         assert run.vendor == "ornament_shop"
         assert run.finish_reason == "finished"
         assert run.full_crawl is True
-        assert (run.items, run.errors, run.pages, run.browser_renders) == (120, 0, 0, 0)
+        # One page: the feed spider's data: URL.
+        assert (run.items, run.errors, run.pages, run.browser_renders) == (120, 0, 1, 0)
         assert run.finished_at > run.started_at
         assert run.monitors_passed is True
         assert {c["status"] for c in run.monitor_report["checks"]} == {"OK"}

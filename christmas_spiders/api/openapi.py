@@ -212,6 +212,12 @@ ERROR_RESPONSES: dict[str, Any] = {
     "500": _error("Internal error (a bug: please report it)."),
 }
 
+ETAG_HEADER = {
+    "ETag": {
+        "schema": {"type": "string"},
+        "description": "JSON answers only; send it back as If-None-Match to get a 304.",
+    }
+}
 LINK_HEADER = {
     "Link": {
         "schema": {"type": "string"},
@@ -246,12 +252,12 @@ def _param(name: str, schema: dict[str, Any], description: str, where: str = "qu
     }
 
 
-def _limit() -> dict[str, Any]:
+def _limit(max_limit: int) -> dict[str, Any]:
     return _param(
         "limit",
-        {"type": "integer", "minimum": 1, "maximum": 500},
-        "Rows per page (default 100, at most config api.max_limit); for CSV: caps the "
-        "export (default all rows).",
+        {"type": "integer", "minimum": 1, "maximum": max_limit},
+        f"Rows per page (default 100, at most {max_limit}: config api.max_limit); for CSV: "
+        "caps the export (default all rows).",
     )
 
 
@@ -281,7 +287,10 @@ def _operation(
     not_found: bool = False,
     secured: bool = True,
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {
+        "200": {**ok, "headers": {**ok.get("headers", {}), **ETAG_HEADER}},
+        "304": {"description": "Not modified: `If-None-Match` named the current ETag."},
+    }
     if secured:
         responses.update(ERROR_RESPONSES)
     if not_found:
@@ -297,7 +306,7 @@ def _operation(
     return operation
 
 
-def openapi_document() -> dict[str, Any]:
+def openapi_document(max_limit: int = 500) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/api/v1/products": {
             "get": _operation(
@@ -332,7 +341,7 @@ def openapi_document() -> dict[str, Any]:
                         {"type": "string", "enum": sort_choices(PRODUCT_SORTS)},
                         "Sort key; '-' prefix for descending; ties broken by id. Default id.",
                     ),
-                    _limit(),
+                    _limit(max_limit),
                     CURSOR,
                     FORMAT,
                 ],
@@ -355,7 +364,7 @@ def openapi_document() -> dict[str, Any]:
             "get": _operation(
                 "A product's audited changes (price, availability, ...)",
                 "products",
-                [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(), CURSOR, FORMAT],
+                [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(max_limit), CURSOR, FORMAT],
                 _list_response("AuditRow", paginated=True),
                 not_found=True,
             )
@@ -398,7 +407,7 @@ def openapi_document() -> dict[str, Any]:
                         "Price drops or rises (numeric comparison; implies field=price).",
                     ),
                     AUDIT_SORT,
-                    _limit(),
+                    _limit(max_limit),
                     CURSOR,
                     FORMAT,
                 ],

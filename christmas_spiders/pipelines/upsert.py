@@ -39,6 +39,7 @@ from christmas_spiders.db.writer import (
     append_dead_letters,
     dead_letter_line,
 )
+from christmas_spiders.signals import items_persisted
 
 logger = logging.getLogger(__name__)
 DEFAULT_DEAD_LETTER_DIR = "var/dead-letter"
@@ -50,6 +51,10 @@ def crawl_database_url(crawler: Crawler) -> str:
 
 
 class UpsertProductPipeline:
+    # Sends christmas_spiders.signals.items_persisted after each batch stored (or
+    # dead-lettered): a Redis-shared crawl forgets a page only once its items are safe.
+    sends_items_persisted = True
+
     def __init__(
         self,
         crawler: Crawler,
@@ -114,6 +119,7 @@ class UpsertProductPipeline:
         pending = PendingItem(ItemAdapter(item).asdict(), dt.datetime.now(dt.UTC))
         if self.database_down:
             self._dead_letter([pending])
+            self._persisted(1)
             return item
         if not self.pending:
             self._oldest_pending = pending.scraped_at
@@ -138,10 +144,14 @@ class UpsertProductPipeline:
                 return
             if self.database_down:
                 self._dead_letter(batch)
-                return
-            await self._write(batch)
+            else:
+                await self._write(batch)
+            self._persisted(len(batch))
         finally:
             self._lock.release()
+
+    def _persisted(self, count: int) -> None:
+        self.crawler.signals.send_catch_log(items_persisted, count=count)
 
     async def _write(self, batch: list[PendingItem]) -> None:
         assert self.writer is not None

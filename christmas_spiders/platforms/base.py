@@ -9,12 +9,14 @@ swapping, year filtering, de-duplication, item building, drop counting and the
 Seams for other parts of the project:
 
 * :meth:`year_links_request` / :meth:`parse_year_index` / :meth:`extract_year_links`
-  / :meth:`follow_year_links`: a subclass or mixin can cache year links (e.g. in
-  Redis) and call :meth:`follow_year_links` itself, without touching the shops' code.
-* ``-a product_url=URL -a release_year=YEAR`` re-reads one product page.
-* ``-a stale_hours=N`` is validated here; a spider class that can select stale
-  products sets ``supports_stale_refresh = True`` and implements
-  :meth:`stale_product_links`.
+  / :meth:`follow_year_links`: the year-index step. Its links are kept in
+  :class:`~christmas_spiders.year_links.YearLinksCache` (Redis with ``REDIS_URL``, else a
+  JSON file; ``-a refresh_year_links=1`` forces a render), so a JS-built index is
+  rendered once per TTL, not once per crawl.
+* ``-a product_url=URL [-a release_year=YEAR]`` re-reads one product page (the year
+  of a stored product comes from the database).
+* ``-a stale_hours=N`` re-reads the products the database has not seen synced for N
+  hours (:meth:`stale_product_links`, christmas_spiders.db.refresh), no year pages.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy_selenium import SeleniumRequest
+from sqlalchemy import Engine
 from twisted.python.failure import Failure
 
 from christmas_spiders.items import ProductItem
+from christmas_spiders.middlewares.selenium import element_present
 from christmas_spiders.parsing import (
     ParseError,
     PriceError,
@@ -46,11 +51,7 @@ from christmas_spiders.parsing import (
     validate_origin,
 )
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
-
-try:
-    from christmas_spiders.middlewares.selenium import element_present
-except ImportError:  # pragma: no cover - TEMPORARY until helper "selenium"'s branch is merged
-    from christmas_spiders.platforms._element_present import element_present
+from christmas_spiders.year_links import YearLinksCache
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +117,8 @@ class VendorSpider(scrapy.Spider):
     currency: ClassVar[str] = "USD"
     #: Seconds a JS page may take to show the element it waits for.
     browser_wait_seconds: ClassVar[float] = 20.0
-    #: Set by a class that implements :meth:`stale_product_links`.
-    supports_stale_refresh: ClassVar[bool] = False
+    #: False for a spider that cannot select stale products (:meth:`stale_product_links`).
+    supports_stale_refresh: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -156,10 +157,17 @@ class VendorSpider(scrapy.Spider):
         self._vendor_ids: set[str] = set()
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
+        self.year_links_cache: YearLinksCache | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.year_links_cache = YearLinksCache.from_crawler(crawler)
+        return spider
 
     # ------------------------------------------------------------------ arguments
 
-    def _parse_refresh(self, product_url: str, release_year: str | None) -> tuple[str, int]:
+    def _parse_refresh(self, product_url: str, release_year: str | None) -> tuple[str, int | None]:
         try:
             link = clean_link(product_url)
         except ParseError as exc:
@@ -167,6 +175,8 @@ class VendorSpider(scrapy.Spider):
         if self.origin_swapped:
             link = swap_origin(link, self.base_url)
         text = (release_year or "").strip()
+        if not text:
+            return link, None  # a stored product: its year is read from the database
         if not text.isdigit() or not FIRST_YEAR <= int(text) <= LAST_YEAR:
             raise SpiderArgumentError(
                 f"{self.name}: product_url= needs release_year=YYYY (the year page it was "
@@ -213,7 +223,9 @@ class VendorSpider(scrapy.Spider):
             yield request
 
     def initial_requests(self) -> Iterator[scrapy.Request]:
-        if self.product_url is not None and self.release_year is not None:
+        if self.product_url is not None:
+            if self.release_year is None:
+                self.release_year = self.stored_release_year(self.product_url)
             self.logger.info(
                 "refreshing one product page %s (release year %d)",
                 self.product_url,
@@ -224,11 +236,50 @@ class VendorSpider(scrapy.Spider):
             for link, year in self.stale_product_links():
                 yield self.product_request(link, year)
         else:
-            yield self.year_links_request()
+            cached = self.year_links_cache.get(self) if self.year_links_cache else None
+            if cached is None:
+                yield self.year_links_request()
+            else:
+                yield from self.follow_year_links(YearLink(int(y), str(u)) for y, u in cached)
+
+    def refresh_engine(self) -> Engine:
+        """The crawl's database (CHRISTMAS_DATABASE_URL, else the project's), for refreshes."""
+        from christmas_spiders.db.engine import database_url, make_engine
+
+        url = self.crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
+        return make_engine(url)
 
     def stale_product_links(self) -> Iterable[tuple[str, int]]:
         """(product link, release year) of products not refreshed for ``stale_hours``."""
-        raise NotImplementedError
+        from christmas_spiders.db.refresh import stale_products
+
+        assert self.stale_hours is not None
+        engine = self.refresh_engine()
+        try:
+            stale = stale_products(engine, self.name, self.stale_hours)
+        finally:
+            engine.dispose()
+        self.logger.info(
+            "refreshing %d products not synced for %g hours", len(stale), self.stale_hours
+        )
+        for link, year in stale:
+            yield (swap_origin(link, self.base_url) if self.origin_swapped else link), year
+
+    def stored_release_year(self, link: str) -> int:
+        """The release year the database holds for ``link`` (``-a product_url=`` alone)."""
+        from christmas_spiders.db.refresh import stored_release_year
+
+        engine = self.refresh_engine()
+        try:
+            year = stored_release_year(engine, self.name, link)
+        finally:
+            engine.dispose()
+        if year is None:
+            raise SpiderArgumentError(
+                f"{self.name}: product_url={link} is not a stored product; "
+                "add release_year=YYYY (the year page it was listed under)"
+            )
+        return year
 
     # ------------------------------------------------------------------ year index
 
@@ -263,7 +314,10 @@ class VendorSpider(scrapy.Spider):
         )
 
     def parse_year_index(self, response: Response) -> Iterator[scrapy.Request]:
-        yield from self.follow_year_links(self.extract_year_links(response))
+        links = self.extract_year_links(response)
+        if self.year_links_cache is not None:
+            self.year_links_cache.put(self, [[link.year, link.url] for link in links])
+        yield from self.follow_year_links(links)
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         """(year or ``None`` for a non-year entry, href) per entry of the year index."""

@@ -66,10 +66,15 @@ def run_crawl(
     timeout: float = 600.0,
     spider: str | None = None,
     spider_file: Path | None = None,
+    store: bool = False,
 ) -> CrawlResult:
     """``scrapy crawl`` ``spider`` (default: ``vendor``) with ``-a base_url=`` plus
     ``arguments`` (``"years=1995"``) and ``settings`` (``"LOG_LEVEL=INFO"``);
-    ``scrapy runspider spider_file`` instead when that is given."""
+    ``scrapy runspider spider_file`` instead when that is given.
+
+    Each crawl gets its own year-link cache file in ``out_dir`` (no links from an
+    earlier replica on a reused port); ``store=False`` leaves the database out.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     name = spider or vendor
     feed = out_dir / f"{name}.jsonl"
@@ -82,7 +87,13 @@ def run_crawl(
     spider_arguments = ([f"base_url={base_url}"] if base_url else []) + list(arguments)
     for argument in spider_arguments:
         command += ["-a", argument]
-    for setting in (f"CHRISTMAS_STATS_FILE={stats_file}", f"LOG_FILE={log_file}", *settings):
+    own_settings = [
+        f"CHRISTMAS_STATS_FILE={stats_file}",
+        f"LOG_FILE={log_file}",
+        f"CHRISTMAS_YEAR_LINKS_FILE={out_dir / 'year-links-cache.json'}",
+        f"CHRISTMAS_STORE_ITEMS={store}",
+    ]
+    for setting in (*own_settings, *settings):
         command += ["-s", setting]
     started = time.monotonic()
     with open(out_dir / f"{name}.stderr", "w+", encoding="utf-8") as stderr:

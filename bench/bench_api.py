@@ -1,0 +1,376 @@
+"""Benchmark of the read API as deployed: gunicorn (deploy/gunicorn.conf.py) + wrk.
+
+    python -m bench.bench_api [--duration 10] [--connections 16]
+
+Builds a database of its own (100,000 products, 1,000,000 audit rows, generated in
+SQL with generate_series), the read-only role and a key; starts gunicorn as
+deployed on a free loopback port; drives four routes with wrk at 16 concurrent
+connections (each request a different product, sku or filter, from a Lua list)
+and prints p50, p99 and requests/s per route against the goals (p99 < 50 ms for
+JSON routes, >= 400 req/s for a filtered product page). The baseline printed
+beside them: the same deep page by OFFSET versus by keyset, straight in SQL.
+Everything it starts is stopped and the database dropped. Never run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from christmas_spiders.db.engine import upgrade
+from christmas_spiders.db.roles import create_readonly_role
+from tests.fixtures.api import add_key, drop_role
+from tests.fixtures.postgres import DEFAULT_ADMIN_URL, create_database, drop_database
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTS = 100_000
+AUDIT_ROWS = 1_000_000
+VENDORS = ("hallmark_ornaments", "hookedonhallmark", "ornament_shop")
+JSON_P99_GOAL_MS = 50.0
+FILTERED_RPS_GOAL = 400.0
+
+PER_VENDOR = -(-PRODUCTS // len(VENDORS))
+# Static SQL (no outside input). Rows are laid out as crawls write them: shop by shop,
+# year page by year page; every sku is sold by all three shops.
+PRODUCTS_SQL = f"""
+INSERT INTO products (id, vendor, vendor_id, sku, name, price, currency, brand,
+                      availability, release_year, link, last_synced_at, created_at)
+SELECT substr(md5('p' || g), 1, 24),
+       (ARRAY['hallmark_ornaments', 'hookedonhallmark', 'ornament_shop'])[1 + g / {PER_VENDOR}],
+       'v' || g,
+       'QX' || lpad((g % {PER_VENDOR})::text, 5, '0'),
+       'Ornament ' || g || ' '
+           || (ARRAY['Santa', 'Snowman', 'Reindeer', 'Angel', 'Star'])[1 + g % 5],
+       round((5 + (hashtext('price' || g) & 65535) / 65535.0 * 95)::numeric, 2),
+       'USD', 'Hallmark',
+       (ARRAY['in_stock', 'in_stock', 'out_of_stock', 'delisted'])[1 + (g / 7) % 4],
+       1973 + (g % {PER_VENDOR}) * 54 / {PER_VENDOR},
+       'https://shop.example/p/' || g,
+       now() - (g % 1000) * interval '1 minute',
+       now() - interval '60 days'
+FROM generate_series(0, {PRODUCTS - 1}) AS g
+"""
+# Ten changes per product: prices (four in five) and availability, over 30 days.
+AUDIT_SQL = f"""
+INSERT INTO product_audit (product_id, operation, field, old_value, new_value, changed_at, crawl_id)
+SELECT substr(md5('p' || (a % {PRODUCTS})), 1, 24),
+       'UPDATE',
+       CASE WHEN a % 5 = 0 THEN 'availability' ELSE 'price' END,
+       CASE WHEN a % 5 = 0 THEN 'in_stock'
+            ELSE round((5 + (hashtext('o' || a) & 65535) / 65535.0 * 95)::numeric, 2)::text END,
+       CASE WHEN a % 5 = 0 THEN 'out_of_stock'
+            ELSE round((5 + (hashtext('n' || a) & 65535) / 65535.0 * 95)::numeric, 2)::text END,
+       now() - interval '30 days' + (a / {PRODUCTS}) * interval '3 days'
+             + (a % {PRODUCTS}) * interval '1 second',
+       'crawl-' || (a / {PRODUCTS})
+FROM generate_series(0, {AUDIT_ROWS - 1}) AS a
+"""
+
+
+@dataclass
+class Result:
+    name: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_database(admin_url: str) -> tuple[str, str, str]:
+    """A database at Alembic head (as deployed), bulk-loaded with the audit trigger off."""
+    owner_url = create_database(admin_url, prefix="cs_bench_api")
+    upgrade(owner_url)
+    engine = create_engine(owner_url)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        # The audit rows are generated below; the trigger would add 200,000 more.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(PRODUCTS_SQL))
+        conn.execute(text(AUDIT_SQL))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+        counts = conn.execute(
+            text("SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM product_audit)")
+        ).one()
+    role = f"cs_bench_reader_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    create_readonly_role(engine, role, password)
+    engine.dispose()
+    print(
+        f"database: {counts[0]:,} products, {counts[1]:,} audit rows "
+        f"built in {time.perf_counter() - started:.1f} s"
+    )
+    readonly_url = make_url(owner_url).set(username=role, password=password).render_as_string(False)
+    return owner_url, readonly_url, role
+
+
+def start_gunicorn(
+    owner_url: str, readonly_url: str, workdir: Path
+) -> tuple[subprocess.Popen, str]:
+    config_path = workdir / "bench-config.json"
+    config_path.write_text(
+        json.dumps(
+            {
+                "database_url": owner_url,
+                "redis_url": None,
+                # The limiter stays on (as deployed) with a budget the load cannot exhaust.
+                "api": {"database_url_readonly": readonly_url, "rate_limit": "100000000/minute"},
+            }
+        )
+    )
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CONFIG_PATH": str(config_path),
+        "CHRISTMAS_API_BIND": f"127.0.0.1:{port}",
+    }
+    for variable in ("DATABASE_URL", "DATABASE_URL_READONLY", "REDIS_URL", "ENV"):
+        env.pop(variable, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(workdir / "gunicorn.log").open("w"),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return process, base
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process)
+            log = (workdir / "gunicorn.log").read_text()[-3000:]
+            raise SystemExit(f"gunicorn did not start:\n{log}")
+        time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
+def _lua(paths: list[str], key: str) -> str:
+    listed = ",\n".join(json.dumps(path) for path in paths)
+    return f"""
+wrk.headers["X-API-Key"] = {json.dumps(key)}
+local paths = {{
+{listed}
+}}
+local counter = math.random(#paths)
+request = function()
+  counter = counter % #paths + 1
+  return wrk.format("GET", paths[counter])
+end
+"""
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def run_wrk(
+    name: str, base: str, paths: list[str], key: str, workdir: Path, duration: int, connections: int
+) -> Result:
+    script = workdir / f"{name.replace(' ', '_')}.lua"
+    script.write_text(_lua(paths, key))
+    output = subprocess.run(
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 60,
+    ).stdout
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if set(percentiles) != {"50", "99"}:
+        raise SystemExit(f"cannot read wrk's output:\n{output}")
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: (.*)", output)
+    errors = int(errors_match.group(1)) if errors_match else 0
+    if socket_errors:
+        errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
+    return Result(name, requests, rps, _ms(percentiles["50"]), _ms(percentiles["99"]), errors)
+
+
+def scenarios(owner_url: str) -> dict[str, list[str]]:
+    rng = random.Random(1)
+    with psycopg.connect(
+        make_url(owner_url).set(drivername="postgresql").render_as_string(False)
+    ) as conn:
+        ids = [
+            row[0] for row in conn.execute("SELECT id FROM products ORDER BY random() LIMIT 2000")
+        ]
+        skus = [row[0] for row in conn.execute("SELECT DISTINCT sku FROM products LIMIT 2000")]
+    filtered = []
+    for _ in range(500):
+        vendor = rng.choice(VENDORS)
+        year = rng.randrange(1973, 2020)
+        low = rng.randrange(5, 50)
+        filtered.append(
+            f"/api/v1/products?vendor={vendor}&year_min={year}&year_max={year + 5}"
+            f"&availability=in_stock&price_min={low}&sort=-price&limit=100"
+        )
+    csv_paths = [
+        f"/api/v1/products?format=csv&vendor={rng.choice(VENDORS)}"
+        f"&release_year={rng.randrange(1973, 2027)}"
+        for _ in range(200)
+    ]
+    return {
+        "filtered product page": filtered,
+        "history page": [f"/api/v1/products/{pid}/history?limit=100" for pid in ids],
+        "ornament comparison": [f"/api/v1/ornaments/{sku}" for sku in skus],
+        "CSV export (~620 rows)": csv_paths,
+    }
+
+
+def full_export(base: str, key: str) -> tuple[float, int, int]:
+    request = urllib.request.Request(
+        f"{base}/api/v1/products?format=csv", headers={"X-API-Key": key}
+    )
+    started = time.perf_counter()
+    size = 0
+    lines = 0
+    with urllib.request.urlopen(request, timeout=120) as response:
+        while chunk := response.read(1 << 16):
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return time.perf_counter() - started, lines - 1, size
+
+
+def offset_baseline(owner_url: str) -> tuple[float, float]:
+    """The page at depth 90,000 in id order: OFFSET (the usual way) versus keyset."""
+    libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq) as conn:
+        (last_id,) = conn.execute(
+            "SELECT id FROM products ORDER BY id OFFSET 89999 LIMIT 1"
+        ).fetchone()
+
+        def timed(query: str, params: tuple = ()) -> float:
+            best = float("inf")
+            for _ in range(5):
+                started = time.perf_counter()
+                conn.execute(query, params).fetchall()
+                best = min(best, time.perf_counter() - started)
+            return best * 1000
+
+        offset_ms = timed("SELECT * FROM products ORDER BY id OFFSET 90000 LIMIT 100")
+        keyset_ms = timed("SELECT * FROM products WHERE id > %s ORDER BY id LIMIT 100", (last_id,))
+    return offset_ms, keyset_ms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per route")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: run `make system-deps` (apt-get install wrk)")
+    admin_url = os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
+    admin_url = make_url(admin_url).set(drivername="postgresql+psycopg").render_as_string(False)
+    workdir = Path(tempfile.mkdtemp(prefix="cs-bench-api-"))
+    owner_url, readonly_url, role = build_database(admin_url)
+    process = None
+    try:
+        key = add_key(owner_url, "bench")
+        paths = scenarios(owner_url)
+        process, base = start_gunicorn(owner_url, readonly_url, workdir)
+        print(
+            f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
+            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres"
+        )
+        for name, route_paths in paths.items():
+            run_wrk(name, base, route_paths, key, workdir, 2, args.connections)  # warm-up
+        results = [
+            run_wrk(name, base, route_paths, key, workdir, args.duration, args.connections)
+            for name, route_paths in paths.items()
+        ]
+        seconds, rows, size = full_export(base, key)
+        offset_ms, keyset_ms = offset_baseline(owner_url)
+    finally:
+        if process is not None:
+            stop(process)
+        drop_database(admin_url, owner_url)
+        drop_role(admin_url, role)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print()
+    header = f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"{header} {'errors':>7}  goal")
+    for result in results:
+        if result.name.startswith("CSV"):
+            goal = "(none)"
+        else:
+            goal = f"p99 < {JSON_P99_GOAL_MS:.0f} ms: " + (
+                "met" if result.p99_ms < JSON_P99_GOAL_MS else "MISSED"
+            )
+        if result.name == "filtered product page":
+            goal += f"; >= {FILTERED_RPS_GOAL:.0f} req/s: " + (
+                "met" if result.rps >= FILTERED_RPS_GOAL else "MISSED"
+            )
+        print(
+            f"{result.name:<26} {result.requests:>9} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
+            f"{result.p99_ms:>8.1f} {result.errors:>7}  {goal}"
+        )
+    print(
+        f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
+        f"({rows / seconds:,.0f} rows/s, streamed)"
+    )
+    print(
+        f"baseline, page at depth 90,000 (id order): OFFSET {offset_ms:.1f} ms, "
+        f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
+    )
+    if any(result.errors for result in results):
+        raise SystemExit("some requests failed: see the errors column")
+
+
+if __name__ == "__main__":
+    main()
