@@ -199,10 +199,7 @@ class UpsertProductPipeline:
         if result.rejected:
             # Validation should have stopped these; keep them anyway (nothing is lost).
             self._dead_letter(
-                [
-                    PendingItem(dict(item), batch[0].scraped_at)
-                    for item, _ in result.rejected
-                ]
+                [PendingItem(dict(item), batch[0].scraped_at) for item, _ in result.rejected]
             )
         for item, reason in result.rejected:
             stats.inc_value("christmas/dropped/db_rejected")
