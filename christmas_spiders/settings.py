@@ -44,6 +44,7 @@ SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
 SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
 SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
 SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
+SELENIUM_LOAD_IMAGES = bool(_selenium["load_images"])
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
 # SeleniumRequests loudly when the pool is off (no browser configured).
 DOWNLOADER_MIDDLEWARES = {

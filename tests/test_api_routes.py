@@ -170,3 +170,14 @@ def test_openapi_document_is_served_and_lists_every_route(api_app):
         if rule.endpoint != "meta.openapi"
     }
     assert served == set(document["paths"])
+
+
+def test_etag_gives_304_when_nothing_changed(client):
+    first = client.get("/api/v1/vendors")
+    etag = first.headers["ETag"]
+    again = client.get("/api/v1/vendors", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    other = client.get("/api/v1/vendors?vendor=ornament_shop", headers={"If-None-Match": etag})
+    assert other.status_code == 200
+    # CSV streams carry no ETag (their body is not known up front).
+    assert "ETag" not in client.get("/api/v1/products?format=csv&limit=1").headers

@@ -212,6 +212,12 @@ ERROR_RESPONSES: dict[str, Any] = {
     "500": _error("Internal error (a bug: please report it)."),
 }
 
+ETAG_HEADER = {
+    "ETag": {
+        "schema": {"type": "string"},
+        "description": "JSON answers only; send it back as If-None-Match to get a 304.",
+    }
+}
 LINK_HEADER = {
     "Link": {
         "schema": {"type": "string"},
@@ -281,7 +287,10 @@ def _operation(
     not_found: bool = False,
     secured: bool = True,
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {
+        "200": {**ok, "headers": {**ok.get("headers", {}), **ETAG_HEADER}},
+        "304": {"description": "Not modified: `If-None-Match` named the current ETag."},
+    }
     if secured:
         responses.update(ERROR_RESPONSES)
     if not_found:

@@ -10,9 +10,15 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 from sqlalchemy import ColumnElement, and_, exists, select
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
-from christmas_spiders.api.output import json_only, json_record, stream_csv, wants_csv
+from christmas_spiders.api.output import (
+    json_only,
+    json_record,
+    stream_csv,
+    timestamp_text,
+    wants_csv,
+)
 from christmas_spiders.api.pagination import (
     convert_key,
     decode_cursor,
@@ -22,6 +28,7 @@ from christmas_spiders.api.pagination import (
     query_scope,
 )
 from christmas_spiders.api.params import QueryArgs
+from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
 from christmas_spiders.db.models import Product, ProductAudit
 
 bp = Blueprint("products", __name__)
@@ -43,6 +50,7 @@ PRODUCT_COLUMNS = (
     "last_synced_at",
     "created_at",
 )
+PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
 PRODUCT_SORTS: dict[str, Any] = {
     "id": (Product.id, str),
     "price": (Product.price, Decimal),
@@ -50,17 +58,6 @@ PRODUCT_SORTS: dict[str, Any] = {
     "release_year": (Product.release_year, int),
     "last_synced_at": (Product.last_synced_at, dt.datetime.fromisoformat),
 }
-# Fields an audit row may name: the product columns a trigger can track.
-AUDITABLE_FIELDS = (
-    "price",
-    "availability",
-    "name",
-    "link",
-    "sku",
-    "brand",
-    "currency",
-    "release_year",
-)
 AUDIT_COLUMNS = (
     "id",
     "product_id",
@@ -71,6 +68,7 @@ AUDIT_COLUMNS = (
     "changed_at",
     "crawl_id",
 )
+AUDIT_SELECT = [ProductAudit.__table__.c[name] for name in AUDIT_COLUMNS]
 AUDIT_SORTS = ("changed_at", "-changed_at")
 
 
@@ -95,12 +93,19 @@ def limit_for(args: QueryArgs, csv: bool) -> int | None:
     return args.integer("limit", 1, int(api["max_limit"]), default=int(api["default_limit"]))
 
 
-def product_record(product: Any) -> dict[str, Any]:
-    return json_record({column: getattr(product, column) for column in PRODUCT_COLUMNS})
+def product_record(row: Any) -> dict[str, Any]:
+    # Hot path (a page is up to 500 of these): convert only the typed columns.
+    record: dict[str, Any] = row._asdict()
+    record["price"] = str(record["price"])
+    record["last_synced_at"] = timestamp_text(record["last_synced_at"])
+    record["created_at"] = timestamp_text(record["created_at"])
+    return record
 
 
 def audit_record(row: Any) -> dict[str, Any]:
-    return json_record({column: getattr(row, column) for column in AUDIT_COLUMNS})
+    record: dict[str, Any] = row._asdict()
+    record["changed_at"] = timestamp_text(record["changed_at"])
+    return record
 
 
 def paginate(
@@ -232,21 +237,17 @@ def list_products() -> Response:
     sort = args.choice("sort", sort_choices(PRODUCT_SORTS), default="id") or "id"
     conditions, filters = product_filters(args)
     sort_column, converter = PRODUCT_SORTS[sort.lstrip("-")]
-    statement = select(*Product.__table__.columns).where(and_(True, *conditions))
+    statement = select(*PRODUCT_SELECT).where(and_(True, *conditions))
     statement, scope, limit = paginate(
         statement, "products", sort, filters, sort_column, Product.id, (converter, str), args, csv
     )
-    engine = readonly_engine()
     if csv:
         return stream_csv(
-            engine,
+            readonly_engine(),
             statement,
-            PRODUCT_COLUMNS,
-            lambda row: [getattr(row, column) for column in PRODUCT_COLUMNS],
             "products.csv",
         )
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = request_connection().execute(statement).all()
     assert limit is not None
     attr = sort_column.key
     return page_response(
@@ -271,10 +272,11 @@ def get_product(product_id: str) -> Response:
     QueryArgs(())
     json_only()
     product_id = _checked_product_id(product_id)
-    with readonly_engine().connect() as conn:
-        row = conn.execute(
-            select(*Product.__table__.columns).where(Product.id == product_id)
-        ).one_or_none()
+    row = (
+        request_connection()
+        .execute(select(*PRODUCT_SELECT).where(Product.id == product_id))
+        .one_or_none()
+    )
     if row is None:
         raise NotFound(f"no product with id {product_id!r}")
     return data_response(product_record(row))
@@ -305,8 +307,9 @@ def product_history(product_id: str) -> Response:
     product_id = _checked_product_id(product_id)
     sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
     conditions, filters = audit_filters(args)
-    engine = readonly_engine()
-    with engine.connect() as conn:
+    conn = request_connection()
+
+    def ensure_known() -> None:
         # The audit outlives a deleted product: either one makes the id known.
         known = conn.execute(
             select(
@@ -314,11 +317,10 @@ def product_history(product_id: str) -> Response:
                 | exists().where(ProductAudit.product_id == product_id)
             )
         ).scalar_one()
-    if not known:
-        raise NotFound(f"no product with id {product_id!r}")
-    statement = select(*ProductAudit.__table__.columns).where(
-        ProductAudit.product_id == product_id, *conditions
-    )
+        if not known:
+            raise NotFound(f"no product with id {product_id!r}")
+
+    statement = select(*AUDIT_SELECT).where(ProductAudit.product_id == product_id, *conditions)
     statement, scope, limit = paginate(
         statement,
         f"history:{product_id}",
@@ -331,15 +333,15 @@ def product_history(product_id: str) -> Response:
         csv,
     )
     if csv:
+        ensure_known()
         return stream_csv(
-            engine,
+            readonly_engine(),
             statement,
-            AUDIT_COLUMNS,
-            lambda row: [getattr(row, column) for column in AUDIT_COLUMNS],
             f"history-{product_id}.csv",
         )
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = conn.execute(statement).all()
+    if not rows:
+        ensure_known()
     assert limit is not None
     return page_response(
         rows,

@@ -115,6 +115,8 @@ def main(argv: list[str]) -> None:
     extra = dict(arg.split("=", 1) for arg in argv[2:])
     settings = get_project_settings()
     settings.set("ITEM_PIPELINES", {AppendItemsPipeline: 900})
+    # No Postgres here: the project's storing pipeline and crawl-run extension stay off.
+    settings.set("CHRISTMAS_STORE_ITEMS", False)
     settings.set("TEST_ITEMS_FILE", str(out_dir / f"items-{os.getpid()}.jsonl"))
     settings.set("CHRISTMAS_YEAR_LINKS_FILE", str(out_dir / "year-links.json"))
     settings.set("LOG_FILE", str(out_dir / f"worker-{os.getpid()}.log"))

@@ -32,8 +32,10 @@ day) by a stable hash, so ``day=2`` always differs from ``day=1`` in the same wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import itertools
 import math
 import random
 import unicodedata
@@ -376,6 +378,7 @@ def _charm(amount: Decimal) -> Decimal:
     return max(result, Decimal("1.95")).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+@functools.cache
 def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     out = []
@@ -433,13 +436,19 @@ def _make_ornaments(rng: random.Random, count: int) -> list[Ornament]:
     chosen_years += rng.choices(years, weights=weights, k=count - len(chosen_years))
     used_skus: set[str] = set()
     ornaments: list[Ornament] = []
+    prefixes_by_year = {
+        year: (
+            [p for p, first, _ in SKU_PREFIXES if year >= first],
+            list(itertools.accumulate(w for _, first, w in SKU_PREFIXES if year >= first)),
+        )
+        for year in years
+    }
     for index, year in enumerate(chosen_years):
-        prefixes = [(p, w) for p, first, w in SKU_PREFIXES if year >= first]
-        names, prefix_weights = [p for p, _ in prefixes], [w for _, w in prefixes]
+        names, cum_weights = prefixes_by_year[year]
         for attempt in range(1000):
             # A crowded prefix (large catalogues) gives way to the others.
             if attempt < 20:
-                prefix = rng.choices(names, weights=prefix_weights)[0]
+                prefix = rng.choices(names, cum_weights=cum_weights)[0]
             else:
                 prefix = rng.choice(names)
             sku = f"{prefix}{rng.randrange(1000, 10000)}"
@@ -618,12 +627,16 @@ def _build_shop(
         listing.year = None
         listings[vendor_id] = listing
 
-    page_size = max(3, min(48, products_per_shop // 20))
+    page_size = max(3, min(48, products_per_shop // 40))
     years: list[YearPage] = []
     multi_page_years = [y for y, ids in by_year.items() if len(ids) > page_size]
     repeat_years = set(rng.sample(multi_page_years, math.ceil(len(multi_page_years) / 3)))
+    if vendor == "hallmark_ornaments":
+        repeat_years = set()  # one view-all page: each tile once, as .product-count says
     # Sub-categories (hookedonhallmark): years with two or more products, ~1 in 5.
-    sub_candidates = [y for y, ids in by_year.items() if len(ids) >= 2]
+    # The busiest year stays a plain paginated year page.
+    busiest = max(by_year, key=lambda y: len(by_year[y]))
+    sub_candidates = [y for y, ids in by_year.items() if len(ids) >= 2 and y != busiest]
     sub_years = (
         set(rng.sample(sub_candidates, max(1, len(sub_candidates) // 5)))
         if vendor == "hookedonhallmark" and sub_candidates
