@@ -325,7 +325,8 @@ def main() -> None:
         process, base = start_gunicorn(owner_url, readonly_url, workdir)
         print(
             f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
-            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres"
+            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres; "
+            "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
         )
         for name, route_paths in paths.items():
             run_wrk(name, base, route_paths, key, workdir, 2, args.connections)  # warm-up
@@ -360,6 +361,7 @@ def main() -> None:
             f"{result.name:<26} {result.requests:>9} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
             f"{result.p99_ms:>8.1f} {result.errors:>7}  {goal}"
         )
+    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
     print(
         f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
         f"({rows / seconds:,.0f} rows/s, streamed)"
