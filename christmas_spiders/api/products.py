@@ -107,18 +107,51 @@ def limit_for(args: QueryArgs, csv: bool) -> int | None:
 
 
 def product_record(row: Any) -> dict[str, Any]:
-    # Hot path (a page is up to 500 of these): convert only the typed columns.
-    record: dict[str, Any] = row._asdict()
-    record["price"] = str(record["price"])
-    record["last_synced_at"] = timestamp_text(record["last_synced_at"])
-    record["created_at"] = timestamp_text(record["created_at"])
-    return record
+    # Hot path (a page is up to 500 of these): unpack the row in PRODUCT_COLUMNS order.
+    (
+        id_,
+        vendor,
+        vendor_id,
+        sku,
+        name,
+        price,
+        currency,
+        brand,
+        availability,
+        release_year,
+        link,
+        last_synced_at,
+        created_at,
+    ) = row
+    return {
+        "id": id_,
+        "vendor": vendor,
+        "vendor_id": vendor_id,
+        "sku": sku,
+        "name": name,
+        "price": str(price),
+        "currency": currency,
+        "brand": brand,
+        "availability": availability,
+        "release_year": release_year,
+        "link": link,
+        "last_synced_at": timestamp_text(last_synced_at),
+        "created_at": timestamp_text(created_at),
+    }
 
 
 def audit_record(row: Any) -> dict[str, Any]:
-    record: dict[str, Any] = row._asdict()
-    record["changed_at"] = timestamp_text(record["changed_at"])
-    return record
+    id_, product_id, operation, field, old_value, new_value, changed_at, crawl_id = row
+    return {
+        "id": id_,
+        "product_id": product_id,
+        "operation": operation,
+        "field": field,
+        "old_value": old_value,
+        "new_value": new_value,
+        "changed_at": timestamp_text(changed_at),
+        "crawl_id": crawl_id,
+    }
 
 
 def paginate(
