@@ -107,5 +107,6 @@ if CONFIG.get("redis_url"):
     CHRISTMAS_WORKER_HEARTBEAT = float(_distributed["heartbeat_seconds"])
     CHRISTMAS_WORKER_TIMEOUT = float(_distributed["worker_timeout_seconds"])
     CHRISTMAS_IDLE_POLL = float(_distributed["idle_poll_seconds"])
+    CHRISTMAS_POP_BATCH = int(_distributed["pop_batch"])
     CHRISTMAS_SESSION_TTL = int(_distributed["session_ttl_seconds"])
     CHRISTMAS_FINISHED_SESSION_TTL = int(_distributed["finished_session_ttl_seconds"])
