@@ -15,10 +15,12 @@ Everything it starts is stopped and the database dropped. Never run in CI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -31,12 +33,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from christmas_spiders.db.models import Base
-from tests.fixtures.api import add_key, create_readonly_role, drop_role
+from christmas_spiders.db.engine import upgrade
+from christmas_spiders.db.roles import create_readonly_role
+from tests.fixtures.api import add_key, drop_role
 from tests.fixtures.postgres import DEFAULT_ADMIN_URL, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,28 +50,31 @@ VENDORS = ("hallmark_ornaments", "hookedonhallmark", "ornament_shop")
 JSON_P99_GOAL_MS = 50.0
 FILTERED_RPS_GOAL = 400.0
 
-# Static SQL (no outside input): a catalogue where most skus are sold by all three shops.
+PER_VENDOR = -(-PRODUCTS // len(VENDORS))
+# Static SQL (no outside input). Rows are laid out as crawls write them: shop by shop,
+# year page by year page; every sku is sold by all three shops.
 PRODUCTS_SQL = f"""
 INSERT INTO products (id, vendor, vendor_id, sku, name, price, currency, brand,
                       availability, release_year, link, last_synced_at, created_at)
 SELECT substr(md5('p' || g), 1, 24),
-       (ARRAY['hallmark_ornaments', 'hookedonhallmark', 'ornament_shop'])[1 + g % 3],
+       (ARRAY['hallmark_ornaments', 'hookedonhallmark', 'ornament_shop'])[1 + g / {PER_VENDOR}],
        'v' || g,
-       'QX' || lpad(((g / 3) % 40000)::text, 5, '0'),
-       'Ornament ' || g || ' ' || (ARRAY['Santa', 'Snowman', 'Reindeer', 'Angel', 'Star'])[1 + g % 5],
+       'QX' || lpad((g % {PER_VENDOR})::text, 5, '0'),
+       'Ornament ' || g || ' '
+           || (ARRAY['Santa', 'Snowman', 'Reindeer', 'Angel', 'Star'])[1 + g % 5],
        round((5 + (hashtext('price' || g) & 65535) / 65535.0 * 95)::numeric, 2),
        'USD', 'Hallmark',
        (ARRAY['in_stock', 'in_stock', 'out_of_stock', 'delisted'])[1 + (g / 7) % 4],
-       1973 + g % 54,
+       1973 + (g % {PER_VENDOR}) * 54 / {PER_VENDOR},
        'https://shop.example/p/' || g,
        now() - (g % 1000) * interval '1 minute',
        now() - interval '60 days'
-FROM generate_series(1, {PRODUCTS}) AS g
+FROM generate_series(0, {PRODUCTS - 1}) AS g
 """
 # Ten changes per product: prices (four in five) and availability, over 30 days.
 AUDIT_SQL = f"""
 INSERT INTO product_audit (product_id, operation, field, old_value, new_value, changed_at, crawl_id)
-SELECT substr(md5('p' || (1 + a % {PRODUCTS})), 1, 24),
+SELECT substr(md5('p' || (a % {PRODUCTS})), 1, 24),
        'UPDATE',
        CASE WHEN a % 5 = 0 THEN 'availability' ELSE 'price' END,
        CASE WHEN a % 5 = 0 THEN 'in_stock'
@@ -89,6 +96,46 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    # CPU seconds per request spent by gunicorn, the API's Postgres backends and wrk.
+    cpu_ms: float = 0.0
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU used by the server side (gunicorn's processes, the API role's Postgres backends)
+    and by wrk: what the machine spends per request, whoever else is running."""
+
+    def __init__(self, gunicorn_pid: int, owner_url: str, role: str) -> None:
+        self.gunicorn = psutil.Process(gunicorn_pid)
+        self.libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
+        self.role = role
+
+    def processes(self) -> list[psutil.Process]:
+        with psycopg.connect(self.libpq) as conn:
+            pids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE usename = %s", (self.role,)
+                )
+            ]
+        found = [self.gunicorn, *self.gunicorn.children(recursive=True)]
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
+        return found
+
+    def server_seconds(self) -> float:
+        return _cpu_seconds(self.processes())
 
 
 def _free_port() -> int:
@@ -98,11 +145,14 @@ def _free_port() -> int:
 
 
 def build_database(admin_url: str) -> tuple[str, str, str]:
+    """A database at Alembic head (as deployed), bulk-loaded with the audit trigger off."""
     owner_url = create_database(admin_url, prefix="cs_bench_api")
+    upgrade(owner_url)
     engine = create_engine(owner_url)
     started = time.perf_counter()
     with engine.begin() as conn:
-        Base.metadata.create_all(conn)
+        # The audit rows are generated below; the trigger would add 200,000 more.
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(text(PRODUCTS_SQL))
         conn.execute(text(AUDIT_SQL))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -110,14 +160,14 @@ def build_database(admin_url: str) -> tuple[str, str, str]:
         counts = conn.execute(
             text("SELECT (SELECT count(*) FROM products), (SELECT count(*) FROM product_audit)")
         ).one()
+    role = f"cs_bench_reader_{uuid.uuid4().hex[:8]}"
+    password = uuid.uuid4().hex
+    create_readonly_role(engine, role, password)
     engine.dispose()
     print(
         f"database: {counts[0]:,} products, {counts[1]:,} audit rows "
         f"built in {time.perf_counter() - started:.1f} s"
     )
-    role = f"cs_bench_reader_{uuid.uuid4().hex[:8]}"
-    password = uuid.uuid4().hex
-    create_readonly_role(owner_url, role, password)
     readonly_url = make_url(owner_url).set(username=role, password=password).render_as_string(False)
     return owner_url, readonly_url, role
 
@@ -199,10 +249,19 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(
-    name: str, base: str, paths: list[str], key: str, workdir: Path, duration: int, connections: int
+    name: str,
+    base: str,
+    paths: list[str],
+    key: str,
+    workdir: Path,
+    duration: int,
+    connections: int,
+    meter: CpuMeter,
 ) -> Result:
     script = workdir / f"{name.replace(' ', '_')}.lua"
     script.write_text(_lua(paths, key))
+    server_before = meter.server_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [
             "wrk",
@@ -221,7 +280,14 @@ def run_wrk(
         check=True,
         timeout=duration + 60,
     ).stdout
-    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.MULTILINE))
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_seconds = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
+    cpu_seconds = meter.server_seconds() - server_before + wrk_seconds
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    if set(percentiles) != {"50", "99"}:
+        raise SystemExit(f"cannot read wrk's output:\n{output}")
     requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
@@ -229,7 +295,15 @@ def run_wrk(
     errors = int(errors_match.group(1)) if errors_match else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Result(name, requests, rps, _ms(percentiles["50"]), _ms(percentiles["99"]), errors)
+    return Result(
+        name,
+        requests,
+        rps,
+        _ms(percentiles["50"]),
+        _ms(percentiles["99"]),
+        errors,
+        cpu_seconds * 1000 / max(requests, 1),
+    )
 
 
 def scenarios(owner_url: str) -> dict[str, list[str]]:
@@ -251,7 +325,8 @@ def scenarios(owner_url: str) -> dict[str, list[str]]:
             f"&availability=in_stock&price_min={low}&sort=-price&limit=100"
         )
     csv_paths = [
-        f"/api/v1/products?format=csv&vendor={rng.choice(VENDORS)}&release_year={rng.randrange(1973, 2027)}"
+        f"/api/v1/products?format=csv&vendor={rng.choice(VENDORS)}"
+        f"&release_year={rng.randrange(1973, 2027)}"
         for _ in range(200)
     ]
     return {
@@ -277,11 +352,11 @@ def full_export(base: str, key: str) -> tuple[float, int, int]:
 
 
 def offset_baseline(owner_url: str) -> tuple[float, float]:
-    """The page at depth 90,000 sorted by price: OFFSET (the usual way) versus keyset."""
+    """The page at depth 90,000 in id order: OFFSET (the usual way) versus keyset."""
     libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(libpq) as conn:
-        price, pid = conn.execute(
-            "SELECT price, id FROM products ORDER BY price, id OFFSET 89999 LIMIT 1"
+        (last_id,) = conn.execute(
+            "SELECT id FROM products ORDER BY id OFFSET 89999 LIMIT 1"
         ).fetchone()
 
         def timed(query: str, params: tuple = ()) -> float:
@@ -292,19 +367,16 @@ def offset_baseline(owner_url: str) -> tuple[float, float]:
                 best = min(best, time.perf_counter() - started)
             return best * 1000
 
-        offset_ms = timed("SELECT * FROM products ORDER BY price, id OFFSET 90000 LIMIT 100")
-        keyset_ms = timed(
-            "SELECT * FROM products WHERE (price, id) > (%s, %s) ORDER BY price, id LIMIT 100",
-            (price, pid),
-        )
+        offset_ms = timed("SELECT * FROM products ORDER BY id OFFSET 90000 LIMIT 100")
+        keyset_ms = timed("SELECT * FROM products WHERE id > %s ORDER BY id LIMIT 100", (last_id,))
     return offset_ms, keyset_ms
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per route")
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make system-deps` (apt-get install wrk)")
     admin_url = os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
@@ -318,12 +390,14 @@ def main() -> None:
         process, base = start_gunicorn(owner_url, readonly_url, workdir)
         print(
             f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
-            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres"
+            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres; "
+            "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
         )
+        meter = CpuMeter(process.pid, owner_url, role)
         for name, route_paths in paths.items():
-            run_wrk(name, base, route_paths, key, workdir, 2, args.connections)  # warm-up
+            run_wrk(name, base, route_paths, key, workdir, 2, args.connections, meter)  # warm-up
         results = [
-            run_wrk(name, base, route_paths, key, workdir, args.duration, args.connections)
+            run_wrk(name, base, route_paths, key, workdir, args.duration, args.connections, meter)
             for name, route_paths in paths.items()
         ]
         seconds, rows, size = full_export(base, key)
@@ -336,9 +410,9 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
-    print(
-        f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  goal"
-    )
+    cores = os.cpu_count() or 1
+    header = f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
+    print(f"{header} {'errors':>7} {'CPU ms/req':>10} {'req/s on idle cores':>19}  goal")
     for result in results:
         if result.name.startswith("CSV"):
             goal = "(none)"
@@ -350,21 +424,31 @@ def main() -> None:
             goal += f"; >= {FILTERED_RPS_GOAL:.0f} req/s: " + (
                 "met" if result.rps >= FILTERED_RPS_GOAL else "MISSED"
             )
+        capacity = cores * 1000 / result.cpu_ms if result.cpu_ms else float("nan")
         print(
             f"{result.name:<26} {result.requests:>9} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
-            f"{result.p99_ms:>8.1f} {result.errors:>7}  {goal}"
+            f"{result.p99_ms:>8.1f} {result.errors:>7} {result.cpu_ms:>10.2f} {capacity:>19.0f}  "
+            f"{goal}"
         )
+    print(
+        "CPU ms/req: gunicorn + the API's Postgres backends + wrk, per request; "
+        f"req/s on idle cores: {cores} x 1000 / that (what this machine gives when nothing "
+        "else runs)"
+    )
+    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
     print(
         f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
         f"({rows / seconds:,.0f} rows/s, streamed)"
     )
     print(
-        f"baseline, page at depth 90,000 by price: OFFSET {offset_ms:.1f} ms, "
+        f"baseline, page at depth 90,000 (id order): OFFSET {offset_ms:.1f} ms, "
         f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
     )
     if any(result.errors for result in results):
-        raise SystemExit("some requests failed: see the errors column")
+        print("some requests failed: see the errors column", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

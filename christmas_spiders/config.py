@@ -71,9 +71,9 @@ DEFAULTS: dict[str, Any] = {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            # Pages are parsed, never looked at: spare the shops the image downloads.
-            "--blink-settings=imagesEnabled=false",
         ],
+        # Pages are parsed, never looked at: spare the shops the image downloads.
+        "load_images": False,
         "pool_size": 2,
         "page_timeout_seconds": 30,
         # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.

@@ -27,6 +27,10 @@ AUTOTHROTTLE_ENABLED = bool(_crawl["autothrottle"])
 AUTOTHROTTLE_START_DELAY = max(DOWNLOAD_DELAY, 1.0)
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
+# Scrapy (asyncio reactor) starts CONCURRENT_ITEMS worker tasks for every callback's
+# output; ours yield one item or one page of links, so 100 workers per page only burn
+# CPU (about a quarter of a crawl's CPU time, measured by bench/bench_crawl.py).
+CONCURRENT_ITEMS = 8
 TELNETCONSOLE_ENABLED = False
 
 # --- Robustness: 5xx and dropped connections are retried, then counted ---
@@ -44,6 +48,7 @@ SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
 SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
 SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
 SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
+SELENIUM_LOAD_IMAGES = bool(_selenium["load_images"])
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
 # SeleniumRequests loudly when the pool is off (no browser configured).
 DOWNLOADER_MIDDLEWARES = {

@@ -116,6 +116,7 @@ def _exhaust(client, headers, limit: int):
         response = client.get("/api/v1/vendors", headers=headers)
         assert response.status_code == 200
         assert "X-RateLimit-Limit" in response.headers
+        assert "Retry-After" not in response.headers
     return client.get("/api/v1/vendors", headers=headers)
 
 
@@ -156,3 +157,18 @@ def test_rate_limit_in_redis_is_shared_between_app_instances(make_app, api_db, r
         for name in connection.scan_iter(f"*{prefix}*"):
             connection.delete(name)
         connection.close()
+
+
+def test_rate_limit_survives_redis_going_away(make_app, api_key):
+    # A Redis that does not answer (a free port): limits fall back to memory, no 500s.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(rate_limit="2/minute", redis_url=f"redis://127.0.0.1:{port}/0")
+    client = app.test_client()
+    statuses = [
+        client.get("/api/v1/vendors", headers={"X-API-Key": api_key}).status_code for _ in range(3)
+    ]
+    assert statuses == [200, 200, 429]

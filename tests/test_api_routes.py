@@ -170,3 +170,36 @@ def test_openapi_document_is_served_and_lists_every_route(api_app):
         if rule.endpoint != "meta.openapi"
     }
     assert served == set(document["paths"])
+
+
+def test_etag_gives_304_when_nothing_changed(client):
+    first = client.get("/api/v1/vendors")
+    etag = first.headers["ETag"]
+    again = client.get("/api/v1/vendors", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    other = client.get("/api/v1/vendors?vendor=ornament_shop", headers={"If-None-Match": etag})
+    assert other.status_code == 200
+    # CSV streams carry no ETag (their body is not known up front).
+    assert "ETag" not in client.get("/api/v1/products?format=csv&limit=1").headers
+
+
+def test_prices_as_intervals_from_the_price_history_view(client, api_db):
+    product = api_db.products[4]  # one price change: 1.00 more before its second crawl
+    data = client.get(f"/api/v1/products/{product['id']}/prices").get_json()["data"]
+    assert [row["price"] for row in data] == [money(product["price"] + 1), money(product["price"])]
+    assert data[0]["valid_to"] == data[1]["valid_from"] and data[1]["valid_to"] is None
+    later = client.get(f"/api/v1/products/{product['id']}/prices?since=2026-11-10").get_json()
+    assert [row["price"] for row in later["data"]] == [money(product["price"])]
+    earlier = client.get(f"/api/v1/products/{product['id']}/prices?until=2026-11-02").get_json()
+    assert [row["price"] for row in earlier["data"]] == [money(product["price"] + 1)]
+    rows = read_csv_rows(client.get(f"/api/v1/products/{product['id']}/prices?format=csv"))
+    assert [row["price"] for row in rows] == [row["price"] for row in data]
+    assert client.get(f"/api/v1/products/{'0' * 24}/prices").status_code == 404
+
+
+def read_csv_rows(response) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert response.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))

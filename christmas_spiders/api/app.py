@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
 from christmas_spiders.api.auth import init_auth
 from christmas_spiders.api.cli import keys_cli
+from christmas_spiders.api.db import init_db
 from christmas_spiders.api.envelope import register_error_handlers
+from christmas_spiders.api.jsonprovider import OrjsonProvider
 from christmas_spiders.config import DEFAULTS, get_config
 
 API_PREFIX = "/api/v1"
@@ -40,12 +42,14 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     flask_settings = {key: value for key, value in overrides.items() if key not in DEFAULTS}
 
     app = Flask(__name__, static_folder=None)
+    app.json = OrjsonProvider(app)
     app.config.update(flask_settings)
     app.config["CHRISTMAS"] = _merge(get_config(), project)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     register_error_handlers(app)
+    init_db(app)
+    # Registered before the limiter: after_request hooks run in reverse, so this runs last.
+    app.after_request(_retry_after_on_429_only)
     init_auth(app)
     for blueprint in (
         products.bp,
@@ -58,4 +62,25 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
     app.cli.add_command(keys_cli)
+    app.after_request(_conditional)
     return app
+
+
+def _conditional(response: Response) -> Response:
+    """A strong ETag on every JSON 200: a client sending If-None-Match gets a bodiless 304."""
+    if (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and not response.is_streamed
+        and response.mimetype == "application/json"
+    ):
+        response.add_etag()
+        response.make_conditional(request)
+    return response
+
+
+def _retry_after_on_429_only(response: Response) -> Response:
+    # Flask-Limiter sets Retry-After on every answer; it means "wait" only on a 429.
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
+    return response

@@ -20,7 +20,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import ApiError
 from christmas_spiders.db.models import ApiKey
 
@@ -53,10 +53,13 @@ class ActiveKeys:
             return self._hashes
         with self._lock:
             if time.monotonic() - self._read_at >= self.ttl:
-                with readonly_engine().connect() as conn:
-                    rows = conn.execute(
+                rows = (
+                    request_connection()
+                    .execute(
                         select(ApiKey.key_hash, ApiKey.name).where(ApiKey.revoked_at.is_(None))
-                    ).all()
+                    )
+                    .all()
+                )
                 self._hashes = [(row.key_hash, row.name) for row in rows]
                 self._read_at = time.monotonic()
             return self._hashes
@@ -116,7 +119,10 @@ def init_auth(app: Flask) -> Limiter:
         storage_uri=redis_url or "memory://",
         key_prefix=api.get("rate_limit_prefix") or "christmas_api",
         headers_enabled=True,
-        strategy="moving-window",
+        # Redis down: count in each worker's memory until it is back, rather than fail.
+        in_memory_fallback_enabled=bool(redis_url),
+        # A counter per window: O(1) per request (a moving window keeps every hit).
+        strategy="fixed-window",
     )
     limiter.init_app(app)
     return limiter

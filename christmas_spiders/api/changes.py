@@ -8,13 +8,14 @@ from typing import Any
 from flask import Blueprint, Response
 from sqlalchemy import select
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import readonly_engine, request_connection
 from christmas_spiders.api.envelope import BadParameter
 from christmas_spiders.api.ornaments import audit_numeric
 from christmas_spiders.api.output import json_record, stream_csv, wants_csv
 from christmas_spiders.api.params import QueryArgs
 from christmas_spiders.api.products import (
     AUDIT_COLUMNS,
+    AUDIT_SELECT,
     AUDIT_SORTS,
     audit_filters,
     page_response,
@@ -60,7 +61,7 @@ def list_changes() -> Response:
     # Outer join: the audit outlives a deleted product.
     statement = (
         select(
-            *ProductAudit.__table__.columns,
+            *AUDIT_SELECT,
             Product.vendor,
             Product.sku,
             Product.name,
@@ -80,17 +81,13 @@ def list_changes() -> Response:
         args,
         csv,
     )
-    engine = readonly_engine()
     if csv:
         return stream_csv(
-            engine,
+            readonly_engine(),
             statement,
-            CHANGE_COLUMNS,
-            lambda row: [getattr(row, column) for column in CHANGE_COLUMNS],
             "changes.csv",
         )
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = request_connection().execute(statement).all()
     assert limit is not None
 
     def record(row: Any) -> dict[str, Any]:

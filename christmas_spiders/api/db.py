@@ -11,18 +11,17 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from flask import Flask, current_app
-from sqlalchemy import Engine, create_engine
+from flask import Flask, current_app, g
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.engine import make_url
 
 _LOCK = threading.Lock()
 
 
 def _with_driver(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)
+    from christmas_spiders.db.engine import with_driver
+
+    return with_driver(url)
 
 
 def owner_url(app: Flask) -> str:
@@ -55,12 +54,18 @@ def readonly_url(app: Flask) -> str:
 def _build_readonly_engine(app: Flask) -> Engine:
     api = app.config["CHRISTMAS"]["api"]
     timeout_ms = int(api["statement_timeout_ms"])
-    options = f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on"
+    options = (
+        f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on -c TimeZone=UTC"
+    )
     return create_engine(
         readonly_url(app),
         pool_size=int(api.get("pool_size", 8)),
         max_overflow=4,
-        pool_pre_ping=True,
+        # No pool_pre_ping: it would cost a round trip per request. After a database
+        # restart the first request on a dead connection answers 503 and SQLAlchemy
+        # invalidates the pool, so the next one reconnects.
+        # Each read is its own (read-only) transaction: no BEGIN/ROLLBACK round trips.
+        isolation_level="AUTOCOMMIT",
         connect_args={"options": options, "application_name": "christmas_api"},
     )
 
@@ -76,6 +81,25 @@ def readonly_engine(app: Flask | None = None) -> Engine:
                 engine = _build_readonly_engine(app)
                 app.extensions["christmas_readonly_engine"] = engine
     return engine
+
+
+def request_connection() -> Connection:
+    """The request's read-only connection: checked out once, returned at teardown."""
+    conn = g.get("christmas_connection")
+    if conn is None:
+        conn = readonly_engine().connect()
+        g.christmas_connection = conn
+    return conn
+
+
+def _return_connection(_exc: BaseException | None) -> None:
+    conn = g.pop("christmas_connection", None)
+    if conn is not None:
+        conn.close()
+
+
+def init_db(app: Flask) -> None:
+    app.teardown_appcontext(_return_connection)
 
 
 def owner_engine(app: Flask) -> Engine:

@@ -112,6 +112,14 @@ SCHEMAS: dict[str, Any] = {
             "highest_price_seen": PRICE,
         }
     ),
+    "PriceInterval": _object(
+        {
+            "price": PRICE,
+            "valid_from": TIMESTAMP,
+            "valid_to": {**NULLABLE_TIMESTAMP, "description": "null: the current price."},
+            "crawl_id": {"type": ["string", "null"]},
+        }
+    ),
     "SpreadEnd": _object(
         {"vendor": {"type": "string"}, "product_id": {"type": "string"}, "price": PRICE}
     ),
@@ -212,6 +220,12 @@ ERROR_RESPONSES: dict[str, Any] = {
     "500": _error("Internal error (a bug: please report it)."),
 }
 
+ETAG_HEADER = {
+    "ETag": {
+        "schema": {"type": "string"},
+        "description": "JSON answers only; send it back as If-None-Match to get a 304.",
+    }
+}
 LINK_HEADER = {
     "Link": {
         "schema": {"type": "string"},
@@ -281,7 +295,10 @@ def _operation(
     not_found: bool = False,
     secured: bool = True,
 ) -> dict[str, Any]:
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {
+        "200": {**ok, "headers": {**ok.get("headers", {}), **ETAG_HEADER}},
+        "304": {"description": "Not modified: `If-None-Match` named the current ETag."},
+    }
     if secured:
         responses.update(ERROR_RESPONSES)
     if not_found:
@@ -357,6 +374,28 @@ def openapi_document(max_limit: int = 500) -> dict[str, Any]:
                 "products",
                 [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(max_limit), CURSOR, FORMAT],
                 _list_response("AuditRow", paginated=True),
+                not_found=True,
+            )
+        },
+        "/api/v1/products/{product_id}/prices": {
+            "get": _operation(
+                "A product's prices as intervals (from the price_history view)",
+                "products",
+                [
+                    PRODUCT_ID,
+                    _param(
+                        "since",
+                        {"type": "string", "format": "date-time"},
+                        "Intervals still valid at or after this time.",
+                    ),
+                    _param(
+                        "until",
+                        {"type": "string", "format": "date-time"},
+                        "Intervals starting before this time.",
+                    ),
+                    FORMAT,
+                ],
+                _list_response("PriceInterval", paginated=False),
                 not_found=True,
             )
         },

@@ -6,9 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import Numeric, case, cast, func, select, union_all
+from sqlalchemy import Numeric, String, bindparam, case, cast, func, select, union_all
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.output import csv_rows, json_record, wants_csv
 from christmas_spiders.api.params import QueryArgs
@@ -39,7 +39,9 @@ def audit_numeric(column: Any) -> Any:
     return case((column.op("~")(NUMERIC_TEXT), cast(column, Numeric(12, 2))), else_=None)
 
 
-def offers_statement(sku: str) -> Any:
+def offers_statement() -> Any:
+    """Every offer of the sku bound as ``:sku``, with the lowest and highest price seen."""
+    sku = bindparam("sku", type_=String)
     offers = select(Product.id).where(Product.sku == sku).subquery()
     # Every price an offer ever had: the current one and both sides of each price change.
     seen = union_all(
@@ -82,6 +84,10 @@ def offers_statement(sku: str) -> Any:
     )
 
 
+# Built once: only the sku changes between requests.
+OFFERS = offers_statement()
+
+
 def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
     in_stock = [offer for offer in offers if offer["availability"] == "in_stock"]
     if not in_stock:
@@ -116,8 +122,7 @@ def get_ornament(sku: str) -> Response:
     wanted = normalise_sku(sku)
     if not wanted or len(wanted) > MAX_SKU_LENGTH or "\x00" in wanted:
         raise NotFound(f"no ornament with sku {sku[:MAX_SKU_LENGTH]!r}")
-    with readonly_engine().connect() as conn:
-        offers = [dict(row._mapping) for row in conn.execute(offers_statement(wanted))]
+    offers = [dict(row._mapping) for row in request_connection().execute(OFFERS, {"sku": wanted})]
     if not offers:
         raise NotFound(f"no ornament with sku {wanted!r}")
     if csv:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import current_app, request, url_for
+from flask import current_app, request
 from sqlalchemy import ColumnElement, tuple_
 
 from christmas_spiders.api.envelope import BadParameter
@@ -86,11 +86,17 @@ def keyset_condition(
 
 
 def next_link(token: str) -> str:
-    """The absolute URL of the next page: this request with ``cursor`` replaced."""
-    args = {key: value for key, value in request.args.items() if key != "cursor"}
-    args["cursor"] = token
-    view_args = dict(request.view_args or {})
-    return url_for(request.endpoint or "", _external=True, **view_args, **args)
+    """The absolute URL of the next page: this request's query with ``cursor`` replaced.
+
+    Built from the raw query string (already encoded); the token is URL-safe as is.
+    """
+    kept = [
+        part
+        for part in request.query_string.decode("ascii", "replace").split("&")
+        if part and not part.startswith("cursor=")
+    ]
+    kept.append(f"cursor={token}")
+    return f"{request.base_url}?{'&'.join(kept)}"
 
 
 Converter = Callable[[Any], Any]

@@ -8,11 +8,30 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Numeric,
+    String,
+    and_,
+    column,
+    exists,
+    or_,
+    select,
+    table,
+)
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
-from christmas_spiders.api.output import json_only, json_record, stream_csv, wants_csv
+from christmas_spiders.api.output import (
+    csv_rows,
+    json_only,
+    json_record,
+    stream_csv,
+    timestamp_text,
+    wants_csv,
+)
 from christmas_spiders.api.pagination import (
     convert_key,
     decode_cursor,
@@ -22,6 +41,7 @@ from christmas_spiders.api.pagination import (
     query_scope,
 )
 from christmas_spiders.api.params import QueryArgs
+from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
 from christmas_spiders.db.models import Product, ProductAudit
 
 bp = Blueprint("products", __name__)
@@ -43,6 +63,7 @@ PRODUCT_COLUMNS = (
     "last_synced_at",
     "created_at",
 )
+PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
 PRODUCT_SORTS: dict[str, Any] = {
     "id": (Product.id, str),
     "price": (Product.price, Decimal),
@@ -50,17 +71,6 @@ PRODUCT_SORTS: dict[str, Any] = {
     "release_year": (Product.release_year, int),
     "last_synced_at": (Product.last_synced_at, dt.datetime.fromisoformat),
 }
-# Fields an audit row may name: the product columns a trigger can track.
-AUDITABLE_FIELDS = (
-    "price",
-    "availability",
-    "name",
-    "link",
-    "sku",
-    "brand",
-    "currency",
-    "release_year",
-)
 AUDIT_COLUMNS = (
     "id",
     "product_id",
@@ -71,6 +81,7 @@ AUDIT_COLUMNS = (
     "changed_at",
     "crawl_id",
 )
+AUDIT_SELECT = [ProductAudit.__table__.c[name] for name in AUDIT_COLUMNS]
 AUDIT_SORTS = ("changed_at", "-changed_at")
 
 
@@ -95,12 +106,52 @@ def limit_for(args: QueryArgs, csv: bool) -> int | None:
     return args.integer("limit", 1, int(api["max_limit"]), default=int(api["default_limit"]))
 
 
-def product_record(product: Any) -> dict[str, Any]:
-    return json_record({column: getattr(product, column) for column in PRODUCT_COLUMNS})
+def product_record(row: Any) -> dict[str, Any]:
+    # Hot path (a page is up to 500 of these): unpack the row in PRODUCT_COLUMNS order.
+    (
+        id_,
+        vendor,
+        vendor_id,
+        sku,
+        name,
+        price,
+        currency,
+        brand,
+        availability,
+        release_year,
+        link,
+        last_synced_at,
+        created_at,
+    ) = row
+    return {
+        "id": id_,
+        "vendor": vendor,
+        "vendor_id": vendor_id,
+        "sku": sku,
+        "name": name,
+        "price": str(price),
+        "currency": currency,
+        "brand": brand,
+        "availability": availability,
+        "release_year": release_year,
+        "link": link,
+        "last_synced_at": timestamp_text(last_synced_at),
+        "created_at": timestamp_text(created_at),
+    }
 
 
 def audit_record(row: Any) -> dict[str, Any]:
-    return json_record({column: getattr(row, column) for column in AUDIT_COLUMNS})
+    id_, product_id, operation, field, old_value, new_value, changed_at, crawl_id = row
+    return {
+        "id": id_,
+        "product_id": product_id,
+        "operation": operation,
+        "field": field,
+        "old_value": old_value,
+        "new_value": new_value,
+        "changed_at": timestamp_text(changed_at),
+        "crawl_id": crawl_id,
+    }
 
 
 def paginate(
@@ -232,21 +283,17 @@ def list_products() -> Response:
     sort = args.choice("sort", sort_choices(PRODUCT_SORTS), default="id") or "id"
     conditions, filters = product_filters(args)
     sort_column, converter = PRODUCT_SORTS[sort.lstrip("-")]
-    statement = select(*Product.__table__.columns).where(and_(True, *conditions))
+    statement = select(*PRODUCT_SELECT).where(and_(True, *conditions))
     statement, scope, limit = paginate(
         statement, "products", sort, filters, sort_column, Product.id, (converter, str), args, csv
     )
-    engine = readonly_engine()
     if csv:
         return stream_csv(
-            engine,
+            readonly_engine(),
             statement,
-            PRODUCT_COLUMNS,
-            lambda row: [getattr(row, column) for column in PRODUCT_COLUMNS],
             "products.csv",
         )
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = request_connection().execute(statement).all()
     assert limit is not None
     attr = sort_column.key
     return page_response(
@@ -271,10 +318,11 @@ def get_product(product_id: str) -> Response:
     QueryArgs(())
     json_only()
     product_id = _checked_product_id(product_id)
-    with readonly_engine().connect() as conn:
-        row = conn.execute(
-            select(*Product.__table__.columns).where(Product.id == product_id)
-        ).one_or_none()
+    row = (
+        request_connection()
+        .execute(select(*PRODUCT_SELECT).where(Product.id == product_id))
+        .one_or_none()
+    )
     if row is None:
         raise NotFound(f"no product with id {product_id!r}")
     return data_response(product_record(row))
@@ -298,6 +346,18 @@ def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str,
     return conditions, {key: value for key, value in filters.items() if value is not None}
 
 
+def ensure_known(conn: Connection, product_id: str) -> None:
+    """404 unless the product exists or has audit rows (the audit outlives a deleted one)."""
+    known = conn.execute(
+        select(
+            exists().where(Product.id == product_id)
+            | exists().where(ProductAudit.product_id == product_id)
+        )
+    ).scalar_one()
+    if not known:
+        raise NotFound(f"no product with id {product_id!r}")
+
+
 @bp.get("/products/<product_id>/history")
 def product_history(product_id: str) -> Response:
     args = QueryArgs(HISTORY_PARAMETERS)
@@ -305,20 +365,8 @@ def product_history(product_id: str) -> Response:
     product_id = _checked_product_id(product_id)
     sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
     conditions, filters = audit_filters(args)
-    engine = readonly_engine()
-    with engine.connect() as conn:
-        # The audit outlives a deleted product: either one makes the id known.
-        known = conn.execute(
-            select(
-                exists().where(Product.id == product_id)
-                | exists().where(ProductAudit.product_id == product_id)
-            )
-        ).scalar_one()
-    if not known:
-        raise NotFound(f"no product with id {product_id!r}")
-    statement = select(*ProductAudit.__table__.columns).where(
-        ProductAudit.product_id == product_id, *conditions
-    )
+    conn = request_connection()
+    statement = select(*AUDIT_SELECT).where(ProductAudit.product_id == product_id, *conditions)
     statement, scope, limit = paginate(
         statement,
         f"history:{product_id}",
@@ -331,15 +379,15 @@ def product_history(product_id: str) -> Response:
         csv,
     )
     if csv:
+        ensure_known(conn, product_id)
         return stream_csv(
-            engine,
+            readonly_engine(),
             statement,
-            AUDIT_COLUMNS,
-            lambda row: [getattr(row, column) for column in AUDIT_COLUMNS],
             f"history-{product_id}.csv",
         )
-    with engine.connect() as conn:
-        rows = conn.execute(statement).all()
+    rows = conn.execute(statement).all()
+    if not rows:
+        ensure_known(conn, product_id)
     assert limit is not None
     return page_response(
         rows,
@@ -349,3 +397,43 @@ def product_history(product_id: str) -> Response:
         [audit_record(row) for row in rows[:limit]],
         {"product_id": product_id, "sort": sort, "filters": json_record(filters)},
     )
+
+
+# The view of helper "storage"'s migration: each price with the interval it held.
+PRICE_HISTORY = table(
+    "price_history",
+    column("product_id", String),
+    column("price", Numeric(12, 2)),
+    column("valid_from", DateTime(timezone=True)),
+    column("valid_to", DateTime(timezone=True)),
+    column("crawl_id", String),
+)
+PRICE_COLUMNS = ("price", "valid_from", "valid_to", "crawl_id")
+
+
+@bp.get("/products/<product_id>/prices")
+def product_prices(product_id: str) -> Response:
+    """The product's prices as intervals (valid_to null: the current price), oldest first."""
+    args = QueryArgs(("since", "until"))
+    csv = wants_csv()
+    product_id = _checked_product_id(product_id)
+    view = PRICE_HISTORY.c
+    statement = (
+        select(*(view[name] for name in PRICE_COLUMNS))
+        .where(view.product_id == product_id)
+        .order_by(view.valid_from)
+    )
+    since = args.timestamp("since")
+    if since is not None:
+        statement = statement.where(or_(view.valid_to.is_(None), view.valid_to > since))
+    until = args.timestamp("until")
+    if until is not None:
+        statement = statement.where(view.valid_from < until)
+    conn = request_connection()
+    rows = [dict(row._mapping) for row in conn.execute(statement)]
+    if not rows:
+        ensure_known(conn, product_id)
+    if csv:
+        return csv_rows(rows, PRICE_COLUMNS, f"prices-{product_id}.csv")
+    data = [json_record(row) for row in rows]
+    return data_response(data, {"product_id": product_id, "count": len(data)})

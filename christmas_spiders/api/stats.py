@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 from sqlalchemy import Numeric, case, cast, func, select
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import data_response
 from christmas_spiders.api.output import csv_rows, json_record, wants_csv
 from christmas_spiders.api.params import QueryArgs
@@ -62,8 +62,7 @@ def year_stats() -> Response:
         statement = statement.where(Product.release_year <= year_max)
     if availability:
         statement = statement.where(Product.availability.in_(availability))
-    with readonly_engine().connect() as conn:
-        rows = [dict(row._mapping) for row in conn.execute(statement)]
+    rows = [dict(row._mapping) for row in request_connection().execute(statement)]
     for row in rows:
         row["in_stock_share"] = float(row["in_stock_share"])
     if csv:

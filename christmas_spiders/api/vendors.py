@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from christmas_spiders.api.db import readonly_engine
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import data_response
 from christmas_spiders.api.output import csv_rows, json_record, wants_csv
 from christmas_spiders.api.params import QueryArgs
@@ -68,9 +68,9 @@ def list_vendors() -> Response:
     if vendors:
         counts = counts.where(Product.vendor.in_(vendors))
         last_runs = last_runs.where(CrawlRun.vendor.in_(vendors))
-    with readonly_engine().connect() as conn:
-        count_rows = {row.vendor: row for row in conn.execute(counts)}
-        run_rows = {row.vendor: row for row in conn.execute(last_runs)}
+    conn = request_connection()
+    count_rows = {row.vendor: row for row in conn.execute(counts)}
+    run_rows = {row.vendor: row for row in conn.execute(last_runs)}
     result: list[dict[str, Any]] = []
     for vendor in sorted(set(count_rows) | set(run_rows)):
         count = count_rows.get(vendor)

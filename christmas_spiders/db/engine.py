@@ -84,9 +84,30 @@ def ensure_database(admin_url: str, database: str, url: str) -> None:
             ).fetchone()
             if not exists:
                 admin.execute(f'CREATE DATABASE "{database}"')
-            upgrade(url)
+            if MIGRATIONS_DIR.is_dir():
+                upgrade(url)
+            else:
+                _require_migrated(url)
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK_KEY,))
+
+
+def _require_migrated(url: str) -> None:
+    # Run from a zipped egg (a scrapyd job), Alembic cannot read the migration scripts:
+    # use the schema if a checkout already migrated it, else say how to.
+    with psycopg.connect(libpq_url(url)) as conn:
+        migrated = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
+        version = (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            if migrated and migrated[0]
+            else None
+        )
+    if version is None:
+        raise DatabaseConfigError(
+            f"the embedded database is not migrated and this installation cannot read the "
+            f"migrations ({MIGRATIONS_DIR} is not a folder); run "
+            "`python -m christmas_spiders.db upgrade` once from the project checkout"
+        )
 
 
 def alembic_config(url: str) -> Any:

@@ -185,6 +185,7 @@ class BrowserConfig:
     driver_path: str
     browser_path: str
     arguments: tuple[str, ...]
+    load_images: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> BrowserConfig:
@@ -193,6 +194,7 @@ class BrowserConfig:
             driver_path=settings.get("SELENIUM_DRIVER_EXECUTABLE_PATH") or "",
             browser_path=settings.get("SELENIUM_BROWSER_EXECUTABLE_PATH") or "",
             arguments=tuple(settings.getlist("SELENIUM_DRIVER_ARGUMENTS")),
+            load_images=settings.getbool("SELENIUM_LOAD_IMAGES"),
         )
 
     def problem(self) -> str | None:
@@ -331,6 +333,11 @@ class ManagedDriver:
         for argument in config.arguments:
             options.add_argument(argument)
         options.add_argument(f"--user-data-dir={self.user_data_dir}")
+        if not config.load_images:
+            # Pages are parsed, never looked at: spare the shops the image downloads.
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.images": 2}
+            )
         # Own session: a terminal Ctrl-C reaches Scrapy (which closes us cleanly),
         # not chromedriver and Chromium in the middle of a page.
         self.service = ChromeService(
