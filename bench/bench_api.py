@@ -15,10 +15,12 @@ Everything it starts is stopped and the database dropped. Never run in CI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -31,6 +33,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -93,6 +96,46 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    # CPU seconds per request spent by gunicorn, the API's Postgres backends and wrk.
+    cpu_ms: float = 0.0
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+class CpuMeter:
+    """CPU used by the server side (gunicorn's processes, the API role's Postgres backends)
+    and by wrk: what the machine spends per request, whoever else is running."""
+
+    def __init__(self, gunicorn_pid: int, owner_url: str, role: str) -> None:
+        self.gunicorn = psutil.Process(gunicorn_pid)
+        self.libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
+        self.role = role
+
+    def processes(self) -> list[psutil.Process]:
+        with psycopg.connect(self.libpq) as conn:
+            pids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE usename = %s", (self.role,)
+                )
+            ]
+        found = [self.gunicorn, *self.gunicorn.children(recursive=True)]
+        for pid in pids:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append(psutil.Process(pid))
+        return found
+
+    def server_seconds(self) -> float:
+        return _cpu_seconds(self.processes())
 
 
 def _free_port() -> int:
@@ -206,10 +249,19 @@ def _ms(value: str) -> float:
 
 
 def run_wrk(
-    name: str, base: str, paths: list[str], key: str, workdir: Path, duration: int, connections: int
+    name: str,
+    base: str,
+    paths: list[str],
+    key: str,
+    workdir: Path,
+    duration: int,
+    connections: int,
+    meter: CpuMeter,
 ) -> Result:
     script = workdir / f"{name.replace(' ', '_')}.lua"
     script.write_text(_lua(paths, key))
+    server_before = meter.server_seconds()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [
             "wrk",
@@ -228,6 +280,11 @@ def run_wrk(
         check=True,
         timeout=duration + 60,
     ).stdout
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_seconds = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
+    cpu_seconds = meter.server_seconds() - server_before + wrk_seconds
     percentiles = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
     if set(percentiles) != {"50", "99"}:
         raise SystemExit(f"cannot read wrk's output:\n{output}")
@@ -238,7 +295,15 @@ def run_wrk(
     errors = int(errors_match.group(1)) if errors_match else 0
     if socket_errors:
         errors += sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1)))
-    return Result(name, requests, rps, _ms(percentiles["50"]), _ms(percentiles["99"]), errors)
+    return Result(
+        name,
+        requests,
+        rps,
+        _ms(percentiles["50"]),
+        _ms(percentiles["99"]),
+        errors,
+        cpu_seconds * 1000 / max(requests, 1),
+    )
 
 
 def scenarios(owner_url: str) -> dict[str, list[str]]:
@@ -307,11 +372,11 @@ def offset_baseline(owner_url: str) -> tuple[float, float]:
     return offset_ms, keyset_ms
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per route")
     parser.add_argument("--connections", type=int, default=16)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make system-deps` (apt-get install wrk)")
     admin_url = os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
@@ -325,12 +390,14 @@ def main() -> None:
         process, base = start_gunicorn(owner_url, readonly_url, workdir)
         print(
             f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
-            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres"
+            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres; "
+            "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
         )
+        meter = CpuMeter(process.pid, owner_url, role)
         for name, route_paths in paths.items():
-            run_wrk(name, base, route_paths, key, workdir, 2, args.connections)  # warm-up
+            run_wrk(name, base, route_paths, key, workdir, 2, args.connections, meter)  # warm-up
         results = [
-            run_wrk(name, base, route_paths, key, workdir, args.duration, args.connections)
+            run_wrk(name, base, route_paths, key, workdir, args.duration, args.connections, meter)
             for name, route_paths in paths.items()
         ]
         seconds, rows, size = full_export(base, key)
@@ -343,8 +410,9 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     print()
+    cores = os.cpu_count() or 1
     header = f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-    print(f"{header} {'errors':>7}  goal")
+    print(f"{header} {'errors':>7} {'CPU ms/req':>10} {'req/s on idle cores':>19}  goal")
     for result in results:
         if result.name.startswith("CSV"):
             goal = "(none)"
@@ -356,10 +424,18 @@ def main() -> None:
             goal += f"; >= {FILTERED_RPS_GOAL:.0f} req/s: " + (
                 "met" if result.rps >= FILTERED_RPS_GOAL else "MISSED"
             )
+        capacity = cores * 1000 / result.cpu_ms if result.cpu_ms else float("nan")
         print(
             f"{result.name:<26} {result.requests:>9} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
-            f"{result.p99_ms:>8.1f} {result.errors:>7}  {goal}"
+            f"{result.p99_ms:>8.1f} {result.errors:>7} {result.cpu_ms:>10.2f} {capacity:>19.0f}  "
+            f"{goal}"
         )
+    print(
+        "CPU ms/req: gunicorn + the API's Postgres backends + wrk, per request; "
+        f"req/s on idle cores: {cores} x 1000 / that (what this machine gives when nothing "
+        "else runs)"
+    )
+    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
     print(
         f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
         f"({rows / seconds:,.0f} rows/s, streamed)"
@@ -369,8 +445,10 @@ def main() -> None:
         f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
     )
     if any(result.errors for result in results):
-        raise SystemExit("some requests failed: see the errors column")
+        print("some requests failed: see the errors column", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """How fast the replica server answers, on its own (no crawler).
 
     python -m bench.bench_replica_server [--products 3000] [--seconds 5] [--concurrency 64]
+    python -m bench replica_server
 
 Prints, for the same pages (every product and year page of hookedonhallmark):
 
@@ -197,16 +198,16 @@ def replica_child() -> psutil.Process:
     raise RuntimeError("replica server process not found")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=3000, help="products per shop")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--serve-threading", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.serve_threading:
         serve_threading(args.serve_threading)
-        return
+        return 0
 
     print(f"Replica server benchmark ({os.cpu_count()} CPUs)")
     for size in sorted({args.products, 20_000}):
@@ -233,7 +234,8 @@ def main() -> None:
     with threading_server(catalogue) as (base, server):
         label = "baseline: ThreadingHTTPServer, pre-rendered"
         measure(label, base, server, paths, args.seconds, args.concurrency)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,6 +27,10 @@ AUTOTHROTTLE_ENABLED = bool(_crawl["autothrottle"])
 AUTOTHROTTLE_START_DELAY = max(DOWNLOAD_DELAY, 1.0)
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
+# Scrapy (asyncio reactor) starts CONCURRENT_ITEMS worker tasks for every callback's
+# output; ours yield one item or one page of links, so 100 workers per page only burn
+# CPU (about a quarter of a crawl's CPU time, measured by bench/bench_crawl.py).
+CONCURRENT_ITEMS = 8
 TELNETCONSOLE_ENABLED = False
 
 # --- Robustness: 5xx and dropped connections are retried, then counted ---
@@ -103,5 +107,6 @@ if CONFIG.get("redis_url"):
     CHRISTMAS_WORKER_HEARTBEAT = float(_distributed["heartbeat_seconds"])
     CHRISTMAS_WORKER_TIMEOUT = float(_distributed["worker_timeout_seconds"])
     CHRISTMAS_IDLE_POLL = float(_distributed["idle_poll_seconds"])
+    CHRISTMAS_POP_BATCH = int(_distributed["pop_batch"])
     CHRISTMAS_SESSION_TTL = int(_distributed["session_ttl_seconds"])
     CHRISTMAS_FINISHED_SESSION_TTL = int(_distributed["finished_session_ttl_seconds"])

@@ -116,6 +116,7 @@ def _exhaust(client, headers, limit: int):
         response = client.get("/api/v1/vendors", headers=headers)
         assert response.status_code == 200
         assert "X-RateLimit-Limit" in response.headers
+        assert "Retry-After" not in response.headers
     return client.get("/api/v1/vendors", headers=headers)
 
 

@@ -181,3 +181,25 @@ def test_etag_gives_304_when_nothing_changed(client):
     assert other.status_code == 200
     # CSV streams carry no ETag (their body is not known up front).
     assert "ETag" not in client.get("/api/v1/products?format=csv&limit=1").headers
+
+
+def test_prices_as_intervals_from_the_price_history_view(client, api_db):
+    product = api_db.products[4]  # one price change: 1.00 more before its second crawl
+    data = client.get(f"/api/v1/products/{product['id']}/prices").get_json()["data"]
+    assert [row["price"] for row in data] == [money(product["price"] + 1), money(product["price"])]
+    assert data[0]["valid_to"] == data[1]["valid_from"] and data[1]["valid_to"] is None
+    later = client.get(f"/api/v1/products/{product['id']}/prices?since=2026-11-10").get_json()
+    assert [row["price"] for row in later["data"]] == [money(product["price"])]
+    earlier = client.get(f"/api/v1/products/{product['id']}/prices?until=2026-11-02").get_json()
+    assert [row["price"] for row in earlier["data"]] == [money(product["price"] + 1)]
+    rows = read_csv_rows(client.get(f"/api/v1/products/{product['id']}/prices?format=csv"))
+    assert [row["price"] for row in rows] == [row["price"] for row in data]
+    assert client.get(f"/api/v1/products/{'0' * 24}/prices").status_code == 404
+
+
+def read_csv_rows(response) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert response.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))

@@ -46,6 +46,7 @@ def test_every_response_conforms(schema_app, api_key):
         "GET /api/v1/products",
         "GET /api/v1/products/{product_id}",
         "GET /api/v1/products/{product_id}/history",
+        "GET /api/v1/products/{product_id}/prices",
         "GET /api/v1/ornaments/{sku}",
         "GET /api/v1/vendors",
         "GET /api/v1/changes",
@@ -78,6 +79,7 @@ def test_schema_examples_cover_real_rows(schema_app, api_db, api_key):
     urls = {
         "/api/v1/products/{product_id}": f"/api/v1/products/{product['id']}",
         "/api/v1/products/{product_id}/history": f"/api/v1/products/{product['id']}/history",
+        "/api/v1/products/{product_id}/prices": f"/api/v1/products/{product['id']}/prices",
         "/api/v1/ornaments/{sku}": f"/api/v1/ornaments/{product['sku']}",
         "/api/v1/vendors": "/api/v1/vendors",
         "/api/v1/changes": "/api/v1/changes?direction=down",

@@ -937,3 +937,26 @@ def test_replica_sites_fixture_serves_truth_and_moves_days(
         replica.catalogue, "ornament_shop", replica.urls["ornament_shop"], day=3
     )
     assert replica.stats("ornament_shop")["day"] == 3
+
+
+def test_routing_edges_and_prerendered_pages(catalogue: Catalogue) -> None:
+    vendor = "ornament_shop"
+    shop = catalogue.shops[vendor]
+    site = ShopSite(catalogue, vendor)
+    listing = next(iter(shop.listings.values()))
+    busiest = max(shop.years, key=lambda y: len(y.listing.pages))
+    with serve_replicas(catalogue, prerender=True) as urls:
+        base = urls[vendor]
+        status, page = fetch(base + listing.path + "?ref=year")
+        assert status == 200
+        assert page == site.resolve(listing.path, "").render(1)  # type: ignore[union-attr]
+        last = len(busiest.listing.pages)
+        assert fetch(f"{base}{busiest.path}?page={last}")[0] == 200
+        for bad in (f"?page={last + 1}", "?page=0", "?page=two"):
+            assert fetch(base + busiest.path + bad)[0] == 404, bad
+        assert fetch(base + "/__replica__/nothing")[0] == 404
+        request = urllib.request.Request(base + listing.path, data=b"x=1", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 405
+        refused.value.close()

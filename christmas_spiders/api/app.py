@@ -48,6 +48,8 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     init_db(app)
+    # Registered before the limiter: after_request hooks run in reverse, so this runs last.
+    app.after_request(_retry_after_on_429_only)
     init_auth(app)
     for blueprint in (
         products.bp,
@@ -74,4 +76,11 @@ def _conditional(response: Response) -> Response:
     ):
         response.add_etag()
         response.make_conditional(request)
+    return response
+
+
+def _retry_after_on_429_only(response: Response) -> Response:
+    # Flask-Limiter sets Retry-After on every answer; it means "wait" only on a 429.
+    if response.status_code != 429:
+        response.headers.pop("Retry-After", None)
     return response

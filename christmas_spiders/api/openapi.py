@@ -112,6 +112,14 @@ SCHEMAS: dict[str, Any] = {
             "highest_price_seen": PRICE,
         }
     ),
+    "PriceInterval": _object(
+        {
+            "price": PRICE,
+            "valid_from": TIMESTAMP,
+            "valid_to": {**NULLABLE_TIMESTAMP, "description": "null: the current price."},
+            "crawl_id": {"type": ["string", "null"]},
+        }
+    ),
     "SpreadEnd": _object(
         {"vendor": {"type": "string"}, "product_id": {"type": "string"}, "price": PRICE}
     ),
@@ -366,6 +374,28 @@ def openapi_document(max_limit: int = 500) -> dict[str, Any]:
                 "products",
                 [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(max_limit), CURSOR, FORMAT],
                 _list_response("AuditRow", paginated=True),
+                not_found=True,
+            )
+        },
+        "/api/v1/products/{product_id}/prices": {
+            "get": _operation(
+                "A product's prices as intervals (from the price_history view)",
+                "products",
+                [
+                    PRODUCT_ID,
+                    _param(
+                        "since",
+                        {"type": "string", "format": "date-time"},
+                        "Intervals still valid at or after this time.",
+                    ),
+                    _param(
+                        "until",
+                        {"type": "string", "format": "date-time"},
+                        "Intervals starting before this time.",
+                    ),
+                    FORMAT,
+                ],
+                _list_response("PriceInterval", paginated=False),
                 not_found=True,
             )
         },

@@ -24,7 +24,7 @@ CSV_BATCH_ROWS = 1000
 
 def timestamp_text(value: dt.datetime) -> str:
     # Sessions run with TimeZone=UTC, so values arrive in UTC already.
-    if value.utcoffset() != ZERO:
+    if value.tzinfo is not dt.UTC and value.utcoffset() != ZERO:
         value = value.astimezone(dt.UTC)
     return value.isoformat().replace("+00:00", "Z")
 

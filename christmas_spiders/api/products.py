@@ -1,4 +1,4 @@
-"""/api/v1/products, /api/v1/products/<id>, /api/v1/products/<id>/history."""
+"""/api/v1/products, /products/<id>, /products/<id>/history and /products/<id>/prices."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response, current_app
-from sqlalchemy import ColumnElement, and_, exists, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Numeric,
+    String,
+    and_,
+    column,
+    exists,
+    or_,
+    select,
+    table,
+)
 
 from christmas_spiders.api.db import readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.output import (
+    csv_rows,
     json_only,
     json_record,
     stream_csv,
@@ -94,18 +107,51 @@ def limit_for(args: QueryArgs, csv: bool) -> int | None:
 
 
 def product_record(row: Any) -> dict[str, Any]:
-    # Hot path (a page is up to 500 of these): convert only the typed columns.
-    record: dict[str, Any] = row._asdict()
-    record["price"] = str(record["price"])
-    record["last_synced_at"] = timestamp_text(record["last_synced_at"])
-    record["created_at"] = timestamp_text(record["created_at"])
-    return record
+    # Hot path (a page is up to 500 of these): unpack the row in PRODUCT_COLUMNS order.
+    (
+        id_,
+        vendor,
+        vendor_id,
+        sku,
+        name,
+        price,
+        currency,
+        brand,
+        availability,
+        release_year,
+        link,
+        last_synced_at,
+        created_at,
+    ) = row
+    return {
+        "id": id_,
+        "vendor": vendor,
+        "vendor_id": vendor_id,
+        "sku": sku,
+        "name": name,
+        "price": str(price),
+        "currency": currency,
+        "brand": brand,
+        "availability": availability,
+        "release_year": release_year,
+        "link": link,
+        "last_synced_at": timestamp_text(last_synced_at),
+        "created_at": timestamp_text(created_at),
+    }
 
 
 def audit_record(row: Any) -> dict[str, Any]:
-    record: dict[str, Any] = row._asdict()
-    record["changed_at"] = timestamp_text(record["changed_at"])
-    return record
+    id_, product_id, operation, field, old_value, new_value, changed_at, crawl_id = row
+    return {
+        "id": id_,
+        "product_id": product_id,
+        "operation": operation,
+        "field": field,
+        "old_value": old_value,
+        "new_value": new_value,
+        "changed_at": timestamp_text(changed_at),
+        "crawl_id": crawl_id,
+    }
 
 
 def paginate(
@@ -300,6 +346,18 @@ def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str,
     return conditions, {key: value for key, value in filters.items() if value is not None}
 
 
+def ensure_known(conn: Connection, product_id: str) -> None:
+    """404 unless the product exists or has audit rows (the audit outlives a deleted one)."""
+    known = conn.execute(
+        select(
+            exists().where(Product.id == product_id)
+            | exists().where(ProductAudit.product_id == product_id)
+        )
+    ).scalar_one()
+    if not known:
+        raise NotFound(f"no product with id {product_id!r}")
+
+
 @bp.get("/products/<product_id>/history")
 def product_history(product_id: str) -> Response:
     args = QueryArgs(HISTORY_PARAMETERS)
@@ -308,18 +366,6 @@ def product_history(product_id: str) -> Response:
     sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
     conditions, filters = audit_filters(args)
     conn = request_connection()
-
-    def ensure_known() -> None:
-        # The audit outlives a deleted product: either one makes the id known.
-        known = conn.execute(
-            select(
-                exists().where(Product.id == product_id)
-                | exists().where(ProductAudit.product_id == product_id)
-            )
-        ).scalar_one()
-        if not known:
-            raise NotFound(f"no product with id {product_id!r}")
-
     statement = select(*AUDIT_SELECT).where(ProductAudit.product_id == product_id, *conditions)
     statement, scope, limit = paginate(
         statement,
@@ -333,7 +379,7 @@ def product_history(product_id: str) -> Response:
         csv,
     )
     if csv:
-        ensure_known()
+        ensure_known(conn, product_id)
         return stream_csv(
             readonly_engine(),
             statement,
@@ -341,7 +387,7 @@ def product_history(product_id: str) -> Response:
         )
     rows = conn.execute(statement).all()
     if not rows:
-        ensure_known()
+        ensure_known(conn, product_id)
     assert limit is not None
     return page_response(
         rows,
@@ -351,3 +397,43 @@ def product_history(product_id: str) -> Response:
         [audit_record(row) for row in rows[:limit]],
         {"product_id": product_id, "sort": sort, "filters": json_record(filters)},
     )
+
+
+# The view of helper "storage"'s migration: each price with the interval it held.
+PRICE_HISTORY = table(
+    "price_history",
+    column("product_id", String),
+    column("price", Numeric(12, 2)),
+    column("valid_from", DateTime(timezone=True)),
+    column("valid_to", DateTime(timezone=True)),
+    column("crawl_id", String),
+)
+PRICE_COLUMNS = ("price", "valid_from", "valid_to", "crawl_id")
+
+
+@bp.get("/products/<product_id>/prices")
+def product_prices(product_id: str) -> Response:
+    """The product's prices as intervals (valid_to null: the current price), oldest first."""
+    args = QueryArgs(("since", "until"))
+    csv = wants_csv()
+    product_id = _checked_product_id(product_id)
+    view = PRICE_HISTORY.c
+    statement = (
+        select(*(view[name] for name in PRICE_COLUMNS))
+        .where(view.product_id == product_id)
+        .order_by(view.valid_from)
+    )
+    since = args.timestamp("since")
+    if since is not None:
+        statement = statement.where(or_(view.valid_to.is_(None), view.valid_to > since))
+    until = args.timestamp("until")
+    if until is not None:
+        statement = statement.where(view.valid_from < until)
+    conn = request_connection()
+    rows = [dict(row._mapping) for row in conn.execute(statement)]
+    if not rows:
+        ensure_known(conn, product_id)
+    if csv:
+        return csv_rows(rows, PRICE_COLUMNS, f"prices-{product_id}.csv")
+    data = [json_record(row) for row in rows]
+    return data_response(data, {"product_id": product_id, "count": len(data)})

@@ -123,8 +123,10 @@ class ShopSite:
                 self.listing_paths[sub.listing.path] = (YEAR, sub.listing, title, None)
         for other in self.shop.others:
             self.other_by_path[other.path] = other
-        self.category_by_id = {y.category_id: y for y in self.shop.years}
-        self.category_by_id.update({o.category_id: o for o in self.shop.others})  # type: ignore[misc]
+        self.category_by_id: dict[int, YearPage | OtherPage] = {
+            y.category_id: y for y in self.shop.years
+        }
+        self.category_by_id.update({o.category_id: o for o in self.shop.others})
 
     # -- routing -------------------------------------------------------------------
 
