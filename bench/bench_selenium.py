@@ -39,7 +39,9 @@ def _crawl(base_url: str, pages: int, delay_ms: int, pool: int, work: Path) -> d
     spec = work / f"spec{pool}.json"
     out = work / f"out{pool}.json"
     spec.write_text(json.dumps({"requests": requests, "settings": {"SELENIUM_POOL_SIZE": pool}}))
-    env = {**os.environ, "TMPDIR": tempfile.mkdtemp(prefix="cs-bench-sel-")}
+    browser_tmp = work / f"tmp{pool}"  # removed with ``work``
+    browser_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(browser_tmp)}
     subprocess.run(
         [sys.executable, "-m", "tests.fixtures.selenium_crawl", str(spec), str(out)],
         cwd=PROJECT_ROOT,

@@ -183,6 +183,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "SCRAPYD_USERNAME": "scrapyd.username",
     "SCRAPYD_PASSWORD": "scrapyd.password",
     "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
+    "CHRISTMAS_REDIS_PREFIX": "distributed.key_prefix",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
     "DATABASE_URL_READONLY": "api.database_url_readonly",
     "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -71,10 +72,11 @@ def replica_stats(base_url: str) -> dict[str, Any]:
 
 
 def start_worker(
-    base_url: str, out: Path, crawl_id: str, redis_url: str, database_url: str, name: str
+    base_url: str, out: Path, target: tuple[str, str], crawl_id: str, database_url: str, name: str
 ) -> subprocess.Popen[bytes]:
+    """A ``scrapy crawl`` worker; ``target`` is (REDIS_URL, key prefix of the test)."""
     env = crawl_environment("replica")
-    env["REDIS_URL"] = redis_url
+    env["REDIS_URL"], env["CHRISTMAS_REDIS_PREFIX"] = target
     command = [sys.executable, "-m", "scrapy", "crawl", VENDOR]
     command += ["-a", f"base_url={base_url}", "-a", f"crawl_id={crawl_id}"]
     for setting in (
@@ -105,33 +107,49 @@ def finish(procs: list[subprocess.Popen[bytes]], timeout: float = 240) -> None:
 
 
 @pytest.fixture
-def session_id(redis_url: str) -> Any:
-    crawl_id = f"test-{uuid.uuid4().hex[:8]}"
-    yield crawl_id
+def test_redis(redis_url: str) -> Iterator[tuple[str, str]]:
+    """(REDIS_URL, a key prefix of this test's own); its keys are removed afterwards."""
+    prefix = f"cs-test-{uuid.uuid4().hex[:8]}"
+    yield redis_url, prefix
     server = redis.Redis.from_url(redis_url)
-    for key in server.scan_iter(f"{redis_keys.KEY_PREFIX}:{VENDOR}:{crawl_id}:*"):
+    for key in server.scan_iter(f"{prefix}:*"):
         server.delete(key)
 
 
 def test_two_workers_store_exactly_the_shop_and_fetch_no_page_twice(
-    redis_url: str, migrated_database_url: str, session_id: str, tmp_path: Path
+    test_redis: tuple[str, str], migrated_database_url: str, tmp_path: Path
 ) -> None:
     catalogue = generate_catalogue(seed=5, products_per_shop=120)
     with serve_replicas(catalogue) as base_urls:
         base_url = base_urls[VENDOR]
         procs = [
-            start_worker(base_url, tmp_path, session_id, redis_url, migrated_database_url, f"w{n}")
+            start_worker(base_url, tmp_path, test_redis, "s1", migrated_database_url, f"w{n}")
             for n in range(2)
         ]
         finish(procs)
         pages = replica_stats(base_url)["pages"]
         truth = ground_truth(catalogue, VENDOR, base_url)
-    assert stored_products(migrated_database_url) == truth
-    twice = {page: n for page, n in pages.items() if n > 1 and not page.startswith("/ajax/")}
-    assert twice == {}
-    stats = [json.loads((tmp_path / f"w{n}.stats.json").read_text()) for n in range(2)]
-    assert sum(s.get("item_scraped_count", 0) for s in stats) == len(truth)
-    assert all(s["finish_reason"] == "finished" for s in stats)
+        assert stored_products(migrated_database_url) == truth
+        twice = {page: n for page, n in pages.items() if n > 1 and not page.startswith("/ajax/")}
+        assert twice == {}
+        stats = [json.loads((tmp_path / f"w{n}.stats.json").read_text()) for n in range(2)]
+        assert sum(s.get("item_scraped_count", 0) for s in stats) == len(truth)
+        assert all(s["finish_reason"] == "finished" for s in stats)
+        assert sum(s.get("christmas/browser_renders", 0) for s in stats) == 1  # the index
+
+        # The next session fetches every product again, but renders no year index:
+        # its links come from the Redis cache.
+        again = start_worker(base_url, tmp_path, test_redis, "s2", migrated_database_url, "next")
+        finish([again])
+        pages_after = replica_stats(base_url)["pages"]
+    next_stats = json.loads((tmp_path / "next.stats.json").read_text())
+    assert next_stats["christmas/year_links/cache_hit"] == 1
+    assert "christmas/browser_renders" not in next_stats
+    assert next_stats["item_scraped_count"] == len(truth)
+    index_pages = [page for page, n in pages_after.items() if "by-year" in page]
+    assert index_pages and all(pages_after[page] == pages[page] for page in index_pages)
+    product_paths = {str(item["link"]).removeprefix(base_url) for item in truth}
+    assert all(pages_after[path] == 2 for path in product_paths)
 
 
 def worker_id_of(log: Path, timeout: float = 60) -> str:
@@ -146,19 +164,17 @@ def worker_id_of(log: Path, timeout: float = 60) -> str:
 
 
 def test_a_worker_killed_mid_crawl_loses_no_product(
-    redis_url: str, migrated_database_url: str, session_id: str, tmp_path: Path
+    test_redis: tuple[str, str], migrated_database_url: str, tmp_path: Path
 ) -> None:
     catalogue = generate_catalogue(seed=6, products_per_shop=150)
     # Slow pages keep requests in flight, so the kill surely catches some.
     faults = "slow=0.2,slow_seconds=0.5"
-    server = redis.Redis.from_url(redis_url)
-    inflight = redis_keys.session_keys(VENDOR, session_id)["inflight"]
+    server = redis.Redis.from_url(test_redis[0])
+    inflight = redis_keys.session_keys(VENDOR, "k1", test_redis[1])["inflight"]
     with serve_replicas(catalogue, faults=faults) as base_urls:
         base_url = base_urls[VENDOR]
-        doomed = start_worker(base_url, tmp_path, session_id, redis_url, migrated_database_url, "d")
-        survivor = start_worker(
-            base_url, tmp_path, session_id, redis_url, migrated_database_url, "s"
-        )
+        doomed = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "d")
+        survivor = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "s")
         try:
             owner = worker_id_of(tmp_path / "d.log")
             deadline = time.monotonic() + 120
@@ -182,14 +198,19 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
 
 
 def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
-    redis_url: str, migrated_database_url: str, tmp_path: Path
+    test_redis: tuple[str, str], migrated_database_url: str, tmp_path: Path
 ) -> None:
     catalogue = generate_catalogue(seed=7, products_per_shop=60)
     password = uuid.uuid4().hex
     port = free_port()
     scrapyd_dir = tmp_path / "scrapyd"
     # Jobs get their database and Redis from scrapyd's environment.
-    job_env = {"DATABASE_URL": migrated_database_url, "REDIS_URL": redis_url, "ENV": "replica"}
+    job_env = {
+        "DATABASE_URL": migrated_database_url,
+        "REDIS_URL": test_redis[0],
+        "CHRISTMAS_REDIS_PREFIX": test_redis[1],
+        "ENV": "replica",
+    }
     proc = start_scrapyd(scrapyd_dir, port, password, env=job_env)
     server = Scrapyd(f"http://127.0.0.1:{port}", "christmas", password, scrapyd_dir)
     try:

@@ -376,7 +376,8 @@ def test_browsers_of_a_killed_crawl_are_reaped_by_the_next(
     result = run_crawl([_js("b", js_site.url("/js/b"))], settings={"SELENIUM_POOL_SIZE": 1})
     assert result.returncode == 0, result.log
     assert result.item("b")["built"] is True
-    assert result.stats["selenium/orphans_reaped"] >= 1  # others may have left some too
+    # Reaped by this crawl (stat selenium/orphans_reaped), unless another crawl
+    # running on this machine got to them first: every crawl reaps at its first browser.
     assert killed.survivors() == []
     _assert_clean(result)
 

@@ -1,4 +1,4 @@
-"""/api/v1/products, /api/v1/products/<id>, /api/v1/products/<id>/history."""
+"""/api/v1/products, /products/<id>, /products/<id>/history and /products/<id>/prices."""
 
 from __future__ import annotations
 

@@ -154,6 +154,14 @@ class SessionScheduler(RedisScheduler):
             loop.start(interval, now=False)
             self._loops.append(loop)
 
+    def _engine_slot(self) -> Any:
+        """The engine's slot (its ``inprogress`` requests), or None outside a crawl."""
+        try:
+            engine = self.crawler.engine
+        except RuntimeError:  # Crawler.engine before the crawl started
+            return None
+        return getattr(engine, "_slot", None)
+
     def _on_engine_started(self, spider: Spider) -> None:
         scraper = self.crawler.engine.scraper
         pipelines = getattr(scraper.itemproc, "middlewares", ())
@@ -237,18 +245,15 @@ class SessionScheduler(RedisScheduler):
 
     def _acknowledge_done(self, closing: bool = False) -> None:
         """Forget requests this worker has fully processed (one HDEL per sweep)."""
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        in_progress = getattr(slot, "inprogress", None)
+        in_progress = getattr(self._engine_slot(), "inprogress", None)
         if in_progress is None and not closing:
             return
+        # Without the engine's slot nothing can be known done: those are given back.
         done = [
             field
             for field, request in self._mine.items()
             if in_progress is not None and request not in in_progress
         ]
-        if closing and getattr(engine, "_slot", None) is None:
-            done = []
         ready: list[str] = []
         parked: list[str] = []
         for field in done:
@@ -316,7 +321,7 @@ class SessionScheduler(RedisScheduler):
         if self._session_done():
             return
         # Others still hold pages that may yield more requests: wait and look again soon.
-        slot = getattr(self.crawler.engine, "_slot", None)
+        slot = self._engine_slot()
         if slot is not None:
             slot.nextcall.schedule(self.idle_poll)
         raise DontCloseSpider

@@ -261,11 +261,27 @@ class BrowserExiting(RuntimeError):
     """The interpreter is exiting: no new browser."""
 
 
-def _kill_processes(processes: list[psutil.Process]) -> None:
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _kill_processes(processes: list[psutil.Process], timeout: float = 5.0) -> None:
+    """SIGKILL them all at once and wait until each is gone or a zombie.
+
+    A killed Chromium's children are re-parented to init and stay zombies until
+    it reaps them (in a container, maybe never): they are dead, so not waited for.
+    """
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    psutil.wait_procs(processes, timeout=5)
+    deadline = time.monotonic() + timeout
+    pending = [p for p in processes if _running(p)]
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+        pending = [p for p in pending if _running(p)]
 
 
 def _processes_using_dir(user_data_dir: str) -> list[psutil.Process]:

@@ -124,8 +124,6 @@ def main(argv: list[str]) -> None:
     for name in ("CHRISTMAS_WORKER_TIMEOUT", "CHRISTMAS_WORKER_HEARTBEAT", "CHRISTMAS_IDLE_POLL"):
         if os.environ.get(name):
             settings.set(name, float(os.environ[name]))
-    if os.environ.get("CHRISTMAS_REDIS_KEY_PREFIX"):
-        settings.set("CHRISTMAS_REDIS_KEY_PREFIX", os.environ["CHRISTMAS_REDIS_KEY_PREFIX"])
     if os.environ.get("CHRISTMAS_YEAR_LINKS_TTL"):
         settings.set("CHRISTMAS_YEAR_LINKS_TTL", int(os.environ["CHRISTMAS_YEAR_LINKS_TTL"]))
     process = CrawlerProcess(settings)

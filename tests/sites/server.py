@@ -260,7 +260,11 @@ class _HttpProtocol(asyncio.Protocol):
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip().lower()
-            length = int(headers.get("content-length", "0") or 0)
+            try:
+                length = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                self._send(Reply(400, b"bad Content-Length"), False, False)
+                return
             if len(self.buffer) < end + 4 + length:
                 return  # the request body has not all arrived
             del self.buffer[: end + 4 + length]
