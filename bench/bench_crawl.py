@@ -32,12 +32,12 @@ from urllib.request import urlopen
 
 import aiohttp
 import psutil
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.server import serve_replicas
 
 from christmas_spiders.config import get_config
 from christmas_spiders.items import VENDORS
+from tests.sites.catalogue import generate_catalogue
 from tests.sites.crawling import CrawlResult, run_crawl
+from tests.sites.server import serve_replicas
 
 BENCH_DIR = Path(__file__).resolve().parent
 GOAL_VS_BROWSER = 15.0

@@ -31,6 +31,14 @@ COOKIES_ENABLED = False
 # output; ours yield one item or one page of links, so 100 workers per page only burn
 # CPU (about a quarter of a crawl's CPU time, measured by bench/bench_crawl.py).
 CONCURRENT_ITEMS = 8
+# Spider middlewares whose per-request work the crawls do not use: depth tracking (no
+# DEPTH_LIMIT), the URL length guard (shop URLs are short) and Referer headers (the
+# User-Agent names us). Off, they save ~7% of the crawler's CPU (bench/bench_crawl.py).
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+}
 TELNETCONSOLE_ENABLED = False
 
 # --- Robustness: 5xx and dropped connections are retried, then counted ---

@@ -114,3 +114,57 @@ def test_a_real_crawl_stores_the_ground_truth_and_day_two_is_audited(
             conn.execute(text("SELECT delisted FROM crawl_runs WHERE crawl_id = 'day2'")).scalar()
             == 0
         )
+
+
+def test_refresh_crawls_read_only_the_stored_products_they_select(
+    storage_engine, migrated_database_url, tmp_path
+):
+    vendor = "hallmark_ornaments"
+    catalogue = generate_catalogue(seed=6, products_per_shop=20)
+    settings = [f"CHRISTMAS_DATABASE_URL={migrated_database_url}"]
+    with serve_replicas(catalogue) as urls:
+        base = urls[vendor]
+        full = run_crawl(vendor, base, tmp_path / "full", [], settings, store=True, timeout=180)
+        assert full.returncode == 0, full.log[-3000:]
+        truth = ground_truth(catalogue, vendor, base)
+        stale_links = [item["link"] for item in truth[:3]]
+        with storage_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE products SET last_synced_at = now() - interval '30 hours' "
+                    "WHERE link = ANY(:links)"
+                ),
+                {"links": stale_links},
+            )
+
+        stale = run_crawl(
+            vendor, base, tmp_path / "stale", ["stale_hours=24"], settings, store=True
+        )
+        assert stale.returncode == 0, stale.log[-3000:]
+        # Exactly the three stale product pages: no year index, no listing page.
+        assert stale.stat("response_received_count") == 3
+        assert sorted(item["link"] for item in stale.items) == sorted(stale_links)
+        with storage_engine.connect() as conn:
+            assert (
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM products "
+                        "WHERE last_synced_at < now() - interval '24 hours'"
+                    )
+                ).scalar()
+                == 0
+            )
+            runs = dict(conn.execute(text("SELECT crawl_id, full_crawl FROM crawl_runs")).all())
+        assert sorted(runs.values()) == [False, True]
+
+        one = run_crawl(
+            vendor,
+            base,
+            tmp_path / "one",
+            [f"product_url={truth[5]['link']}"],
+            settings,
+            store=True,
+        )
+        assert one.returncode == 0, one.log[-3000:]
+        assert one.stat("response_received_count") == 1
+        assert one.items == [truth[5]]  # its release year came from the database

@@ -21,7 +21,8 @@ from christmas_spiders.db import embedded
 
 DRIVER = "postgresql+psycopg"
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic owns the schema from the project's top-level alembic/ folder (the user's layout).
+MIGRATIONS_DIR = PROJECT_ROOT / "alembic"
 # Any constant: serialises "create the database and migrate it" across processes.
 _MIGRATE_LOCK_KEY = 0x43485253  # "CHRS"
 
@@ -93,7 +94,7 @@ def ensure_database(admin_url: str, database: str, url: str) -> None:
 
 
 def _require_migrated(url: str) -> None:
-    # Run from a zipped egg (a scrapyd job), Alembic cannot read the migration scripts:
+    # Run from an installed egg (a scrapyd job), there are no migration scripts at hand:
     # use the schema if a checkout already migrated it, else say how to.
     with psycopg.connect(libpq_url(url)) as conn:
         migrated = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
