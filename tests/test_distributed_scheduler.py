@@ -104,14 +104,16 @@ def test_a_due_entry_is_scheduled_once_and_its_job_runs(
     sleeper_deployed: Scrapyd, tmp_path: Path
 ) -> None:
     server = sleeper_deployed
+    # Daily at the minute that just began: due now, and not again before tomorrow.
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
     entry = {
         "name": "fires-now",
         "spider": "sleeper",
-        "cron": "* * * * *",
+        "cron": f"{slot.minute} {slot.hour} * * *",
         "args": {"seconds": "0", "years": "{previous_year}-{year}"},
     }
     config = write_config(tmp_path, server.url, server.password, [entry])
-    write_state(tmp_path, **{"fires-now": datetime.now(UTC) - timedelta(seconds=61)})
+    write_state(tmp_path, **{"fires-now": slot - timedelta(minutes=1)})
 
     first = run_once(config)
     assert first.returncode == 0, first.stderr
