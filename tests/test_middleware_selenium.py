@@ -221,8 +221,10 @@ def test_frozen_driver_is_killed_by_the_watchdog(js_site: JsSite, run_crawl: Cra
     assert js_site.state.acted_on, "the server found no chromedriver to freeze"
     assert result.item("f")["built"] is True
     assert "Selenium watchdog" in result.log
-    assert result.stats["selenium/driver_restarts"] == 1
-    assert result.stats["selenium/retries"] == 1
+    # At least one: on a loaded machine the replacement browser may also miss the short
+    # page limit once and be replaced again; the page must still come through.
+    assert result.stats["selenium/driver_restarts"] >= 1
+    assert result.stats["selenium/retries"] >= 1
     assert result.elapsed < 60
     _assert_clean(result)
 
