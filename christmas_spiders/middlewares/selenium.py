@@ -99,6 +99,9 @@ SELENIUM_REQUEST_ATTRIBUTES = ("wait_time", "wait_until", "screenshot", "script"
 
 SUPPORTED_DRIVER_NAMES = ("chrome", "chromium")
 DEFAULT_WAIT_TIME = 10.0
+# How often a wait_until condition is checked. WebDriverWait's own 0.5 s default adds
+# ~0.25 s to every render on average; a render-bound crawl halves its time at 0.05 s.
+DEFAULT_WAIT_POLL = 0.05
 DEFAULT_RETRY_TIMES = 2
 #: Time the watchdog allows beyond the page's own limits before it kills the driver.
 WATCHDOG_GRACE_SECONDS = 10.0
@@ -444,6 +447,7 @@ class RenderOptions:
     retry_times: int
     fail_on_wait_timeout: bool
     watchdog_grace: float = WATCHDOG_GRACE_SECONDS
+    wait_poll: float = DEFAULT_WAIT_POLL
 
 
 @dataclass
@@ -688,7 +692,9 @@ class BrowserPool:
             wait_timed_out = False
             if request.wait_until is not None and status < 400:
                 try:
-                    WebDriverWait(browser, wait_time).until(request.wait_until)
+                    WebDriverWait(browser, wait_time, poll_frequency=options.wait_poll).until(
+                        request.wait_until
+                    )
                 except TimeoutException:
                     # find_elements failing on a dead driver raises, it does not time out.
                     if driver.watchdog_fired:
@@ -740,6 +746,7 @@ class SeleniumMiddleware:
         fail_on_wait_timeout: bool,
         watchdog_grace: float = WATCHDOG_GRACE_SECONDS,
         download_delay: float = 0.0,
+        wait_poll: float = DEFAULT_WAIT_POLL,
     ) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
@@ -754,6 +761,7 @@ class SeleniumMiddleware:
         self.retry_times = retry_times
         self.fail_on_wait_timeout = fail_on_wait_timeout
         self.watchdog_grace = watchdog_grace
+        self.wait_poll = wait_poll
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -778,6 +786,7 @@ class SeleniumMiddleware:
             download_delay=settings.getfloat(
                 "SELENIUM_DOWNLOAD_DELAY", settings.getfloat("DOWNLOAD_DELAY")
             ),
+            wait_poll=settings.getfloat("SELENIUM_WAIT_POLL", DEFAULT_WAIT_POLL),
         )
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
@@ -800,6 +809,7 @@ class SeleniumMiddleware:
                 meta.get("selenium_fail_on_wait_timeout", self.fail_on_wait_timeout)
             ),
             watchdog_grace=self.watchdog_grace,
+            wait_poll=self.wait_poll,
         )
 
     async def process_request(self, request: Request) -> HtmlResponse | None:
