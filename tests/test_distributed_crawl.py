@@ -26,6 +26,7 @@ import redis
 from sqlalchemy.engine import make_url
 
 from christmas_spiders import redis_keys
+from christmas_spiders.db.models import PRODUCT_FIELDS
 from tests.fixtures.scrapyd import (
     PROJECT_ROOT,
     VENV_BIN,
@@ -41,18 +42,7 @@ from tests.sites.server import serve_replicas
 from tests.sites.truth import ground_truth
 
 VENDOR = "ornament_shop"
-FIELDS = (
-    "vendor",
-    "vendor_id",
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "brand",
-    "availability",
-    "release_year",
-    "link",
-)
+FIELDS = PRODUCT_FIELDS
 
 
 def stored_products(database_url: str) -> list[dict[str, Any]]:

@@ -39,6 +39,21 @@ NAMING_CONVENTION = {
 }
 
 
+# The product columns filled from a crawled item (the ProductItem's fields, in order).
+PRODUCT_FIELDS: tuple[str, ...] = (
+    "vendor",
+    "vendor_id",
+    "sku",
+    "name",
+    "price",
+    "currency",
+    "brand",
+    "availability",
+    "release_year",
+    "link",
+)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

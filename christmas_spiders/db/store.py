@@ -18,21 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from christmas_spiders.db.ids import product_id
+from christmas_spiders.db.models import PRODUCT_FIELDS
 
 # Columns written from an item, in statement order.
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "vendor",
-    "vendor_id",
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "brand",
-    "availability",
-    "release_year",
-    "link",
-)
+COLUMNS: tuple[str, ...] = ("id", *PRODUCT_FIELDS)
 _ARRAY_TYPES = {"price": "numeric[]", "release_year": "int[]", "synced_at": "timestamptz[]"}
 
 UPSERT_SQL = text(
