@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup system-deps demo test lint bench
+.PHONY: setup system-deps demo test lint bench scrapyd deploy scheduler
 
 setup: system-deps $(VENV)/.installed
 
@@ -28,3 +28,13 @@ lint: setup
 
 bench: setup
 	$(PY) -m bench
+
+# --- scrapyd and cron schedules (README "Distributed crawling and schedules") ---
+scrapyd: setup
+	deploy/run-scrapyd.sh
+
+deploy: setup
+	$(VENV)/bin/scrapyd-deploy local -p christmas_spiders
+
+scheduler: setup
+	$(PY) -m christmas_spiders.scheduler

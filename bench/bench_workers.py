@@ -11,10 +11,12 @@ in its command counts), it runs:
 3. two workers (two ``scrapy crawl ... -a crawl_id=X`` processes) on one Redis session.
 
 For each: total time, pages/s, pages fetched more than once (must be 0), and the Redis
-round trips per page (``INFO commandstats`` calls before/after; a Lua script call is one
-round trip). The year index is rendered once by a warm-up crawl, so the measured runs
-take its links from the year-link cache and start no browser. Items are not stored
-(``CHRISTMAS_STORE_ITEMS=False``): this measures the crawl, not Postgres.
+round trips per page (``INFO commandstats`` before/after; a Lua script call is one
+round trip, the commands it runs inside are shown separately), the crawlers' CPU time and
+the machine's load average (other work on the machine shows there). The year index is
+rendered once by a warm-up crawl, so the measured runs take its links from the year-link
+cache and start no browser. Items are not stored (``CHRISTMAS_STORE_ITEMS=False``): this
+measures the crawl, not Postgres.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from urllib.request import urlopen
 
 import psutil
 import redis
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.server import serve_replicas
 
+from tests.sites.catalogue import generate_catalogue
 from tests.sites.crawling import PROJECT_ROOT, crawl_environment
+from tests.sites.server import serve_replicas
 
 CONTROL = ("/__replica__", "/robots.txt", "/ajax/")
 
@@ -53,7 +55,9 @@ class Run:
     refetched: int
     items: int
     redis_calls: int
+    redis_commands: int
     cpu_seconds: float
+    load_average: float
 
     @property
     def pages_per_second(self) -> float:
@@ -62,6 +66,10 @@ class Run:
     @property
     def calls_per_page(self) -> float:
         return self.redis_calls / self.pages if self.pages else 0.0
+
+    @property
+    def commands_per_page(self) -> float:
+        return self.redis_commands / self.pages if self.pages else 0.0
 
 
 def free_port() -> int:
@@ -93,10 +101,19 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
 
 
-def redis_calls(url: str) -> int:
+# Commands only our Lua scripts run. commandstats counts a script's inner commands as
+# well, so these are subtracted to get round trips (EVALSHA counts as one).
+INSIDE_SCRIPTS = ("zrange", "zrem", "hset", "hget", "zadd")
+
+
+def redis_calls(url: str) -> tuple[int, int]:
+    """(round trips, commands executed) so far on this Redis."""
     stats = redis.Redis.from_url(url).info("commandstats")
-    # INFO itself is counted too; subtract nothing, it is two calls per run.
-    return sum(int(entry["calls"]) for entry in stats.values())
+    calls = {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
+    commands = sum(calls.values())
+    # SADD runs in the push script; outside it only once per worker (joining the session).
+    inside = sum(calls.get(name, 0) for name in INSIDE_SCRIPTS) + calls.get("sadd", 0)
+    return commands - inside, commands
 
 
 def page_counts(base_url: str) -> dict[str, int]:
@@ -139,7 +156,7 @@ def run_workers(
     if redis_url:
         env["REDIS_URL"] = redis_url
     reset(base_url)
-    before = redis_calls(redis_url) if redis_url else 0
+    before = redis_calls(redis_url) if redis_url else (0, 0)
     started = time.monotonic()
     procs = [
         subprocess.Popen(
@@ -172,7 +189,7 @@ def run_workers(
                 os.killpg(proc.pid, signal.SIGKILL)
     seconds = time.monotonic() - started
     cpu = sum(cpu_by_pid.values())
-    after = redis_calls(redis_url) if redis_url else 0
+    after = redis_calls(redis_url) if redis_url else (0, 0)
     failed = [p.returncode for p in procs if p.returncode != 0]
     if failed:
         raise SystemExit(f"{label}: a worker failed ({failed}); see the logs in {out}")
@@ -188,8 +205,10 @@ def run_workers(
         sum(counts.values()),
         sum(1 for n in counts.values() if n > 1),
         items,
-        after - before,
+        after[0] - before[0],
+        after[1] - before[1],
         cpu,
+        os.getloadavg()[0],
     )
 
 
@@ -230,13 +249,15 @@ def main(argv: list[str]) -> int:
 
     print(
         f"{'run':<10} {'workers':>7} {'seconds':>8} {'pages':>7} {'pages/s':>8} "
-        f"{'items':>7} {'twice':>6} {'redis calls':>11} {'calls/page':>10} {'CPU s':>7}"
+        f"{'items':>7} {'twice':>6} {'round trips/page':>16} {'commands/page':>13} "
+        f"{'CPU s':>7} {'load':>5}"
     )
     for run in runs:
         print(
             f"{run.label:<10} {run.workers:>7} {run.seconds:>8.1f} {run.pages:>7} "
             f"{run.pages_per_second:>8.1f} {run.items:>7} {run.refetched:>6} "
-            f"{run.redis_calls:>11} {run.calls_per_page:>10.2f} {run.cpu_seconds:>7.1f}"
+            f"{run.calls_per_page:>16.2f} {run.commands_per_page:>13.2f} "
+            f"{run.cpu_seconds:>7.1f} {run.load_average:>5.1f}"
         )
     baseline, one, two = runs
     print(

@@ -71,9 +71,9 @@ DEFAULTS: dict[str, Any] = {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            # Pages are parsed, never looked at: spare the shops the image downloads.
-            "--blink-settings=imagesEnabled=false",
         ],
+        # Pages are parsed, never looked at: spare the shops the image downloads.
+        "load_images": False,
         "pool_size": 2,
         "page_timeout_seconds": 30,
         # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.
@@ -120,6 +120,8 @@ DEFAULTS: dict[str, Any] = {
         # A worker silent this long is taken for dead; its in-flight pages are fetched again.
         "worker_timeout_seconds": 20,
         "idle_poll_seconds": 1,
+        # Requests a worker claims per Redis round trip.
+        "pop_batch": 4,
         # Keys of an abandoned session expire after this; of a finished one after the next.
         "session_ttl_seconds": 604800,
         "finished_session_ttl_seconds": 86400,
@@ -181,6 +183,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "SCRAPYD_USERNAME": "scrapyd.username",
     "SCRAPYD_PASSWORD": "scrapyd.password",
     "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
+    "CHRISTMAS_REDIS_PREFIX": "distributed.key_prefix",
     "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
     "DATABASE_URL_READONLY": "api.database_url_readonly",
     "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",

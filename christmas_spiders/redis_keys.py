@@ -19,6 +19,9 @@ QUEUE_KEY = SESSION_KEY + ":requests"
 DUPEFILTER_KEY = SESSION_KEY + ":dupefilter"
 # Hash token -> serialised request: popped by a worker, not yet fully processed.
 INFLIGHT_KEY = SESSION_KEY + ":inflight"
+# Set of in-flight fields whose pages are fully processed, their items awaiting storage:
+# such pages make no more requests, so they do not keep other workers from closing.
+PARKED_KEY = SESSION_KEY + ":awaiting_storage"
 # String with a TTL per live worker; its absence marks the worker's in-flight requests orphaned.
 WORKER_KEY = SESSION_KEY + ":worker:%(worker_id)s"
 # Set of the worker ids that ever joined the session (to find their heartbeats).
@@ -34,6 +37,8 @@ HEARTBEAT_SECONDS = 5.0
 WORKER_TIMEOUT_SECONDS = 20.0
 IDLE_POLL_SECONDS = 1.0
 ACK_INTERVAL_SECONDS = 0.5
+# Requests a worker pops per round trip (claimed by it until processed).
+POP_BATCH = 4
 SESSION_TTL_SECONDS = 7 * 24 * 3600
 FINISHED_SESSION_TTL_SECONDS = 24 * 3600
 
@@ -45,6 +50,7 @@ def session_keys(spider: str, crawl_id: str, prefix: str = KEY_PREFIX) -> dict[s
         "queue": QUEUE_KEY % values,
         "dupefilter": DUPEFILTER_KEY % values,
         "inflight": INFLIGHT_KEY % values,
+        "parked": PARKED_KEY % values,
         "workers": WORKERS_KEY % values,
         "finished": FINISHED_KEY % values,
     }

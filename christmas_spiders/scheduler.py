@@ -365,6 +365,16 @@ class CronScheduler:
             self.client.url,
             self.state_file.path,
         )
+        now = datetime.now(UTC)
+        for entry in self.entries:
+            logger.info(
+                "%s: spider %s, cron %r, args %s, next slot %s",
+                entry.name,
+                entry.spider,
+                entry.cron,
+                entry.args,
+                self.next_slot(entry, now).isoformat(),
+            )
         while not self.stop_event.is_set():
             self.tick_with_retries()
             now = datetime.now(UTC)

@@ -10,4 +10,5 @@ pytest_plugins: list[str] = [
     "tests.fixtures.storage",
     "tests.fixtures.api",
     "tests.fixtures.scrapyd",
+    "tests.fixtures.replica",
 ]

@@ -34,7 +34,7 @@ class Workers:
         self.env = {
             **os.environ,
             "ENV": "replica",
-            "CHRISTMAS_REDIS_KEY_PREFIX": prefix,
+            "CHRISTMAS_REDIS_PREFIX": prefix,
             "CHRISTMAS_WORKER_TIMEOUT": "2",
             "CHRISTMAS_WORKER_HEARTBEAT": "0.5",
             "CHRISTMAS_IDLE_POLL": "0.3",

@@ -170,7 +170,12 @@ def test_scrapyd_down_is_retried_with_backoff_and_the_slot_stays_due(
     sleeper_deployed: Scrapyd, tmp_path: Path
 ) -> None:
     server = sleeper_deployed
-    entry = {"name": "down", "spider": "sleeper", "cron": "* * * * *", "args": {"seconds": "0"}}
+    entry = {
+        "name": "down",
+        "spider": "sleeper",
+        "cron": "* * * * *",
+        "args": {"seconds": "0", "tag": "down"},
+    }
     dead_url = f"http://127.0.0.1:{free_port()}"
     config = write_config(tmp_path, dead_url, server.password, [entry])
     missed_since = datetime.now(UTC) - timedelta(minutes=10)
@@ -232,3 +237,27 @@ def test_a_malformed_entry_stops_the_scheduler_with_a_clear_message(tmp_path: Pa
     done = run_once(config)
     assert done.returncode == 2
     assert "schedule 'bad': invalid cron '61 * * * *'" in done.stderr
+
+
+def test_an_entry_with_two_workers_starts_two_jobs_on_one_crawl_session(
+    sleeper_deployed: Scrapyd, tmp_path: Path
+) -> None:
+    server = sleeper_deployed
+    entry = {
+        "name": "pair",
+        "spider": "sleeper",
+        "cron": "0 * * * *",
+        # Arguments of its own: a job of another test with equal ones would be an overlap.
+        "args": {"seconds": "0", "tag": "pair"},
+        "workers": 2,
+    }
+    config = write_config(tmp_path, server.url, server.password, [entry])
+    write_state(tmp_path, pair=datetime.now(UTC) - timedelta(hours=1, minutes=1))
+    done = run_once(config)
+    assert done.returncode == 0, done.stderr
+    jobs = jobs_of(server, "pair")
+    assert len(jobs) == 2
+    crawl_id = read_state(tmp_path)["pair"]["crawl_id"]
+    for job in jobs:
+        log = server.wait_for_job("sleeper", job["id"])
+        assert f"'crawl_id': '{crawl_id}'" in log

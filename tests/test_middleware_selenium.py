@@ -42,6 +42,11 @@ def _assert_clean(result: CrawlResult) -> None:
     assert profiles == [], f"user-data-dirs left behind: {profiles}"
 
 
+ADD_PARAGRAPH = (
+    "document.getElementById('app').insertAdjacentHTML('beforeend', '<p class=\"scripted\">s</p>')"
+)
+
+
 def _js(page_id: str, url: str, **extra: Any) -> dict[str, Any]:
     return {"id": page_id, "url": url, "selenium": True, "wait_css": "p.built", **extra}
 
@@ -51,10 +56,12 @@ def test_renders_js_pages_and_only_those(js_site: JsSite, run_crawl: CrawlRunner
     result = run_crawl(
         [
             _js("rendered", page),
+            _js("scripted", page, script=ADD_PARAGRAPH, screenshot=True),
             {"id": "raw", "url": page},
             {"id": "plain", "url": js_site.url("/plain/p")},
             {"id": "plain2", "url": js_site.url("/plain/q")},
-        ]
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1},
     )
     assert result.returncode == 0, result.log
     rendered = result.item("rendered")
@@ -66,8 +73,15 @@ def test_renders_js_pages_and_only_those(js_site: JsSite, run_crawl: CrawlRunner
     assert result.item("raw")["built"] is False
     assert "loading" in result.item("raw")["text"]
     assert result.item("plain")["text"] == "plain p"
-    assert result.stats["christmas/browser_renders"] == 1
-    assert result.stats["selenium/driver_starts"] == 1
+    # The request's script ran after the wait; the screenshot landed in meta.
+    assert result.item("scripted")["scripted"] is True
+    assert result.item("scripted")["screenshot_png"] is True
+    assert result.item("rendered")["scripted"] is False
+    assert result.item("rendered")["screenshot_png"] is False
+    # Chromium fetched no image (SELENIUM_LOAD_IMAGES is off by default).
+    assert js_site.state.count("img") == 0
+    assert result.stats["christmas/browser_renders"] == 2
+    assert result.stats["selenium/driver_starts"] == 1  # one browser, reused
     assert result.stats["finish_reason"] == "finished"
     _assert_clean(result)
 
@@ -185,6 +199,7 @@ def test_hung_page_hits_the_time_limit_and_fails_counted(
     assert stats["selenium/page_timeouts"] == 2
     assert stats["selenium/retries"] == 1
     assert stats["selenium/failures"] == 1
+    assert "retry/count" not in stats  # RetryMiddleware did not retry it again
     assert stats["christmas/browser_renders"] == 1
     assert f"Selenium failed on {js_site.url('/hang/h')}" in result.log
     _assert_clean(result)
@@ -262,21 +277,42 @@ def test_site_faults_go_to_scrapys_retry(js_site: JsSite, run_crawl: CrawlRunner
     _assert_clean(result)
 
 
+MIDDLEWARE = "christmas_spiders.middlewares.selenium.SeleniumMiddleware"
+GUARD = "christmas_spiders.middlewares.selenium.SeleniumRequiredMiddleware"
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        (
+            {"SELENIUM_DRIVER_EXECUTABLE_PATH": "/nonexistent/chromedriver"},
+            "SELENIUM_DRIVER_EXECUTABLE_PATH=/nonexistent/chromedriver is not an executable file",
+        ),
+        ({"SELENIUM_BROWSER_EXECUTABLE_PATH": ""}, "SELENIUM_BROWSER_EXECUTABLE_PATH is empty"),
+        (
+            {"DOWNLOADER_MIDDLEWARES": {MIDDLEWARE: None, GUARD: 801}},
+            "SeleniumMiddleware is not enabled in DOWNLOADER_MIDDLEWARES",
+        ),
+    ],
+    ids=["missing-driver", "no-browser-path", "middleware-disabled"],
+)
 def test_not_configured_stops_the_spider_with_a_clear_error(
-    js_site: JsSite, run_crawl: CrawlRunner
+    js_site: JsSite, run_crawl: CrawlRunner, settings: dict[str, Any], reason: str
 ) -> None:
     result = run_crawl(
         [
             {"id": "plain", "url": js_site.url("/plain/p")},
             _js("js", js_site.url("/js/a")),
         ],
-        settings={"SELENIUM_DRIVER_EXECUTABLE_PATH": "/nonexistent/chromedriver"},
+        settings=settings,
     )
     assert result.returncode == 0, result.log
-    assert "Selenium off: SELENIUM_DRIVER_EXECUTABLE_PATH=/nonexistent/chromedriver" in result.log
+    if "DOWNLOADER_MIDDLEWARES" not in settings:
+        assert f"Selenium off: {reason}" in result.log
     assert (
-        "this page needs a browser (SeleniumRequest) but Selenium is not configured" in result.log
-    )
+        "this page needs a browser (SeleniumRequest) but Selenium is not configured: "
+        f"{reason}; install chromium and chromium-driver"
+    ) in result.log
     assert result.stats["finish_reason"] == "selenium_not_configured"
     assert result.stats["selenium/not_configured"] >= 1
     # The JS page was never fetched as raw HTML.
@@ -340,7 +376,8 @@ def test_browsers_of_a_killed_crawl_are_reaped_by_the_next(
     result = run_crawl([_js("b", js_site.url("/js/b"))], settings={"SELENIUM_POOL_SIZE": 1})
     assert result.returncode == 0, result.log
     assert result.item("b")["built"] is True
-    assert result.stats["selenium/orphans_reaped"] >= 1  # others may have left some too
+    # Reaped by this crawl (stat selenium/orphans_reaped), unless another crawl
+    # running on this machine got to them first: every crawl reaps at its first browser.
     assert killed.survivors() == []
     _assert_clean(result)
 

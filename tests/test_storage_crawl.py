@@ -136,3 +136,40 @@ def test_crawl_without_storage_needs_no_database(tmp_path):
     assert stats["item_scraped_count"] == "3"
     assert "christmas/db/inserted" not in stats
     assert "UpsertProductPipeline" not in done.stderr.split("Enabled item pipelines")[1][:200]
+
+
+def test_batches_are_also_flushed_by_time(storage_engine, migrated_database_url, tmp_path):
+    done = run_feed_crawl(
+        tmp_path,
+        migrated_database_url,
+        sample_items(12),
+        crawl_id="slow",
+        settings={"CHRISTMAS_UPSERT_BATCH_SIZE": 1000, "CHRISTMAS_UPSERT_BATCH_SECONDS": 0.2},
+        spider_args={"pause_every": "4", "pause_seconds": "0.6"},
+    )
+    stats = _stats(done)
+    # 12 items in 3 bursts 0.6 s apart, a batch of 1000: only the clock can flush them.
+    assert int(stats["christmas/db/batches"]) >= 3
+    assert stats["christmas/db/inserted"] == "12"
+
+
+def test_an_item_the_database_refuses_is_kept_and_the_rest_stored(
+    storage_engine, migrated_database_url, tmp_path
+):
+    items = sample_items(5)
+    items[2] = dict(items[2], vendor_id="x" * 80)  # longer than products.vendor_id allows
+    done = run_feed_crawl(tmp_path, migrated_database_url, items, crawl_id="refused")
+    stats = _stats(done)
+    assert stats["christmas/dropped/db_rejected"] == "1"
+    assert stats["christmas/db/inserted"] == "4"
+    dead_letter = tmp_path / "dead-letter" / "ornament_shop-refused.jsonl"
+    kept = [json.loads(line)["item"] for line in dead_letter.read_text().splitlines()]
+    assert kept == [items[2]]
+    assert f"kept in {dead_letter}" in done.stderr
+
+
+def test_a_database_without_the_schema_stops_the_crawl_with_the_fix(empty_database_url, tmp_path):
+    done = run_feed_crawl(tmp_path, empty_database_url, sample_items(3), crawl_id="noschema")
+    assert "cannot store products: it has no products table" in done.stderr
+    assert "upgrade head" in done.stderr
+    assert "'item_scraped_count'" not in done.stderr

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from christmas_spiders.config import DEFAULTS
 from christmas_spiders.db import embedded
@@ -162,3 +163,10 @@ def test_database_stopped_mid_crawl_fails_clearly_and_replay_loses_nothing(own_e
         assert crawl_ids == ["downcrawl"]
     finally:
         engine.dispose()
+
+
+def test_a_test_session_never_stores_into_the_users_database():
+    # What a test crawl that names no database gets (see tests/fixtures/storage.py).
+    socket_dir = make_url(database_url()).query["host"]
+    assert str(socket_dir).startswith("/tmp/cs-test-session-pg-")
+    assert "DATABASE_URL" not in os.environ

@@ -79,7 +79,7 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         engine.dispose()
 
 
-def test_alembic_command_line_config_points_at_the_package_migrations(empty_database_url):
+def test_alembic_command_line_config_points_at_the_project_migrations(empty_database_url):
     config = alembic_config(empty_database_url)
     command.upgrade(config, "head")
     engine = make_engine(empty_database_url)

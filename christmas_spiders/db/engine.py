@@ -21,7 +21,8 @@ from christmas_spiders.db import embedded
 
 DRIVER = "postgresql+psycopg"
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Alembic owns the schema from the project's top-level alembic/ folder (the user's layout).
+MIGRATIONS_DIR = PROJECT_ROOT / "alembic"
 # Any constant: serialises "create the database and migrate it" across processes.
 _MIGRATE_LOCK_KEY = 0x43485253  # "CHRS"
 
@@ -84,9 +85,30 @@ def ensure_database(admin_url: str, database: str, url: str) -> None:
             ).fetchone()
             if not exists:
                 admin.execute(f'CREATE DATABASE "{database}"')
-            upgrade(url)
+            if MIGRATIONS_DIR.is_dir():
+                upgrade(url)
+            else:
+                _require_migrated(url)
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK_KEY,))
+
+
+def _require_migrated(url: str) -> None:
+    # Run from an installed egg (a scrapyd job), there are no migration scripts at hand:
+    # use the schema if a checkout already migrated it, else say how to.
+    with psycopg.connect(libpq_url(url)) as conn:
+        migrated = conn.execute("SELECT to_regclass('alembic_version')").fetchone()
+        version = (
+            conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            if migrated and migrated[0]
+            else None
+        )
+    if version is None:
+        raise DatabaseConfigError(
+            f"the embedded database is not migrated and this installation cannot read the "
+            f"migrations ({MIGRATIONS_DIR} is not a folder); run "
+            "`python -m christmas_spiders.db upgrade` once from the project checkout"
+        )
 
 
 def alembic_config(url: str) -> Any:

@@ -81,6 +81,15 @@ def row_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+def schema_problem(conn: Connection) -> str | None:
+    """Why this database cannot take products (no schema, an old one), or None."""
+    if conn.execute(text("SELECT to_regclass('products')")).scalar() is None:
+        return "it has no products table"
+    if conn.execute(text("SELECT to_regclass('audit_settings')")).scalar() is None:
+        return "its schema predates the audit settings"
+    return None
+
+
 def set_crawl_id(conn: Connection, crawl_id: str | None) -> None:
     """Tag this transaction's audit rows with ``crawl_id`` (SET LOCAL; None: by hand)."""
     conn.execute(

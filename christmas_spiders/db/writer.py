@@ -75,6 +75,7 @@ class ProductWriter:
         """Store ``items`` in one transaction; raises DatabaseUnavailable after the retries."""
         result = WriteResult()
         rows: list[dict[str, Any]] = []
+        originals: list[Mapping[str, Any]] = []
         times: list[dt.datetime | None] = []
         for index, item in enumerate(items):
             try:
@@ -82,6 +83,7 @@ class ProductWriter:
             except UnstorableItem as exc:
                 result.rejected.append((item, str(exc)))
                 continue
+            originals.append(item)
             times.append(synced_at[index] if synced_at is not None else None)
         if not rows:
             return result
@@ -91,11 +93,11 @@ class ProductWriter:
         except DBAPIError:
             # One bad row fails the whole statement: store the others one by one.
             inserted = updated = 0
-            for row, when in zip(rows, times, strict=True):
+            for row, original, when in zip(rows, originals, times, strict=True):
                 try:
                     i, u = self._with_retries([row], [when], crawl, result)
                 except DBAPIError as exc:
-                    result.rejected.append((row, str(exc.orig or exc).splitlines()[0]))
+                    result.rejected.append((original, str(exc.orig or exc).splitlines()[0]))
                     continue
                 inserted += i
                 updated += u

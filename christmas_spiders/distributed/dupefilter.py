@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from scrapy import Spider
 from scrapy_redis.connection import get_redis_from_settings
 from scrapy_redis.dupefilter import RFPDupeFilter
@@ -29,6 +27,3 @@ class SessionDupeFilter(RFPDupeFilter):
         # The set belongs to the session, not to this worker: the session scheduler
         # lets it expire once the session is finished, so other workers keep using it.
         return None
-
-    def request_seen(self, request: Any) -> bool:
-        return super().request_seen(request)

@@ -27,13 +27,18 @@ redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 return 1
 """
 
+# Up to ARGV[2] best requests, each under the field "<ARGV[1]>.<n>|<score>".
 _POP = """
-local items = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #items == 0 then return false end
-redis.call('ZREM', KEYS[1], items[1])
-local field = ARGV[1] .. '|' .. items[2]
-redis.call('HSET', KEYS[2], field, items[1])
-return {field, items[1]}
+local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #items, 2 do
+  redis.call('ZREM', KEYS[1], items[i])
+  local field = ARGV[1] .. '.' .. ((i + 1) / 2) .. '|' .. items[i + 1]
+  redis.call('HSET', KEYS[2], field, items[i])
+  out[#out + 1] = field
+  out[#out + 1] = items[i]
+end
+return out
 """
 
 _REQUEUE = """
@@ -44,6 +49,7 @@ for _, field in ipairs(ARGV) do
     local score = string.match(field, '|([^|]*)$')
     redis.call('ZADD', KEYS[2], score, data)
     redis.call('HDEL', KEYS[1], field)
+    redis.call('SREM', KEYS[3], field)
     moved = moved + 1
   end
 end
@@ -67,11 +73,13 @@ class ReliablePriorityQueue(PriorityQueue):
         *,
         inflight_key: str,
         dupefilter_key: str,
+        parked_key: str,
         serializer: Any = None,
     ) -> None:
         super().__init__(server, spider, key, serializer=serializer)
         self.inflight_key = inflight_key
         self.dupefilter_key = dupefilter_key
+        self.parked_key = parked_key
         self._push = server.register_script(_PUSH)
         self._pop = server.register_script(_POP)
         self._requeue = server.register_script(_REQUEUE)
@@ -88,27 +96,37 @@ class ReliablePriorityQueue(PriorityQueue):
     def push(self, request: Request) -> None:
         self.push_unique(request, None)
 
-    def pop_reliable(self, token: str) -> tuple[str, Request] | None:
-        """Move the best request into the in-flight hash; returns (field, request)."""
-        popped = self._pop(keys=[self.key, self.inflight_key], args=[token])
-        if not popped:
-            return None
-        field, data = popped
-        return field.decode(), self._decode_request(data[_NONCE_BYTES:])
+    def pop_reliable(self, token: str, count: int = 1) -> list[tuple[str, Request]]:
+        """Move up to ``count`` best requests into the in-flight hash (one round trip);
+        returns (field, request) pairs, best first."""
+        popped = self._pop(keys=[self.key, self.inflight_key], args=[token, max(1, count)])
+        return [
+            (field.decode(), self._decode_request(data[_NONCE_BYTES:]))
+            for field, data in zip(popped[::2], popped[1::2], strict=True)
+        ]
 
     def pop(self, timeout: int = 0) -> Request | None:
         raise NotImplementedError("use pop_reliable(token): a plain pop would lose the request")
 
-    def acknowledge(self, fields: list[str]) -> int:
-        if not fields:
-            return 0
-        return int(self.server.hdel(self.inflight_key, *fields))
+    def settle(self, done: list[str], parked: list[str]) -> None:
+        """Forget ``done`` fields; mark ``parked`` ones processed (items not yet stored).
+        One round trip for both."""
+        if not done and not parked:
+            return
+        pipe = self.server.pipeline(transaction=False)
+        if done:
+            pipe.hdel(self.inflight_key, *done)
+            pipe.srem(self.parked_key, *done)
+        if parked:
+            pipe.sadd(self.parked_key, *parked)
+        pipe.execute()
 
     def requeue(self, fields: list[str]) -> int:
         """Put in-flight requests back in the queue (those still in flight; atomic)."""
         if not fields:
             return 0
-        return int(self._requeue(keys=[self.inflight_key, self.key], args=fields))
+        keys = [self.inflight_key, self.key, self.parked_key]
+        return int(self._requeue(keys=keys, args=fields))
 
     def inflight_fields(self) -> list[str]:
         return [f.decode() for f in self.server.hkeys(self.inflight_key)]

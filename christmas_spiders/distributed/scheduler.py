@@ -71,6 +71,9 @@ class SessionScheduler(RedisScheduler):
         self.finished_ttl = settings.getint(
             "CHRISTMAS_FINISHED_SESSION_TTL", redis_keys.FINISHED_SESSION_TTL_SECONDS
         )
+        # Requests popped per round trip; claimed (in flight) until handed to the engine.
+        self.pop_batch = max(1, settings.getint("CHRISTMAS_POP_BATCH", redis_keys.POP_BATCH))
+        self._prefetched: deque[tuple[str, Request]] = deque()
         self.worker_id = uuid.uuid4().hex[:12]
         self._seq = 0
         # field -> Request popped by this worker and not yet acknowledged.
@@ -122,6 +125,7 @@ class SessionScheduler(RedisScheduler):
             self.keys["queue"],
             inflight_key=self.keys["inflight"],
             dupefilter_key=self.keys["dupefilter"],
+            parked_key=self.keys["parked"],
             serializer=self.serializer,
         )
         self.df = SessionDupeFilter.from_spider(spider)
@@ -150,6 +154,14 @@ class SessionScheduler(RedisScheduler):
             loop.start(interval, now=False)
             self._loops.append(loop)
 
+    def _engine_slot(self) -> Any:
+        """The engine's slot (its ``inprogress`` requests), or None outside a crawl."""
+        try:
+            engine = self.crawler.engine
+        except RuntimeError:  # Crawler.engine before the crawl started
+            return None
+        return getattr(engine, "_slot", None)
+
     def _on_engine_started(self, spider: Spider) -> None:
         scraper = self.crawler.engine.scraper
         pipelines = getattr(scraper.itemproc, "middlewares", ())
@@ -163,13 +175,15 @@ class SessionScheduler(RedisScheduler):
                 loop.stop()
         # The scraper (and so the pipelines' last flush) closed before us.
         self._acknowledge_done(closing=True)
-        if self._mine:
+        unfinished = list(self._mine) + [field for field, _ in self._prefetched]
+        self._prefetched.clear()
+        if unfinished:
             # Stopped before these pages were processed: give them back right away.
-            moved = self.queue.requeue(list(self._mine))
+            moved = self.queue.requeue(unfinished)
             self.stats.inc_value(f"{STATS_PREFIX}/requeued_on_close", moved)
             logger.info("worker %s gave back %d unfinished requests", self.worker_id, moved)
             self._mine.clear()
-        finished = self._session_done(ignore=set())
+        finished = self._session_done() and not self.server.hlen(self.keys["inflight"])
         pipe = self.server.pipeline(transaction=False)
         pipe.delete(self._worker_key)
         pipe.srem(self.keys["workers"], self.worker_id)
@@ -203,11 +217,14 @@ class SessionScheduler(RedisScheduler):
         return True
 
     def next_request(self) -> Request | None:
-        self._seq += 1
-        popped = self.queue.pop_reliable(f"{self.worker_id}|{self._seq}")
-        if popped is None:
-            return None
-        field, request = popped
+        if not self._prefetched:
+            self._seq += 1
+            self._prefetched.extend(
+                self.queue.pop_reliable(f"{self.worker_id}|{self._seq}", self.pop_batch)
+            )
+            if not self._prefetched:
+                return None
+        field, request = self._prefetched.popleft()
         # Seeded now: its retries and redirects (copies of it) follow their own dont_filter.
         if request.meta.get("is_start_request"):
             request.meta["is_start_request"] = False
@@ -216,7 +233,7 @@ class SessionScheduler(RedisScheduler):
         return request
 
     def has_pending_requests(self) -> bool:
-        return len(self.queue) > 0
+        return bool(self._prefetched) or len(self.queue) > 0
 
     # --- acknowledgement -------------------------------------------------------------
 
@@ -228,31 +245,31 @@ class SessionScheduler(RedisScheduler):
 
     def _acknowledge_done(self, closing: bool = False) -> None:
         """Forget requests this worker has fully processed (one HDEL per sweep)."""
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)
-        in_progress = getattr(slot, "inprogress", None)
+        in_progress = getattr(self._engine_slot(), "inprogress", None)
         if in_progress is None and not closing:
             return
+        # Without the engine's slot nothing can be known done: those are given back.
         done = [
             field
             for field, request in self._mine.items()
             if in_progress is not None and request not in in_progress
         ]
-        if closing and getattr(engine, "_slot", None) is None:
-            done = []
         ready: list[str] = []
+        parked: list[str] = []
         for field in done:
             del self._mine[field]
             if self._wait_for_storage:
                 self._awaiting_storage.append((self._items_scraped, field))
+                parked.append(field)
             else:
                 ready.append(field)
         while self._awaiting_storage and (
             closing or self._awaiting_storage[0][0] <= self._items_stored
         ):
             ready.append(self._awaiting_storage.popleft()[1])
+        ready_set = set(ready)
+        self.queue.settle(ready, [field for field in parked if field not in ready_set])
         if ready:
-            self.queue.acknowledge(ready)
             self.stats.inc_value(f"{STATS_PREFIX}/acknowledged", len(ready))
 
     # --- liveness and the end of a session -------------------------------------------
@@ -288,22 +305,23 @@ class SessionScheduler(RedisScheduler):
             )
         return moved
 
-    def _session_done(self, ignore: set[str]) -> bool:
+    def _session_done(self) -> bool:
+        """Nothing queued, and no page in flight that could still make requests (pages
+        whose items only await storage do not count)."""
         pipe = self.server.pipeline(transaction=False)
         pipe.zcard(self.keys["queue"])
         pipe.hkeys(self.keys["inflight"])
-        queued, inflight = pipe.execute()
-        others = {field.decode() for field in inflight} - ignore
-        return queued == 0 and not others
+        pipe.smembers(self.keys["parked"])
+        queued, inflight, parked = pipe.execute()
+        return queued == 0 and not set(inflight) - set(parked)
 
     def _on_idle(self, spider: Spider) -> None:
         self._acknowledge_done()
         self._requeue_orphans()
-        parked = {field for _, field in self._awaiting_storage}
-        if self._session_done(ignore=parked):
+        if self._session_done():
             return
         # Others still hold pages that may yield more requests: wait and look again soon.
-        slot = getattr(self.crawler.engine, "_slot", None)
+        slot = self._engine_slot()
         if slot is not None:
             slot.nextcall.schedule(self.idle_poll)
         raise DontCloseSpider

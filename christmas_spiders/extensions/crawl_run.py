@@ -35,7 +35,7 @@ from christmas_spiders.items import ITEM_FIELDS
 from christmas_spiders.pipelines.upsert import crawl_database_url
 
 logger = logging.getLogger(__name__)
-ARGUMENT_NAMES = ("years", "product_url", "stale_hours", "crawl_id")
+ARGUMENT_NAMES = ("base_url", "years", "product_url", "release_year", "stale_hours", "crawl_id")
 DROPPED_PREFIX = "christmas/dropped/"
 
 

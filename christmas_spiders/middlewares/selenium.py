@@ -185,6 +185,7 @@ class BrowserConfig:
     driver_path: str
     browser_path: str
     arguments: tuple[str, ...]
+    load_images: bool = False
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> BrowserConfig:
@@ -193,6 +194,7 @@ class BrowserConfig:
             driver_path=settings.get("SELENIUM_DRIVER_EXECUTABLE_PATH") or "",
             browser_path=settings.get("SELENIUM_BROWSER_EXECUTABLE_PATH") or "",
             arguments=tuple(settings.getlist("SELENIUM_DRIVER_ARGUMENTS")),
+            load_images=settings.getbool("SELENIUM_LOAD_IMAGES"),
         )
 
     def problem(self) -> str | None:
@@ -259,11 +261,27 @@ class BrowserExiting(RuntimeError):
     """The interpreter is exiting: no new browser."""
 
 
-def _kill_processes(processes: list[psutil.Process]) -> None:
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _kill_processes(processes: list[psutil.Process], timeout: float = 5.0) -> None:
+    """SIGKILL them all at once and wait until each is gone or a zombie.
+
+    A killed Chromium's children are re-parented to init and stay zombies until
+    it reaps them (in a container, maybe never): they are dead, so not waited for.
+    """
     for process in processes:
         with contextlib.suppress(psutil.Error):
             process.kill()
-    psutil.wait_procs(processes, timeout=5)
+    deadline = time.monotonic() + timeout
+    pending = [p for p in processes if _running(p)]
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+        pending = [p for p in pending if _running(p)]
 
 
 def _processes_using_dir(user_data_dir: str) -> list[psutil.Process]:
@@ -331,6 +349,11 @@ class ManagedDriver:
         for argument in config.arguments:
             options.add_argument(argument)
         options.add_argument(f"--user-data-dir={self.user_data_dir}")
+        if not config.load_images:
+            # Pages are parsed, never looked at: spare the shops the image downloads.
+            options.add_experimental_option(
+                "prefs", {"profile.managed_default_content_settings.images": 2}
+            )
         # Own session: a terminal Ctrl-C reaches Scrapy (which closes us cleanly),
         # not chromedriver and Chromium in the middle of a page.
         self.service = ChromeService(

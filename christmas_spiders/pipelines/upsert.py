@@ -25,11 +25,14 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import DeferredLock
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 
 from christmas_spiders.db.engine import database_url, make_engine
+from christmas_spiders.db.store import schema_problem
 from christmas_spiders.db.writer import (
     REPLAY_COMMAND,
     DatabaseUnavailable,
@@ -48,6 +51,10 @@ DEFAULT_DEAD_LETTER_DIR = "var/dead-letter"
 def crawl_database_url(crawler: Crawler) -> str:
     """The database of this crawl: CHRISTMAS_DATABASE_URL, else the project's (config/embedded)."""
     return crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
+
+
+class DatabaseSchemaError(RuntimeError):
+    """The database has no (or an old) christmas_spiders schema."""
 
 
 class UpsertProductPipeline:
@@ -109,11 +116,32 @@ class UpsertProductPipeline:
     async def open_spider(self) -> None:
         url = await maybe_deferred_to_future(deferToThread(crawl_database_url, self.crawler))
         engine = make_engine(url, pool_size=2, max_overflow=2, connect_args={"connect_timeout": 10})
+        await maybe_deferred_to_future(deferToThread(self._check_schema, engine))
         self.writer = ProductWriter(engine, self.crawl_id, self.retries, self.retry_base_seconds)
         vendor = getattr(self.spider, "vendor", None) or self.spider.name
         self.dead_letter_path = self.dead_letter_dir / f"{vendor}-{self.crawl_id}.jsonl"
         self._timer = LoopingCall(self._flush_if_due)
         self._timer.start(max(self.batch_seconds / 2, 0.05), now=False)
+
+    @staticmethod
+    def _check_schema(engine: Engine) -> None:
+        """Stop at once on a database without the schema (every write would fail).
+
+        An unreachable database is not an error here: the writes retry, then dead-letter.
+        """
+        try:
+            with engine.connect() as conn:
+                problem = schema_problem(conn)
+        except OperationalError as exc:
+            logger.warning("database not reachable at start (%s); writes will retry", exc.orig)
+            return
+        if problem:
+            url = engine.url.render_as_string(hide_password=True)
+            raise DatabaseSchemaError(
+                f"database {url} cannot store products: {problem}. Migrate it first: "
+                f"alembic -x url={url} upgrade head  (or: python -m christmas_spiders.db "
+                f"--database-url {url} upgrade)"
+            )
 
     async def process_item(self, item: Any) -> Any:
         pending = PendingItem(ItemAdapter(item).asdict(), dt.datetime.now(dt.UTC))
@@ -168,21 +196,32 @@ class UpsertProductPipeline:
         stats.inc_value("christmas/db/updated", result.updated)
         if result.retries:
             stats.inc_value("christmas/db/retries", result.retries)
+        if result.rejected:
+            # Validation should have stopped these; keep them anyway (nothing is lost).
+            self._dead_letter(
+                [PendingItem(dict(item), batch[0].scraped_at) for item, _ in result.rejected]
+            )
         for item, reason in result.rejected:
             stats.inc_value("christmas/dropped/db_rejected")
-            logger.error("item refused by the database (%s): %s", reason, item.get("link"))
+            logger.error(
+                "item refused by the database (%s): %s; kept in %s",
+                reason,
+                item.get("link"),
+                self.dead_letter_path,
+            )
 
     def _database_lost(self, exc: DatabaseUnavailable, batch: list[PendingItem]) -> None:
         self.database_down = True
         self.crawler.stats.set_value("christmas/db/unavailable", True)
-        self._dead_letter(batch + self.pending)
+        unstored = batch + self.pending
+        self._dead_letter(unstored)
         self.pending = []
         logger.error(
             "%s. The crawl stops (reason database_unavailable); %d items not stored were "
             "written to the dead-letter file %s; once the database is back, load them with: "
             "%s %s",
             exc,
-            len(batch),
+            len(unstored),
             self.dead_letter_path,
             REPLAY_COMMAND,
             self.dead_letter_path,

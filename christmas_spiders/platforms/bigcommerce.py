@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from parsel import Selector
+from lxml import etree
 from scrapy.http import Response
 
 from christmas_spiders.parsing import clean_text, year_from_first_path_segment
 from christmas_spiders.platforms.base import VendorSpider
+from christmas_spiders.platforms.select import (
+    attribute_of,
+    first,
+    next_sibling,
+    root_of,
+    select,
+    text_of,
+)
 
 
 class BigCommerceSpider(VendorSpider):
@@ -19,9 +27,10 @@ class BigCommerceSpider(VendorSpider):
     title_css: ClassVar[str] = "h1.productView-title"
     info_name_css: ClassVar[str] = "dl.productView-info dt.productView-info-name"
     price_css: ClassVar[str] = ".productView-price span.price--withoutTax"
-    vendor_id_css: ClassVar[str] = "input[name=product_id]::attr(value)"
+    vendor_id_css: ClassVar[str] = "input[name=product_id]"
     #: Cornerstone marks the sku's ``dd`` with a bare ``data-product-sku`` (text is the sku).
     sku_css: ClassVar[str] = "dl.productView-info dd[data-product-sku]"
+    brand_css: ClassVar[str] = "a span"
 
     def year_index_entries(self, response: Response) -> Iterable[tuple[int | None, str]]:
         for link in response.css(self.year_link_css):
@@ -34,29 +43,26 @@ class BigCommerceSpider(VendorSpider):
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         return response.css(self.next_page_css).getall()[:1]
 
-    def product_info(self, response: Response) -> dict[str, Selector]:
+    def product_info(self, root: etree._Element) -> dict[str, etree._Element]:
         """``dt`` label (``"sku"``, ``"brand"``...) -> its ``dd`` in the productView-info list."""
-        info: dict[str, Selector] = {}
-        for term in response.css(self.info_name_css):
-            label = clean_text(" ".join(term.css("::text").getall())).rstrip(":").strip().lower()
-            value = term.xpath("following-sibling::dd[1]")
-            if label and value:
-                info.setdefault(label, value[0])
+        info: dict[str, etree._Element] = {}
+        for term in select(root, self.info_name_css):
+            label = clean_text(text_of(term)).rstrip(":").strip().lower()
+            value = next_sibling(term, "dd")
+            if label and value is not None:
+                info.setdefault(label, value)
         return info
 
     def extract_product(self, response: Response) -> dict[str, Any]:
-        info = self.product_info(response)
+        root = root_of(response)
+        info = self.product_info(root)
         brand = info.get("brand")
-        sku_element = response.css(self.sku_css)
-        sku = sku_element[0] if sku_element else info.get("sku")
-        availability = info.get("availability")
+        sku = first(root, self.sku_css)
         return {
-            "vendor_id": response.css(self.vendor_id_css).get(),
-            "name": " ".join(response.css(f"{self.title_css} ::text").getall()),
-            "sku": " ".join(sku.css("::text").getall()) if sku is not None else None,
-            "price": " ".join(response.css(f"{self.price_css} ::text").getall()) or None,
-            "brand": " ".join(brand.css("a span ::text").getall()) if brand is not None else None,
-            "availability": (
-                " ".join(availability.css("::text").getall()) if availability is not None else None
-            ),
+            "vendor_id": attribute_of(first(root, self.vendor_id_css), "value"),
+            "name": text_of(first(root, self.title_css)),
+            "sku": text_of(sku if sku is not None else info.get("sku")),
+            "price": text_of(first(root, self.price_css)),
+            "brand": text_of(first(brand, self.brand_css)) if brand is not None else None,
+            "availability": text_of(info.get("availability")),
         }

@@ -9,6 +9,7 @@ from scrapy.http import Response
 
 from christmas_spiders.parsing import clean_text, unstruck_text, year_from_text_start
 from christmas_spiders.platforms.base import VendorSpider
+from christmas_spiders.platforms.select import attribute_of, first, markup_of, root_of, text_of
 
 
 class HookedOnHallmarkStoreSpider(VendorSpider):
@@ -57,12 +58,13 @@ class HookedOnHallmarkStoreSpider(VendorSpider):
                 yield link.attrib["href"]
 
     def extract_product(self, response: Response) -> dict[str, Any]:
-        form = response.css(self.product_form_css)
-        price = response.css(self.price_css).get()
+        root = root_of(response)
+        form = first(root, self.product_form_css)
+        price = markup_of(first(root, self.price_css))
         return {
-            "vendor_id": form.xpath("(.//input)[1]/@value").get(),
-            "name": " ".join(form.css("h1 ::text").getall()),
-            "sku": " ".join(response.css(f"{self.sku_css} ::text").getall()),
+            "vendor_id": attribute_of(first(form, "input"), "value"),
+            "name": text_of(first(form, "h1")),
+            "sku": text_of(first(root, self.sku_css)),
             "price": unstruck_text(price) if price is not None else None,
-            "availability": " ".join(response.css(f"{self.availability_css} ::text").getall()),
+            "availability": text_of(first(root, self.availability_css)),
         }

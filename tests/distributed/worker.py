@@ -115,6 +115,8 @@ def main(argv: list[str]) -> None:
     extra = dict(arg.split("=", 1) for arg in argv[2:])
     settings = get_project_settings()
     settings.set("ITEM_PIPELINES", {AppendItemsPipeline: 900})
+    # No Postgres here: the project's storing pipeline and crawl-run extension stay off.
+    settings.set("CHRISTMAS_STORE_ITEMS", False)
     settings.set("TEST_ITEMS_FILE", str(out_dir / f"items-{os.getpid()}.jsonl"))
     settings.set("CHRISTMAS_YEAR_LINKS_FILE", str(out_dir / "year-links.json"))
     settings.set("LOG_FILE", str(out_dir / f"worker-{os.getpid()}.log"))
@@ -122,8 +124,6 @@ def main(argv: list[str]) -> None:
     for name in ("CHRISTMAS_WORKER_TIMEOUT", "CHRISTMAS_WORKER_HEARTBEAT", "CHRISTMAS_IDLE_POLL"):
         if os.environ.get(name):
             settings.set(name, float(os.environ[name]))
-    if os.environ.get("CHRISTMAS_REDIS_KEY_PREFIX"):
-        settings.set("CHRISTMAS_REDIS_KEY_PREFIX", os.environ["CHRISTMAS_REDIS_KEY_PREFIX"])
     if os.environ.get("CHRISTMAS_YEAR_LINKS_TTL"):
         settings.set("CHRISTMAS_YEAR_LINKS_TTL", int(os.environ["CHRISTMAS_YEAR_LINKS_TTL"]))
     process = CrawlerProcess(settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import signal
 import sys
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--json", action="store_true", help="print the base URLs as one JSON line")
     serve.add_argument("--prerender", action="store_true", help="render every page before serving")
     serve.add_argument("--catalogue-pickle", help=argparse.SUPPRESS)
+    # serve_replicas(in_process=False): end with the process that started us, even
+    # when it dies without stopping us.
+    serve.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     truth = commands.choices["truth"]
     truth.add_argument("--vendor", choices=VENDORS, required=True)
     truth.add_argument("--base-url", required=True)
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{vendor} {url}", flush=True)
             print("Serving until Ctrl-C.", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
-            pass
+            if args.parent_pid and os.getppid() != args.parent_pid:
+                break
     finally:
         servers.stop()
     return 0

@@ -32,13 +32,16 @@ day) by a stable hash, so ``day=2`` always differs from ``day=1`` in the same wa
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
+import itertools
 import math
+import operator
 import random
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 
 VENDORS: tuple[str, ...] = ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
@@ -180,6 +183,9 @@ class Ornament:
     series: str | None
     value: Decimal  # market value the shops price around
 
+    def __reduce__(self) -> tuple[type[Ornament], tuple[object, ...]]:
+        return (Ornament, (self.sku, self.name, self.year, self.series, self.value))
+
 
 @dataclass(slots=True)
 class Listing:
@@ -206,6 +212,14 @@ class Listing:
     @property
     def brand(self) -> str:
         return self.brand_shown or "Hallmark"
+
+    def __reduce__(self) -> tuple[type[Listing], tuple[object, ...]]:
+        # Positional fields pickle twice as fast as the dataclass default: a 20,000-product
+        # catalogue goes to the server process (serve_replicas(in_process=False)) as a pickle.
+        return (Listing, _listing_fields(self))
+
+
+_listing_fields = operator.attrgetter(*(f.name for f in fields(Listing)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +390,7 @@ def _charm(amount: Decimal) -> Decimal:
     return max(result, Decimal("1.95")).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+@functools.cache
 def slugify(text: str) -> str:
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     out = []
@@ -433,13 +448,19 @@ def _make_ornaments(rng: random.Random, count: int) -> list[Ornament]:
     chosen_years += rng.choices(years, weights=weights, k=count - len(chosen_years))
     used_skus: set[str] = set()
     ornaments: list[Ornament] = []
+    prefixes_by_year = {
+        year: (
+            [p for p, first, _ in SKU_PREFIXES if year >= first],
+            list(itertools.accumulate(w for _, first, w in SKU_PREFIXES if year >= first)),
+        )
+        for year in years
+    }
     for index, year in enumerate(chosen_years):
-        prefixes = [(p, w) for p, first, w in SKU_PREFIXES if year >= first]
-        names, prefix_weights = [p for p, _ in prefixes], [w for _, w in prefixes]
+        names, cum_weights = prefixes_by_year[year]
         for attempt in range(1000):
             # A crowded prefix (large catalogues) gives way to the others.
             if attempt < 20:
-                prefix = rng.choices(names, weights=prefix_weights)[0]
+                prefix = rng.choices(names, cum_weights=cum_weights)[0]
             else:
                 prefix = rng.choice(names)
             sku = f"{prefix}{rng.randrange(1000, 10000)}"
@@ -501,7 +522,6 @@ def _make_listing(
     ornament: Ornament,
     vendor_id: str,
     rng: random.Random,
-    seed: int,
 ) -> Listing:
     shop_factor = Decimal(str(round(rng.uniform(0.85, 1.25), 3)))
     price = _charm(ornament.value * shop_factor)
@@ -550,7 +570,7 @@ def _make_listing(
     )
 
 
-def _extras(vendor: str, rng: random.Random, start: int, used_skus: set[str]) -> list[Ornament]:
+def _extras(rng: random.Random, used_skus: set[str]) -> list[Ornament]:
     """Products listed only on non-year pages (accessories, vintage): never in the truth."""
     names = ("Ornament Display Tree", "Keepsake Storage Box", "Vintage Glass Ball Set")
     out = []
@@ -576,7 +596,6 @@ def _build_shop(
     ornaments: list[Ornament],
     products_per_shop: int,
     malformed_ratio: float,
-    seed: int,
     rng: random.Random,
     used_skus: set[str],
 ) -> Shop:
@@ -595,35 +614,39 @@ def _build_shop(
     listings: dict[str, Listing] = {}
     by_year: dict[int, list[str]] = {year: [] for year in range(FIRST_YEAR, LAST_YEAR + 1)}
     for ornament, vendor_id in zip(carried, vendor_ids, strict=False):
-        listing = _make_listing(vendor, ornament, vendor_id, rng, seed)
+        listing = _make_listing(vendor, ornament, vendor_id, rng)
         listings[vendor_id] = listing
         by_year[ornament.year].append(vendor_id)
     for year_ids in by_year.values():
         rng.shuffle(year_ids)  # shops list in their own order, not by sku
-    if not any(listing.price >= 1000 for listing in listings.values()):
-        # Every shop shows at least one four-figure price ($1,299.00).
-        rare = listings[vendor_ids[0]]
-        rare.price, rare.was_price = Decimal("1299.00"), None
 
     # Malformed pages: an exact share, reasons dealt round-robin so each one appears.
     reasons = DROP_REASONS_BY_VENDOR[vendor]
     malformed_count = round(malformed_ratio * products_per_shop)
     for n, vendor_id in enumerate(sorted(rng.sample(sorted(listings), malformed_count))):
         listings[vendor_id].malformed = reasons[n % len(reasons)]
+    good = [listing for listing in listings.values() if listing.malformed is None]
+    if good and not any(listing.price >= 1000 for listing in good):
+        # Every shop shows at least one four-figure price ($1,299.00).
+        good[0].price, good[0].was_price = Decimal("1299.00"), None
 
-    extra_ornaments = _extras(vendor, rng, 0, used_skus)
+    extra_ornaments = _extras(rng, used_skus)
     extra_ids = vendor_ids[products_per_shop:]
     for ornament, vendor_id in zip(extra_ornaments, extra_ids, strict=True):
-        listing = _make_listing(vendor, ornament, vendor_id, rng, seed)
+        listing = _make_listing(vendor, ornament, vendor_id, rng)
         listing.year = None
         listings[vendor_id] = listing
 
-    page_size = max(3, min(48, products_per_shop // 20))
+    page_size = max(3, min(48, products_per_shop // 40))
     years: list[YearPage] = []
     multi_page_years = [y for y, ids in by_year.items() if len(ids) > page_size]
     repeat_years = set(rng.sample(multi_page_years, math.ceil(len(multi_page_years) / 3)))
+    if vendor == "hallmark_ornaments":
+        repeat_years = set()  # one view-all page: each tile once, as .product-count says
     # Sub-categories (hookedonhallmark): years with two or more products, ~1 in 5.
-    sub_candidates = [y for y, ids in by_year.items() if len(ids) >= 2]
+    # The busiest year stays a plain paginated year page.
+    busiest = max(by_year, key=lambda y: len(by_year[y]))
+    sub_candidates = [y for y, ids in by_year.items() if len(ids) >= 2 and y != busiest]
     sub_years = (
         set(rng.sample(sub_candidates, max(1, len(sub_candidates) // 5)))
         if vendor == "hookedonhallmark" and sub_candidates
@@ -736,7 +759,7 @@ def generate_catalogue(
     used_skus = {o.sku for o in ornaments}
     shops = {
         vendor: _build_shop(
-            vendor, index, ornaments, products_per_shop, malformed_ratio, seed, rng, used_skus
+            vendor, index, ornaments, products_per_shop, malformed_ratio, rng, used_skus
         )
         for index, vendor in enumerate(VENDORS)
     }

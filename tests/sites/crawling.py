@@ -37,6 +37,8 @@ class CrawlResult:
     seconds: float
     peak_rss_bytes: int = 0
     arguments: list[str] = field(default_factory=list)
+    #: CPU seconds of the Scrapy process itself (not Chromium), sampled until it exits.
+    cpu_seconds: float = 0.0
 
     def stat(self, key: str, default: int = 0) -> Any:
         return self.stats.get(key, default)
@@ -76,13 +78,13 @@ def run_crawl(
     earlier replica on a reused port); ``store=False`` leaves the database out.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = spider or vendor
-    feed = out_dir / f"{name}.jsonl"
-    stats_file = out_dir / f"{name}.stats.json"
-    log_file = out_dir / f"{name}.log"
+    # Files are named after ``vendor`` (a label), the command after ``spider``.
+    feed = out_dir / f"{vendor}.jsonl"
+    stats_file = out_dir / f"{vendor}.stats.json"
+    log_file = out_dir / f"{vendor}.log"
     for stale in (feed, stats_file, log_file):
         stale.unlink(missing_ok=True)
-    run = ["runspider", str(spider_file)] if spider_file else ["crawl", name]
+    run = ["runspider", str(spider_file)] if spider_file else ["crawl", spider or vendor]
     command = [sys.executable, "-m", "scrapy", *run, "-O", f"{feed}:jsonlines"]
     spider_arguments = ([f"base_url={base_url}"] if base_url else []) + list(arguments)
     for argument in spider_arguments:
@@ -96,7 +98,7 @@ def run_crawl(
     for setting in (*own_settings, *settings):
         command += ["-s", setting]
     started = time.monotonic()
-    with open(out_dir / f"{name}.stderr", "w+", encoding="utf-8") as stderr:
+    with open(out_dir / f"{vendor}.stderr", "w+", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
@@ -105,7 +107,7 @@ def run_crawl(
             stderr=stderr,
             start_new_session=True,  # its own group: a timeout kills Chromium too
         )
-        peak_rss = _wait(process, timeout)
+        peak_rss, cpu_seconds = _wait(process, timeout)
         stderr.seek(0)
         early_errors = stderr.read()
     seconds = time.monotonic() - started
@@ -117,15 +119,24 @@ def run_crawl(
     )
     stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     return CrawlResult(
-        vendor, process.returncode, items, stats, log, seconds, peak_rss, spider_arguments
+        vendor,
+        process.returncode,
+        items,
+        stats,
+        log,
+        seconds,
+        peak_rss,
+        spider_arguments,
+        cpu_seconds,
     )
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
-    """Wait for the crawl, sampling its RSS (the Scrapy process itself); kill the whole
-    process group when ``timeout`` passes."""
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
+    """Wait for the crawl, sampling its peak RSS and CPU time (the Scrapy process itself);
+    kill the whole process group when ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     peak = 0
+    cpu = 0.0
     try:
         watched = psutil.Process(process.pid)
     except psutil.NoSuchProcess:
@@ -137,8 +148,11 @@ def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
             raise CrawlTimeout(f"crawl {process.args} did not finish within {timeout:g}s")
         if watched is not None:
             try:
-                peak = max(peak, watched.memory_info().rss)
+                with watched.oneshot():
+                    peak = max(peak, watched.memory_info().rss)
+                    times = watched.cpu_times()
+                    cpu = times.user + times.system
             except psutil.Error:
                 watched = None
-        time.sleep(0.1)
-    return peak
+        time.sleep(0.05)
+    return peak, cpu

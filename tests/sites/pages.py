@@ -1,3 +1,4 @@
+# ruff: noqa: E501 -- HTML/JS templates: one tag or statement a line reads better than split strings
 """The HTML of the three replica shops, laid out as shared/vendor-sites.md says.
 
 ``ShopSite(catalogue, vendor).resolve(path, query)`` maps a request to a ``Route``:
@@ -45,7 +46,7 @@ TRACKING = "?ref=year#top"
 ROBOTS = b"# Replica shop: everything may be crawled.\nUser-agent: *\nDisallow:\n"
 
 # Route kinds. Faults hit YEAR and PRODUCT pages; BROWSER_YEAR only when asked.
-INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME = (
+INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME, ASSET = (
     "index",
     "year",
     "browser_year",
@@ -54,6 +55,7 @@ INDEX, YEAR, BROWSER_YEAR, PRODUCT, OTHER, AJAX, ROBOTS_TXT, HOME = (
     "ajax",
     "robots",
     "home",
+    "asset",
 )
 
 
@@ -121,8 +123,10 @@ class ShopSite:
                 self.listing_paths[sub.listing.path] = (YEAR, sub.listing, title, None)
         for other in self.shop.others:
             self.other_by_path[other.path] = other
-        self.category_by_id = {y.category_id: y for y in self.shop.years}
-        self.category_by_id.update({o.category_id: o for o in self.shop.others})  # type: ignore[misc]
+        self.category_by_id: dict[int, YearPage | OtherPage] = {
+            y.category_id: y for y in self.shop.years
+        }
+        self.category_by_id.update({o.category_id: o for o in self.shop.others})
 
     # -- routing -------------------------------------------------------------------
 
@@ -132,6 +136,8 @@ class ShopSite:
             return Route(ROBOTS_TXT, path, lambda day: ROBOTS, TEXT)
         if path == "/":
             return Route(HOME, path, lambda day: self._home())
+        if path == "/favicon.ico":  # browsers ask for it on every page
+            return Route(ASSET, path, lambda day: b"", "image/x-icon")
         if path == self.shop.index_path:
             return Route(INDEX, path, lambda day: self._index())
         listing = self.shop.by_path.get(path)

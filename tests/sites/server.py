@@ -154,6 +154,8 @@ class ReplicaApp:
                 for kind in ("slow", "error", "drop", "permanent_error")
             },
             "fault_config": self.faults.as_dict(),
+            # CPU time of the whole serving process: the servers' own with in_process=False.
+            "process_cpu_seconds": round(time.process_time(), 3),
             "paths": dict(self.paths),
             "pages": dict(self.pages),
         }
@@ -258,7 +260,11 @@ class _HttpProtocol(asyncio.Protocol):
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip().lower()
-            length = int(headers.get("content-length", "0") or 0)
+            try:
+                length = int(headers.get("content-length", "0") or 0)
+            except ValueError:
+                self._send(Reply(400, b"bad Content-Length"), False, False)
+                return
             if len(self.buffer) < end + 4 + length:
                 return  # the request body has not all arrived
             del self.buffer[: end + 4 + length]
@@ -397,7 +403,7 @@ def serve_replicas(
         pickled.write_bytes(pickle.dumps(catalogue, protocol=pickle.HIGHEST_PROTOCOL))
         command = [
             sys.executable, "-m", "tests.sites", "serve", "--catalogue-pickle", str(pickled),
-            "--day", str(day), "--host", host, "--json",
+            "--day", str(day), "--host", host, "--json", "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         if config.active or config.seed is not None:
             command += ["--faults", faults_to_spec(config)]

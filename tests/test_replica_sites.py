@@ -1,0 +1,962 @@
+"""Tests of the replica shops themselves (tests/sites): catalogue, pages, server, truth.
+
+The strongest check is ``test_contract_crawl_yields_exactly_the_ground_truth``: a small
+crawler written from shared/vendor-sites.md alone (not the project's spiders) walks each
+replica, through real Chromium for the JavaScript-built pages, and must find exactly the
+ground truth and the expected drops.
+"""
+
+from __future__ import annotations
+
+import html
+import http.client
+import itertools
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import pytest
+from parsel import Selector
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.fixtures.replica import RunningReplica
+from tests.sites.catalogue import DROP_REASONS_BY_VENDOR, VENDORS, Catalogue, generate_catalogue
+from tests.sites.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from tests.sites.pages import ShopSite
+from tests.sites.server import control, serve_replicas, set_day
+from tests.sites.truth import expected_drops, ground_truth
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+# Raw-HTML patterns of the links the JavaScript builds.
+YEAR_LINK_PATTERNS = {
+    "hookedonhallmark": re.compile(rb"href=\"/\d{4}-hallmark-ornaments|/\d{4}-[a-z-]+\.html"),
+    "ornament_shop": re.compile(rb"/\d{4}-hallmark-ornaments/|class=\"navList-item"),
+}
+PRODUCT_LINK_PATTERN = re.compile(rb"_p_\d+\.html|quickview\"? href|quickview\" href")
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return generate_catalogue(seed=1, products_per_shop=200, malformed_ratio=0.05)
+
+
+@pytest.fixture(scope="module")
+def replicas(catalogue: Catalogue) -> Iterator[dict[str, str]]:
+    with serve_replicas(catalogue) as urls:
+        yield urls
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if shutil.which(path) is None:
+            pytest.fail(f"{path} is missing: install Debian chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-extensions",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def fetch(url: str, timeout: float = 10.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def render(driver: WebDriver, url: str, css: str) -> Selector:
+    driver.get(url)
+    WebDriverWait(driver, 15, poll_frequency=0.02).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    )
+    return Selector(text=driver.page_source)
+
+
+# -- the catalogue -------------------------------------------------------------------
+
+
+def test_same_seed_gives_the_same_catalogue_and_pages() -> None:
+    first = generate_catalogue(seed=7, products_per_shop=120, malformed_ratio=0.1)
+    second = generate_catalogue(seed=7, products_per_shop=120, malformed_ratio=0.1)
+    assert first.shops == second.shops
+    for vendor in VENDORS:
+        assert ground_truth(first, vendor, "http://h:1") == ground_truth(
+            second, vendor, "http://h:1"
+        )
+        site_a, site_b = ShopSite(first, vendor), ShopSite(second, vendor)
+        shop = first.shops[vendor]
+        paths = [shop.index_path, shop.years[-1].path, *list(shop.by_path)[:20]]
+        for path in paths:
+            route_a, route_b = site_a.resolve(path, ""), site_b.resolve(path, "")
+            assert route_a is not None and route_b is not None, path
+            assert route_a.render(2) == route_b.render(2)
+
+
+def test_different_seeds_give_different_catalogues() -> None:
+    first = generate_catalogue(seed=1, products_per_shop=100)
+    second = generate_catalogue(seed=2, products_per_shop=100)
+    for vendor in VENDORS:
+        skus_a = {item["sku"] for item in ground_truth(first, vendor, "http://h:1")}
+        skus_b = {item["sku"] for item in ground_truth(second, vendor, "http://h:1")}
+        assert skus_a != skus_b
+        assert len(skus_a & skus_b) < len(skus_a) / 2
+
+
+def test_same_sku_is_sold_by_several_shops_at_different_prices(catalogue: Catalogue) -> None:
+    prices: dict[str, dict[str, str]] = {}
+    for vendor in VENDORS:
+        for item in ground_truth(catalogue, vendor, "http://h:1"):
+            prices.setdefault(str(item["sku"]), {})[vendor] = str(item["price"])
+    shared = {sku: by_vendor for sku, by_vendor in prices.items() if len(by_vendor) >= 2}
+    at_all_three = [sku for sku, by_vendor in shared.items() if len(by_vendor) == 3]
+    assert len(shared) > 50
+    assert len(at_all_three) > 10
+    differing = [sku for sku, by_vendor in shared.items() if len(set(by_vendor.values())) > 1]
+    assert len(differing) > len(shared) / 2
+
+
+def test_every_shop_carries_unique_skus_and_years_1973_to_2026(catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        items = ground_truth(catalogue, vendor, "http://h:1")
+        skus = [item["sku"] for item in items]
+        assert len(skus) == len(set(skus))
+        assert all(re.fullmatch(r"Q[A-Z]{1,2}\d{4}", str(sku)) for sku in skus)
+        years = {item["release_year"] for item in items}
+        assert min(years) == 1973 and max(years) == 2026
+        assert len(years) == 54  # 200 products: every year has one at least
+
+
+def test_generator_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="products_per_shop"):
+        generate_catalogue(products_per_shop=0)
+    with pytest.raises(ValueError, match="malformed_ratio"):
+        generate_catalogue(malformed_ratio=1.5)
+    with pytest.raises(ValueError, match="unknown fault switch"):
+        parse_faults("slowness=0.5")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_faults("slow")
+    with pytest.raises(ValueError, match="origin"):
+        ground_truth(generate_catalogue(products_per_shop=5), "ornament_shop", "ftp://x")
+
+
+def test_twenty_thousand_products_per_shop_generate_in_reasonable_time() -> None:
+    started = time.perf_counter()
+    big = generate_catalogue(seed=3, products_per_shop=20_000)
+    elapsed = time.perf_counter() - started
+    # Generous: the machine is shared; bench/bench_replica_server.py prints the figure.
+    assert elapsed < 60, f"generating 3 x 20,000 products took {elapsed:.1f} s"
+    for shop in big.shops.values():
+        assert len(shop.reachable_vendor_ids()) == 20_000
+        assert len({listing.sku for listing in shop.listings.values()}) == len(shop.listings)
+
+
+# -- ground truth and drops ------------------------------------------------------------
+
+
+def test_ground_truth_excludes_malformed_pages_and_counts_them(catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        shop = catalogue.shops[vendor]
+        items = ground_truth(catalogue, vendor, "http://127.0.0.1:9")
+        drops = expected_drops(catalogue, vendor)
+        assert set(drops) == set(DROP_REASONS_BY_VENDOR[vendor]), "every reason appears"
+        assert sum(drops.values()) == 10  # 5 % of 200
+        assert len(items) + sum(drops.values()) == 200
+        links = {item["link"] for item in items}
+        site = ShopSite(catalogue, vendor)
+        for listing in shop.listings.values():
+            if listing.malformed is None:
+                continue
+            assert f"http://127.0.0.1:9{listing.path}" not in links
+            page = site.resolve(listing.path, "").render(1).decode()  # type: ignore[union-attr]
+            assert_malformed(vendor, listing.malformed, page)
+
+
+def assert_malformed(vendor: str, reason: str, page: str) -> None:
+    """The page really lacks what its drop reason says."""
+    selector = Selector(text=page)
+    if vendor == "hallmark_ornaments":
+        raw = re.search(r"var _3d_item = (.*);\n", page)
+        assert raw is not None
+        if reason == "bad_product_data":
+            with pytest.raises(json.JSONDecodeError):
+                json.loads(raw.group(1))
+            return
+        data = json.loads(raw.group(1))
+        expected = {
+            "missing_name": lambda: data["name"] == "",
+            "missing_sku": lambda: data["id"] == "",
+            "missing_price": lambda: "price" not in data,
+            "bad_price": lambda: data["price"] == "Call for price",
+            "missing_vendor_id": lambda: data["catalogid"] == "",
+        }
+        assert expected[reason](), (reason, data)
+        return
+    if vendor == "hookedonhallmark":
+        checks = {
+            "missing_name": lambda: not "".join(selector.css("#add h1 ::text").getall()).strip(),
+            "missing_sku": lambda: not selector.css("#product_id::text").get(default="").strip(),
+            "missing_price": lambda: not selector.css("#price"),
+            "bad_price": lambda: selector.css("#price::text").get() == "Call for price",
+            "missing_vendor_id": lambda: not selector.css("#add input::attr(value)").get().strip(),
+        }
+    else:
+        checks = {
+            "missing_name": lambda: (
+                not selector.css("h1.productView-title ::text").get(default="").strip()
+            ),
+            "missing_sku": lambda: (
+                not selector.css("dd[data-product-sku]::text").get(default="").strip()
+            ),
+            "missing_price": lambda: not selector.css("span.price--withoutTax"),
+            "bad_price": lambda: (
+                selector.css("span.price--withoutTax::text").get() == "Call for price"
+            ),
+            "missing_vendor_id": lambda: (
+                not selector.css("input[name=product_id]::attr(value)").get()
+            ),
+        }
+    assert checks[reason](), reason
+
+
+def test_ground_truth_fields_follow_the_item_contract(catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        items = ground_truth(catalogue, vendor, "http://127.0.0.1:8000/some/path?x=1")
+        assert [item["link"] for item in items] == sorted(item["link"] for item in items)
+        for item in items:
+            assert set(item) == {
+                "vendor", "vendor_id", "sku", "name", "price", "currency", "brand",
+                "availability", "release_year", "link",
+            }  # fmt: skip
+            assert item["vendor"] == vendor and item["currency"] == "USD"
+            assert re.fullmatch(r"\d+\.\d\d", str(item["price"]))
+            assert item["availability"] in ("in_stock", "out_of_stock")
+            link = urlsplit(str(item["link"]))
+            assert (link.scheme, link.netloc) == ("http", "127.0.0.1:8000")
+            assert not link.query and not link.fragment
+            assert str(item["name"]) == " ".join(str(item["name"]).split())
+            assert "&" not in str(item["name"]).replace(" & ", "")
+
+
+def test_day_two_moves_a_few_prices_and_stock(catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        day1 = ground_truth(catalogue, vendor, "http://h:1", day=1)
+        day2 = ground_truth(catalogue, vendor, "http://h:1", day=2)
+        assert [i["link"] for i in day1] == [i["link"] for i in day2]
+        moved = [a for a, b in zip(day1, day2, strict=True) if a != b]
+        price_moves = [a for a, b in zip(day1, day2, strict=True) if a["price"] != b["price"]]
+        stock_moves = [
+            a for a, b in zip(day1, day2, strict=True) if a["availability"] != b["availability"]
+        ]
+        assert 1 <= len(moved) <= len(day1) * 0.15, len(moved)
+        assert price_moves and stock_moves
+        assert ground_truth(catalogue, vendor, "http://h:1", day=2) == day2
+
+
+def test_day_control_endpoint_moves_the_served_prices(
+    catalogue: Catalogue, replicas: dict[str, str]
+) -> None:
+    vendor = "hookedonhallmark"
+    base = replicas[vendor]
+    day1 = {i["link"]: i for i in ground_truth(catalogue, vendor, base, day=1)}
+    day2 = {i["link"]: i for i in ground_truth(catalogue, vendor, base, day=2)}
+    link = next(link for link in day1 if day1[link]["price"] != day2[link]["price"])
+    try:
+        assert control(base, "day") == {"day": 1}
+        set_day(replicas, 2)
+        assert control(base, "day") == {"day": 2}
+        _, page = fetch(link)
+        price_text = "".join(Selector(text=page.decode()).xpath('//*[@id="price"]/text()').getall())
+        assert price_text.strip().replace("$", "").replace(",", "") == day2[link]["price"]
+    finally:
+        set_day(replicas, 1)
+    _, page = fetch(link)
+    price_text = "".join(Selector(text=page.decode()).xpath('//*[@id="price"]/text()').getall())
+    assert price_text.strip().replace("$", "").replace(",", "") == day1[link]["price"]
+    status, _ = fetch(f"{base}/__replica__/day?set=zero")
+    assert status == 400
+
+
+# -- every quirk of vendor-sites.md is on the pages ------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_every_quirk_appears_in_a_default_catalogue(seed: int) -> None:
+    catalogue = generate_catalogue(seed=seed, malformed_ratio=0.05)
+    found: Counter[str] = Counter()
+    for vendor in VENDORS:
+        site = ShopSite(catalogue, vendor)
+        shop = catalogue.shops[vendor]
+        for year_page in shop.years:
+            keys = [(year_page.path, "viewall=1" if vendor == "hallmark_ornaments" else "")]
+            keys += [
+                (year_page.path, f"page={n}") for n in range(2, len(year_page.listing.pages) + 1)
+            ]
+            for sub in year_page.sub_categories:
+                keys += [
+                    (sub.listing.path, f"page={n}") for n in range(1, len(sub.listing.pages) + 1)
+                ]
+            for path, query in keys:
+                page = Selector(text=site.resolve(path, query).render(1).decode())  # type: ignore[union-attr]
+                count_listing_quirks(vendor, page, found)
+            if year_page.sub_categories:
+                in_subs = [set(s.listing.vendor_ids()) for s in year_page.sub_categories]
+                assert "view-all" in year_page.sub_categories[-1].listing.path.lower()
+                if any(ids & in_subs[-1] for ids in in_subs[:-1]):
+                    found[f"{vendor}:product under sub-category and view-all"] += 1
+            seen_pages = [set(page) for page in year_page.listing.pages]
+            if any(a & b for a, b in itertools.pairwise(seen_pages)):
+                found[f"{vendor}:product on two pages of a year"] += 1
+        for listing in shop.listings.values():
+            if listing.year is None:
+                continue
+            page = site.resolve(listing.path, "").render(1).decode()  # type: ignore[union-attr]
+            count_product_quirks(vendor, listing.malformed, page, found)
+        index = site.resolve(shop.index_path, "").render(1).decode()  # type: ignore[union-attr]
+        if vendor == "hookedonhallmark":
+            entries = json.loads(site.resolve("/ajax/years-by-year.json", "").render(1))  # type: ignore[union-attr]
+            labels = [entry["label"] for entry in entries]
+            found["hookedonhallmark:index span entry"] = sum(not e["img"] for e in entries)
+            found["hookedonhallmark:index img entry"] = sum(bool(e["img"]) for e in entries)
+            found["hookedonhallmark:index Vintage"] = labels.count("Vintage")
+            found["hookedonhallmark:index Pre-1973"] = sum(x.startswith("Pre-1973") for x in labels)
+        elif vendor == "ornament_shop":
+            found["ornament_shop:index /ornament-accessories/"] = int(
+                "/ornament-accessories/" in {o.path for o in shop.others}
+            )
+        else:
+            hrefs = Selector(text=index).css("a.subcat::attr(href)").getall()
+            found["hallmark_ornaments:index non-year entry"] = sum(
+                re.search(r"\d{4}", href) is None for href in hrefs
+            )
+            found["hallmark_ornaments:index four-digit category id"] = sum(
+                len(re.findall(r"\d{4}", href)) == 2 for href in hrefs
+            )
+        items = ground_truth(catalogue, vendor, "http://h:1")
+        found[f"{vendor}:name with ™"] = sum("™" in str(i["name"]) for i in items)
+        found[f"{vendor}:name with é"] = sum("é" in str(i["name"]) for i in items)
+        found[f"{vendor}:name with &"] = sum("&" in str(i["name"]) for i in items)
+        found[f"{vendor}:price over 1000"] = sum(Decimal(str(i["price"])) > 1000 for i in items)
+        found[f"{vendor}:out of stock"] = sum(i["availability"] == "out_of_stock" for i in items)
+    expected = [
+        "hookedonhallmark:product on two pages of a year",
+        "ornament_shop:product on two pages of a year",
+        "hookedonhallmark:product under sub-category and view-all",
+        "hookedonhallmark:year page with only sub-categories",
+        "hookedonhallmark:view-all link in another case than view-all",
+        "hookedonhallmark:next link",
+        "ornament_shop:next link",
+        "hookedonhallmark:tracking query on link",
+        "ornament_shop:tracking query on link",
+        "hallmark_ornaments:product-count",
+        "hallmark_ornaments:tile without href",
+        "hookedonhallmark:index span entry",
+        "hookedonhallmark:index img entry",
+        "hookedonhallmark:index Vintage",
+        "hookedonhallmark:index Pre-1973",
+        "ornament_shop:index /ornament-accessories/",
+        "hallmark_ornaments:index non-year entry",
+        "hallmark_ornaments:index four-digit category id",
+        "hookedonhallmark:sale with struck price",
+        "ornament_shop:sale with rrp",
+        "hallmark_ornaments:sale with old price",
+        "hookedonhallmark:Only N left",
+        "hookedonhallmark:Sold Out",
+        "hookedonhallmark:Out of Stock",
+        "ornament_shop:Sold Out",
+        "hallmark_ornaments:availability 0",
+        "hookedonhallmark:price with thousands separator",
+        "ornament_shop:price with thousands separator",
+        "hallmark_ornaments:price as numeric string",
+        "hallmark_ornaments:price as number",
+        "hallmark_ornaments:name with entity in JSON",
+        "hookedonhallmark:name with entity",
+        "ornament_shop:name with entity",
+        "hookedonhallmark:name with white space run",
+        "ornament_shop:name with white space run",
+        "hookedonhallmark:sku with space or lower case",
+        "ornament_shop:sku with space or lower case",
+        "hallmark_ornaments:sku with space or lower case",
+        "hookedonhallmark:vendor id with blanks",
+        "ornament_shop:no Brand row",
+        "ornament_shop:Brand Hallmark Keepsake",
+        "ornament_shop:BCData",
+    ]
+    expected += [f"{v}:{q}" for v in VENDORS for q in ("name with ™", "name with é", "name with &")]
+    expected += [f"{v}:{q}" for v in VENDORS for q in ("price over 1000", "out of stock")]
+    expected += [f"{v}:malformed {r}" for v in VENDORS for r in DROP_REASONS_BY_VENDOR[v]]
+    missing = [quirk for quirk in expected if not found[quirk]]
+    assert not missing, f"seed {seed}: quirks missing: {missing}"
+
+
+def count_listing_quirks(vendor: str, page: Selector, found: Counter[str]) -> None:
+    if vendor == "hookedonhallmark":
+        if not page.css(".product-item") and page.css(".sub-categories a"):
+            found["hookedonhallmark:year page with only sub-categories"] += 1
+            hrefs = page.css(".sub-categories a::attr(href)").getall()
+            if any("view-all" in h.lower() and "view-all" not in h for h in hrefs):
+                found["hookedonhallmark:view-all link in another case than view-all"] += 1
+        nexts = [a for a in page.css(".paging a") if "next" in a.css("::text").get("").lower()]
+        found["hookedonhallmark:next link"] += len(nexts)
+        hrefs = page.css(".product-item .name a::attr(href)").getall()
+    elif vendor == "ornament_shop":
+        found["ornament_shop:next link"] += len(page.css("li.pagination-item--next a[href]"))
+        hrefs = page.css("li.product article.card .card-figure a::attr(href)").getall()
+    else:
+        count = page.css(".product-count::text").get("")
+        tiles = page.css("#productCategoryBlock div.product-item")
+        if re.fullmatch(rf"\d+ - {len(tiles)} of {len(tiles)} Products", count):
+            found["hallmark_ornaments:product-count"] += 1
+        found["hallmark_ornaments:tile without href"] += len(tiles.css("a.quickview:not([href])"))
+        hrefs = []
+    found[f"{vendor}:tracking query on link"] += sum("?ref=year#top" in h for h in hrefs)
+
+
+def count_product_quirks(
+    vendor: str, malformed: str | None, page: str, found: Counter[str]
+) -> None:
+    if malformed is not None:
+        found[f"{vendor}:malformed {malformed}"] += 1
+        return
+    selector = Selector(text=page)
+    if vendor == "hookedonhallmark":
+        name_html = re.search(r"<h1>(.*?)</h1>", page, re.S).group(1)  # type: ignore[union-attr]
+        sku = selector.css("#product_id::text").get("")
+        stock = selector.css("#availability::text").get("")
+        found["hookedonhallmark:sale with struck price"] += bool(selector.css("#price s"))
+        stock = re.sub(r"Only \d+ left", "Only N left", stock)
+        found[f"hookedonhallmark:{stock}"] += 1
+        found["hookedonhallmark:vendor id with blanks"] += (
+            selector.css("#add input::attr(value)").get("")
+            != selector.css("#add input::attr(value)").get("").strip()
+        )
+        price = "".join(selector.css("#price::text").getall())
+    elif vendor == "ornament_shop":
+        name_html = re.search(r'productView-title">(.*?)</h1>', page, re.S).group(1)  # type: ignore[union-attr]
+        sku = selector.css("dd[data-product-sku]::text").get("")
+        found["ornament_shop:sale with rrp"] += bool(selector.css("span.price--rrp"))
+        stock = selector.css("dt:contains('Availability') + dd::text").get("")
+        found[f"ornament_shop:{stock}"] += 1
+        brand = selector.css("dt:contains('Brand') + dd a span::text").get()
+        found["ornament_shop:no Brand row"] += brand is None
+        found[f"ornament_shop:Brand {brand}"] += 1
+        found["ornament_shop:BCData"] += "var BCData = {" in page
+        price = selector.css("span.price--withoutTax::text").get("")
+    else:
+        data = json.loads(re.search(r"var _3d_item = (.*);\n", page).group(1))  # type: ignore[union-attr]
+        name_html, sku, price = data["name"], data["id"], selector.css("span.price::text").get("")
+        found["hallmark_ornaments:name with entity in JSON"] += (
+            html.unescape(name_html) != name_html
+        )
+        kind = "numeric string" if isinstance(data["price"], str) else "number"
+        found[f"hallmark_ornaments:price as {kind}"] += 1
+        found[f"hallmark_ornaments:availability {data['availability']}"] += 1
+        found["hallmark_ornaments:sale with old price"] += bool(selector.css(".old-price"))
+    found[f"{vendor}:name with entity"] += html.unescape(name_html) != name_html
+    found[f"{vendor}:name with white space run"] += bool(re.search(r"\s\s", name_html.strip()))
+    found[f"{vendor}:sku with space or lower case"] += sku != sku.upper().strip() or " " in sku
+    found[f"{vendor}:price with thousands separator"] += bool(re.search(r"\$\d,\d{3}\.\d\d", price))
+
+
+# -- the server ---------------------------------------------------------------------
+
+
+def test_robots_txt_allows_everything(replicas: dict[str, str]) -> None:
+    for base in replicas.values():
+        status, body = fetch(f"{base}/robots.txt")
+        assert status == 200
+        assert b"User-agent: *\nDisallow:\n" in body
+
+
+def test_raw_html_of_js_built_pages_holds_no_year_or_product_link(
+    catalogue: Catalogue, replicas: dict[str, str]
+) -> None:
+    for vendor in ("hookedonhallmark", "ornament_shop"):
+        status, raw = fetch(replicas[vendor] + catalogue.shops[vendor].index_path)
+        assert status == 200
+        assert YEAR_LINK_PATTERNS[vendor].search(raw) is None, vendor
+        assert b"<li" not in raw
+    shop = catalogue.shops["hallmark_ornaments"]
+    for year_page in shop.years:
+        status, raw = fetch(f"{replicas['hallmark_ornaments']}{year_page.path}?viewall=1")
+        assert status == 200
+        assert raw.count(b'class="product-item"') == len(year_page.listing.vendor_ids())
+        assert PRODUCT_LINK_PATTERN.search(raw) is None
+        assert not any(listing_path.encode() in raw for listing_path in shop.by_path)
+
+
+def test_browser_renders_hookedonhallmark_year_index(
+    catalogue: Catalogue, replicas: dict[str, str], browser: WebDriver
+) -> None:
+    shop = catalogue.shops["hookedonhallmark"]
+    page = render(
+        browser, replicas["hookedonhallmark"] + shop.index_path, "ul.columns-5 > li a[href]"
+    )
+    entries = page.css("ul.columns-5 > li")
+    assert len(entries) == 54 + 2
+    hrefs = {li.css("a::attr(href)").get() for li in entries}
+    assert {y.path for y in shop.years} <= hrefs
+    assert page.css("ul.columns-5 > li span") and page.css("ul.columns-5 > li img[alt]")
+
+
+def test_browser_renders_ornament_shop_year_index(
+    catalogue: Catalogue, replicas: dict[str, str], browser: WebDriver
+) -> None:
+    shop = catalogue.shops["ornament_shop"]
+    page = render(browser, replicas["ornament_shop"] + shop.index_path, "li.navList-item a[href]")
+    hrefs = set(page.css("li.navList-item a::attr(href)").getall())
+    assert hrefs == {y.path for y in shop.years} | {o.path for o in shop.others}
+
+
+def test_browser_fills_hallmark_ornaments_tile_links(
+    catalogue: Catalogue, replicas: dict[str, str], browser: WebDriver
+) -> None:
+    shop = catalogue.shops["hallmark_ornaments"]
+    year_page = max(shop.years, key=lambda y: len(y.listing.vendor_ids()))
+    url = f"{replicas['hallmark_ornaments']}{year_page.path}?viewall=1"
+    page = render(browser, url, "#productCategoryBlock[data-quickview=ready]")
+    hrefs = page.css("a.quickview::attr(href)").getall()
+    expected = {shop.listings[v].path for v in year_page.listing.vendor_ids()}
+    assert len(hrefs) == len(expected) > 1
+    assert {href.split("?")[0] for href in hrefs} == expected
+
+
+def test_stats_count_requests_per_path_and_reset(
+    catalogue: Catalogue, replicas: dict[str, str]
+) -> None:
+    base = replicas["ornament_shop"]
+    control(base, "reset")
+    listing = next(iter(catalogue.shops["ornament_shop"].listings.values()))
+    fetch(base + listing.path)
+    fetch(base + listing.path + "?ref=year")
+    fetch(base + "/no-such-page/")
+    stats = control(base, "stats")
+    assert stats["total"] == 3
+    assert stats["paths"] == {listing.path: 2, "/no-such-page/": 1}
+    assert stats["kinds"] == {"product": 2}
+    assert stats["not_found"] == 1
+    assert stats["faults"] == {"slow": 0, "error": 0, "drop": 0, "permanent_error": 0}
+    control(base, "reset")
+    assert control(base, "stats")["total"] == 0
+
+
+def test_keep_alive_connection_serves_many_requests(
+    catalogue: Catalogue, replicas: dict[str, str]
+) -> None:
+    parts = urlsplit(replicas["hallmark_ornaments"])
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        for listing in list(catalogue.shops["hallmark_ornaments"].listings.values())[:20]:
+            connection.request("GET", listing.path)
+            answer = connection.getresponse()
+            assert answer.status == 200 and b"_3d_item" in answer.read()
+        connection.request("HEAD", "/robots.txt")
+        answer = connection.getresponse()
+        assert answer.status == 200 and answer.read() == b""
+    finally:
+        connection.close()
+
+
+def _paths_with_fault(
+    catalogue: Catalogue, vendor: str, faults: FaultConfig, fault: str
+) -> list[str]:
+    shop = catalogue.shops[vendor]
+    return [
+        listing.path
+        for listing in shop.listings.values()
+        if listing.year is not None
+        and fault_for(faults, catalogue.seed, vendor, listing.path) == fault
+        and listing.path not in permanent_error_paths(catalogue, vendor, faults)
+    ]
+
+
+def test_faults_error_then_success_drop_slow_and_permanent(catalogue: Catalogue) -> None:
+    spec = (
+        "slow=0.2,slow_seconds=0.4,error=0.2,error_times=2,drop=0.2,drop_times=1,permanent_error=2"
+    )
+    faults = parse_faults(spec)
+    vendor = "hookedonhallmark"
+    with serve_replicas(catalogue, faults=spec) as urls:
+        base = urls[vendor]
+        erroring = _paths_with_fault(catalogue, vendor, faults, "error")[0]
+        assert [fetch(base + erroring)[0] for _ in range(3)] == [503, 503, 200]
+
+        dropping = _paths_with_fault(catalogue, vendor, faults, "drop")[0]
+        parts = urlsplit(base)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection.request("GET", dropping)
+        with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
+            connection.getresponse()
+        connection.close()
+        assert fetch(base + dropping)[0] == 200
+
+        slow = _paths_with_fault(catalogue, vendor, faults, "slow")[0]
+        started = time.perf_counter()
+        assert fetch(base + slow)[0] == 200
+        assert time.perf_counter() - started >= 0.35
+
+        failing = sorted(permanent_error_paths(catalogue, vendor, faults))
+        assert len(failing) == 2
+        assert [fetch(base + failing[0])[0] for _ in range(3)] == [500, 500, 500]
+        truth_links = {i["link"] for i in ground_truth(catalogue, vendor, base, faults=spec)}
+        assert base + failing[0] not in truth_links
+        assert len(truth_links) == len(ground_truth(catalogue, vendor, base)) - 2
+
+        # Never faulted: robots.txt, the year index, the control endpoints.
+        for path in ("/robots.txt", catalogue.shops[vendor].index_path):
+            assert all(fetch(base + path)[0] == 200 for _ in range(3))
+
+        stats = control(base, "stats")
+        assert stats["faults"] == {"slow": 1, "error": 2, "drop": 1, "permanent_error": 3}
+        control(base, "reset")
+        assert fetch(base + erroring)[0] == 503, "reset re-arms the faults"
+
+
+def test_faults_spare_browser_pages_unless_asked(catalogue: Catalogue) -> None:
+    vendor = "hallmark_ornaments"
+    shop = catalogue.shops[vendor]
+    for browser_pages, expected_errors in ((0, 0), (1, len(shop.years))):
+        spec = f"error=1.0,browser_pages={browser_pages}"
+        with serve_replicas(catalogue, faults=spec) as urls:
+            statuses = [fetch(f"{urls[vendor]}{y.path}?viewall=1")[0] for y in shop.years]
+            assert statuses.count(503) == expected_errors
+
+
+def test_servers_run_in_a_separate_process(catalogue: Catalogue) -> None:
+    with serve_replicas(catalogue, day=2, in_process=False) as urls:
+        assert set(urls) == set(VENDORS)
+        for vendor, base in urls.items():
+            truth = ground_truth(catalogue, vendor, base, day=2)
+            status, _page = fetch(str(truth[0]["link"]))
+            assert status == 200
+            assert control(base, "day") == {"day": 2}
+            assert control(base, "stats")["kinds"] == {"product": 1}
+    host, port = urlsplit(urls["ornament_shop"]).hostname, urlsplit(urls["ornament_shop"]).port
+    with pytest.raises(OSError), socket.create_connection((host, port), timeout=2):
+        pass  # the process is gone with its ports
+
+
+# -- a crawl written from vendor-sites.md finds exactly the ground truth -----------------
+
+
+def _normal_name(text: str) -> str:
+    return " ".join(html.unescape(text).split())
+
+
+def _price(text: str) -> Decimal:
+    cleaned = text.strip().replace("$", "").replace(",", "")
+    try:
+        return Decimal(cleaned).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise ValueError(text) from None
+
+
+def _clean_link(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+class ContractCrawl:
+    """Walks one replica the way vendor-sites.md describes, collecting items and drops."""
+
+    def __init__(self, vendor: str, base: str, driver: WebDriver) -> None:
+        self.vendor, self.base, self.driver = vendor, base, driver
+        self.items: dict[str, dict[str, object]] = {}
+        self.drops: Counter[str] = Counter()
+        self.seen: set[str] = set()
+
+    def first_visit(self, url: str) -> bool:
+        link = _clean_link(url)
+        if link in self.seen:
+            return False
+        self.seen.add(link)
+        return True
+
+    def get(self, url: str) -> Selector:
+        status, body = fetch(url)
+        assert status == 200, url
+        return Selector(text=body.decode())
+
+    def run(self) -> None:
+        getattr(self, f"crawl_{self.vendor}")()
+
+    def item(self, url: str, year: int, **fields: object) -> None:
+        missing = [k for k in ("name", "sku", "vendor_id") if not fields.get(k)]
+        if missing:
+            self.drops[f"missing_{missing[0]}"] += 1
+            return
+        self.items[_clean_link(url)] = {
+            "vendor": self.vendor,
+            "currency": "USD",
+            "release_year": year,
+            "link": _clean_link(url),
+            **fields,
+        }
+
+    def crawl_hookedonhallmark(self) -> None:
+        index = render(self.driver, self.base + "/keepsake-hallmark-ornaments-by-year.html",
+                       "ul.columns-5 > li a[href]")  # fmt: skip
+        for li in index.css("ul.columns-5 > li"):
+            label = li.css("span::text").get() or li.css("img::attr(alt)").get() or ""
+            match = re.match(r"(\d{4})\b", label.strip())
+            if match:
+                self.hoh_listing(urljoin(self.base, li.css("a::attr(href)").get()), int(match[1]))
+
+    def hoh_listing(self, url: str, year: int) -> None:
+        while url:
+            page = self.get(url)
+            if not page.css(".product-item"):
+                for href in page.css(".sub-categories a::attr(href)").getall():
+                    if "view-all" in href.lower():
+                        self.hoh_listing(urljoin(url, href), year)
+                return
+            for href in page.css(".product-item .name a::attr(href)").getall():
+                link = urljoin(url, href)
+                if self.first_visit(link):
+                    self.hoh_product(link, year)
+            nexts = [a for a in page.css(".paging a") if "next" in a.css("::text").get("").lower()]
+            url = urljoin(url, nexts[0].attrib["href"]) if nexts else ""
+
+    def hoh_product(self, url: str, year: int) -> None:
+        page = self.get(url)
+        if not page.css("#price"):
+            self.drops["missing_price"] += 1
+            return
+        try:
+            price = _price("".join(page.css("#price::text").getall()))
+        except ValueError:
+            self.drops["bad_price"] += 1
+            return
+        stock = page.css("#availability::text").get("").strip()
+        self.item(
+            url,
+            year,
+            vendor_id=page.css("#add input::attr(value)").get("").strip(),
+            name=_normal_name("".join(page.css("#add h1 ::text").getall())),
+            sku="".join(page.css("#product_id::text").get("").split()).upper(),
+            price=f"{price}",
+            brand="Hallmark",
+            availability="in_stock"
+            if stock == "In Stock" or stock.startswith("Only")
+            else "out_of_stock",
+        )
+
+    def crawl_ornament_shop(self) -> None:
+        index = render(self.driver, self.base + "/hallmark-ornaments-by-year.html",
+                       "li.navList-item a[href]")  # fmt: skip
+        for href in index.css("li.navList-item a::attr(href)").getall():
+            first = urlsplit(href).path.strip("/").split("/")[0].split("-")[0]
+            if re.fullmatch(r"\d{4}", first):
+                url = urljoin(self.base, href)
+                while url:
+                    page = self.get(url)
+                    for card in page.css("li.product article.card"):
+                        link = urljoin(url, card.css(".card-figure a::attr(href)").get())
+                        if self.first_visit(link):
+                            self.bc_product(link, int(first))
+                    nxt = page.css("li.pagination-item--next a::attr(href)").get()
+                    url = urljoin(url, nxt) if nxt else ""
+
+    def bc_product(self, url: str, year: int) -> None:
+        page = self.get(url)
+        info = {
+            dt.css("::text").get("").strip(): dt.xpath("following-sibling::dd[1]")
+            for dt in page.css("dl.productView-info dt.productView-info-name")
+        }
+        price_text = page.css(".productView-price span.price--withoutTax::text").get()
+        if price_text is None:
+            self.drops["missing_price"] += 1
+            return
+        try:
+            price = _price(price_text)
+        except ValueError:
+            self.drops["bad_price"] += 1
+            return
+        stock = info["Availability:"].css("::text").get("").strip()
+        brand = info["Brand:"].css("a span::text").get() if "Brand:" in info else None
+        self.item(
+            url,
+            year,
+            vendor_id=page.css("input[name=product_id]::attr(value)").get("").strip(),
+            name=_normal_name("".join(page.css("h1.productView-title ::text").getall())),
+            sku="".join(info["SKU:"].css("::text").get("").split()).upper(),
+            price=f"{price}",
+            brand=brand or "Hallmark",
+            availability="in_stock" if stock == "In Stock" else "out_of_stock",
+        )
+
+    def crawl_hallmark_ornaments(self) -> None:
+        index = self.get(self.base + "/Hallmark-Ornaments-By-Year_c_200.html")
+        for href in index.css("a.subcat::attr(href)").getall():
+            match = re.search(r"\d{4}", urlsplit(href).path)
+            if not match:
+                continue
+            page = render(self.driver, urljoin(self.base, href) + "?viewall=1",
+                          "#productCategoryBlock[data-quickview=ready]")  # fmt: skip
+            links = page.css("a.quickview::attr(href)").getall()
+            count = re.search(r"of (\d+) Products", page.css(".product-count::text").get(""))
+            assert count is not None and int(count[1]) == len(links)
+            for link in links:
+                if self.first_visit(urljoin(self.base, link)):
+                    self.ho_product(urljoin(self.base, link), int(match[0]))
+
+    def ho_product(self, url: str, year: int) -> None:
+        page = self.get(url)
+        raw = re.search(r"var _3d_item = (.*?);\s*</script>", page.get(), re.S)
+        try:
+            data = json.loads(raw[1], parse_float=Decimal)  # type: ignore[index]
+        except (TypeError, json.JSONDecodeError):
+            self.drops["bad_product_data"] += 1
+            return
+        if data.get("price") in (None, ""):
+            self.drops["missing_price"] += 1
+            return
+        try:
+            price = _price(str(data["price"]))
+        except ValueError:
+            self.drops["bad_price"] += 1
+            return
+        self.item(
+            url,
+            year,
+            vendor_id=str(data["catalogid"]).strip(),
+            name=_normal_name(data["name"]),
+            sku="".join(str(data["id"]).split()).upper(),
+            price=f"{price}",
+            brand="Hallmark",
+            availability="in_stock" if data["availability"] == 1 else "out_of_stock",
+        )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_contract_crawl_yields_exactly_the_ground_truth(seed: int, browser: WebDriver) -> None:
+    catalogue = generate_catalogue(seed=seed, products_per_shop=120, malformed_ratio=0.05)
+    with serve_replicas(catalogue, day=2) as urls:
+        for vendor, base in urls.items():
+            crawl = ContractCrawl(vendor, base, browser)
+            crawl.run()
+            got = sorted(crawl.items.values(), key=lambda item: str(item["link"]))
+            expected = ground_truth(catalogue, vendor, base, day=2)
+            assert len(got) == len(expected), vendor
+            for got_item, expected_item in zip(got, expected, strict=True):
+                assert got_item == expected_item
+            assert dict(crawl.drops) == expected_drops(catalogue, vendor)
+            # Every product page fetched once: links repeat, the crawl dedupes them.
+            pages = control(base, "stats")["pages"]
+            product_paths = {urlsplit(str(item["link"])).path for item in expected}
+            assert all(pages[path] == 1 for path in product_paths)
+
+
+def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
+    command = [sys.executable, "-m", "tests.sites", "truth", "--seed", "4", "--products", "30"]
+    command += ["--malformed", "0.2", "--vendor", "hallmark_ornaments", "--day", "2"]
+    base = "http://127.0.0.1:8123"
+    lines = subprocess.run(
+        [*command, "--base-url", base], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    catalogue = generate_catalogue(seed=4, products_per_shop=30, malformed_ratio=0.2)
+    assert [json.loads(line) for line in lines] == ground_truth(
+        catalogue, "hallmark_ornaments", base, day=2
+    )
+    drops = subprocess.run(
+        [*command, "--base-url", base, "--drops"], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(drops) == expected_drops(catalogue, "hallmark_ornaments")
+    bad = subprocess.run([*command, "--base-url", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "http(s) origin" in bad.stderr
+
+
+def test_cli_serve_ends_when_its_parent_is_gone() -> None:
+    # A parent pid that is not the real parent's (above Linux's pid_max, so never a real
+    # one) stands for a parent that died: the server must end.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.sites", "serve", "--products", "5", "--json",
+         "--parent-pid", "4194305"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        urls = json.loads(process.stdout.readline())
+        assert set(urls) == set(VENDORS)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_browser_assets_are_served_not_counted_as_missing(replicas: dict[str, str]) -> None:
+    base = replicas["hookedonhallmark"]
+    control(base, "reset")
+    assert fetch(base + "/favicon.ico")[0] == 200
+    stats = control(base, "stats")
+    assert stats["not_found"] == 0 and stats["kinds"] == {"asset": 1}
+
+
+def test_replica_sites_fixture_serves_truth_and_moves_days(
+    replica_sites: Callable[..., RunningReplica],
+) -> None:
+    replica = replica_sites(seed=5, products_per_shop=30, malformed_ratio=0.1, faults="error=0.1")
+    item = replica.truth("ornament_shop")[0]
+    assert str(item["link"]).startswith(replica.urls["ornament_shop"] + "/")
+    assert sum(replica.drops("ornament_shop").values()) == 3
+    replica.set_day(3)
+    assert replica.truth("ornament_shop") == ground_truth(
+        replica.catalogue, "ornament_shop", replica.urls["ornament_shop"], day=3
+    )
+    assert replica.stats("ornament_shop")["day"] == 3
+
+
+def test_routing_edges_and_prerendered_pages(catalogue: Catalogue) -> None:
+    vendor = "ornament_shop"
+    shop = catalogue.shops[vendor]
+    site = ShopSite(catalogue, vendor)
+    listing = next(iter(shop.listings.values()))
+    busiest = max(shop.years, key=lambda y: len(y.listing.pages))
+    with serve_replicas(catalogue, prerender=True) as urls:
+        base = urls[vendor]
+        status, page = fetch(base + listing.path + "?ref=year")
+        assert status == 200
+        assert page == site.resolve(listing.path, "").render(1)  # type: ignore[union-attr]
+        last = len(busiest.listing.pages)
+        assert fetch(f"{base}{busiest.path}?page={last}")[0] == 200
+        for bad in (f"?page={last + 1}", "?page=0", "?page=two"):
+            assert fetch(base + busiest.path + bad)[0] == 404, bad
+        assert fetch(base + "/__replica__/nothing")[0] == 404
+        request = urllib.request.Request(base + listing.path, data=b"x=1", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 405
+        refused.value.close()
