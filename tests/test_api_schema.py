@@ -8,6 +8,7 @@ import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -64,6 +65,29 @@ def test_every_response_conforms(schema_app, api_key):
         )
         def check(case) -> None:
             case.call_and_validate(headers={"X-API-Key": api_key}, checks=CHECKS)
+
+        check()
+
+
+def test_malformed_requests_get_a_4xx_envelope_never_a_5xx(schema_app, api_key):
+    # Negative cases: values the document forbids (wrong types, out of range, bad enums).
+    for operation in operations(schema_app):
+        if operation.path == "/healthz":
+            continue  # no parameters: nothing to get wrong
+
+        @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=15,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case) -> None:
+            response = case.call_and_validate(
+                headers={"X-API-Key": api_key},
+                checks=[not_a_server_error, response_schema_conformance],
+            )
+            assert response.status_code < 500
 
         check()
 
