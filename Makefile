@@ -19,7 +19,10 @@ $(VENV)/.installed: requirements.txt
 demo: setup
 	$(PY) -m tests.sites.demo
 
+# Lint first (ruff is part of the standard), then the suite; a skipped test fails it.
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 lint: setup
