@@ -142,7 +142,9 @@ def test_pages_on_one_host_keep_the_download_delay(js_site: JsSite, run_crawl: C
     assert result.returncode == 0, result.log
     assert result.item("a")["built"] and result.item("b")["built"]
     loads = sorted(js_site.state.times("js", "a") + js_site.state.times("js", "b"))
-    assert loads[1] - loads[0] >= 1.4, loads  # two free browsers, yet one at a time
+    # Two free browsers, yet one at a time. The delay runs between our page-load calls;
+    # the server sees arrivals, which a slow first navigation can bring closer: slack.
+    assert loads[1] - loads[0] >= 1.0, loads
     _assert_clean(result)
 
 
