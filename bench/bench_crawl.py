@@ -11,7 +11,10 @@ In one run, against the same replica server (a separate process):
 3. a fetch-only spider over exactly the pages the crawls requested (same settings and
    concurrency, no parsing): the crawl should reach >= 70% of its throughput;
 4. the seed's original approach on a sample of the product pages: every page through
-   ONE Selenium Chromium, one at a time: the crawl should be >= 15x faster.
+   ONE Selenium Chromium, one at a time: the crawl should be >= 15x faster;
+5. in addition, a warm crawl of each shop: the same crawl again with the year links its
+   first crawl cached (as a scheduled re-crawl within the cache's 24 h finds them), so a
+   JS year index is not rendered again. The goals are judged on the cold crawls.
 
 Prints a table and the ratios against those goals. Never run by the test suite.
 """
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     catalogue = generate_catalogue(seed=options.seed, products_per_shop=options.products)
     results: dict[str, CrawlResult] = {}
     fetch_only: dict[str, CrawlResult] = {}
+    warm: dict[str, CrawlResult] = {}
     crawled_urls: list[str] = []
     with serve_replicas(catalogue, in_process=False) as urls:
         server = server_processes()
@@ -180,6 +184,19 @@ def main(argv: list[str] | None = None) -> int:
                 spider_file=BENCH_DIR / "fetch_only_spider.py",
                 timeout=3600,
             )
+            print(f"warm crawl of {vendor} (year links cached) ...", flush=True)
+            warm[vendor] = run_crawl(
+                vendor,
+                urls[vendor],
+                out / "warm",
+                settings=[f"CHRISTMAS_YEAR_LINKS_FILE={out / 'crawl' / 'year-links-cache.json'}"],
+                timeout=3600,
+            )
+            if warm[vendor].returncode != 0 or len(warm[vendor].items) != len(
+                results[vendor].items
+            ):
+                print(f"warm crawl of {vendor} failed; see {out / 'warm'}", file=sys.stderr)
+                return 1
 
         print("server alone ...", flush=True)
         before = cpu_seconds(server)
@@ -201,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     crawl_cpu = sum(r.cpu_seconds for r in results.values())
     fetch_cpu = sum(r.cpu_seconds for r in fetch_only.values())
     crawl = Rate("crawl, all pages", crawl_pages, crawl_seconds)
+    warm_crawl = Rate(
+        "warm crawl (year links cached), all pages",
+        int(total(warm, "response_received_count")),
+        total(warm, "elapsed_time_seconds"),
+    )
     crawl_products = Rate("crawl, product pages", product_pages, crawl_seconds)
     fetch = Rate(
         "fetch-only spider, same pages",
@@ -226,7 +248,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{fetched.cpu_seconds:>12.1f}{server_cpu[vendor]:>13.1f}"
         )
     print()
-    for rate in (crawl, crawl_products, fetch, alone, browser):
+    print(
+        "warm crawls: "
+        + ", ".join(
+            f"{vendor} {float(r.stat('elapsed_time_seconds', 0.0)):.1f} s "
+            f"({r.stat('christmas/browser_renders')} renders)"
+            for vendor, r in warm.items()
+        )
+    )
+    print()
+    for rate in (crawl, crawl_products, fetch, warm_crawl, alone, browser):
         print(
             f"{rate.label:<55}{rate.pages:>7} pages {rate.seconds:>8.1f} s "
             f"{rate.per_second:>8.1f} pages/s"
@@ -242,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     vs_fetch_cpu = (fetch_cpu / max(fetch.pages, 1)) / (crawl_cpu / crawl_pages)
     met_browser = "MET" if vs_browser >= GOAL_VS_BROWSER else "NOT MET"
     met_fetch = "MET" if vs_fetch >= GOAL_VS_FETCH_ONLY else "NOT MET"
+    vs_fetch_warm = warm_crawl.per_second / fetch.per_second
     print()
     print(
         f"crawl product pages/s vs seed approach: {vs_browser:.1f}x "
@@ -251,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         f"crawl pages/s vs fetch-only pages/s:    {vs_fetch:.0%} "
         f"(goal >= {GOAL_VS_FETCH_ONLY:.0%}) {met_fetch}; by CPU per page: {vs_fetch_cpu:.0%}"
     )
+    print(f"warm crawl pages/s vs fetch-only pages/s: {vs_fetch_warm:.0%} (not the goal's measure)")
     headroom = alone.per_second / crawl.per_second
     print(
         f"server alone serves {alone.per_second:.0f} pages/s = {headroom:.1f}x the crawl's rate "
