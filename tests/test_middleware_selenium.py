@@ -108,8 +108,9 @@ def test_pool_of_two_renders_pages_concurrently(js_site: JsSite, run_crawl: Craw
     readies = [state.times("ready", "a")[0], state.times("ready", "b")[0]]
     # Seen by the server: the second page loaded before the first was ready...
     assert max(loads) < min(readies), (loads, readies)
-    # ...and both were done well before one browser could have done them in turn.
-    assert max(readies) - min(loads) < 5.0, (loads, readies)
+    # ...and both were done before one browser could have done them in turn (3 s + 3 s;
+    # not tighter: a second Chromium can take seconds to start on a loaded machine).
+    assert max(readies) - min(loads) < 6.0, (loads, readies)
     assert result.stats["selenium/driver_starts"] == 2
     assert result.stats["christmas/browser_renders"] == 2
     _assert_clean(result)
