@@ -136,16 +136,20 @@ def test_plain_requests_flow_while_a_page_renders(js_site: JsSite, run_crawl: Cr
 
 
 def test_pages_on_one_host_keep_the_download_delay(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    pages = ["a", "b", "c"]
     result = run_crawl(
-        [_js("a", js_site.url("/js/a?delay=50")), _js("b", js_site.url("/js/b?delay=50"))],
+        [_js(page, js_site.url(f"/js/{page}?delay=50")) for page in pages],
         settings={"SELENIUM_POOL_SIZE": 2, "SELENIUM_DOWNLOAD_DELAY": 1.5},
     )
     assert result.returncode == 0, result.log
-    assert result.item("a")["built"] and result.item("b")["built"]
-    loads = sorted(js_site.state.times("js", "a") + js_site.state.times("js", "b"))
-    # Two free browsers, yet one at a time. The delay runs between our page-load calls;
-    # the server sees arrivals, which a slow first navigation can bring closer: slack.
-    assert loads[1] - loads[0] >= 1.0, loads
+    assert all(result.item(page)["built"] for page in pages)
+    loads = sorted(t for page in pages for t in js_site.state.times("js", page))
+    assert len(loads) == 3, loads
+    # Free browsers, yet one page load at a time. The server sees arrivals, and a fresh
+    # Chromium's first navigation reaches it up to a second late: the first gap says
+    # little, the gap before the third load (warm browsers; ~0 s without the delay)
+    # is held to the delay.
+    assert loads[2] - loads[1] >= 1.3, loads
     _assert_clean(result)
 
 

@@ -612,12 +612,14 @@ class BrowserPool:
         for attempt in range(1, attempts + 1):
             if self._stopping():
                 raise PoolClosed(f"crawl stopping, {url} not rendered")
-            self._wait_turn(url)
-            if self._stopping():
-                raise PoolClosed(f"crawl stopping, {url} not rendered")
             driver: ManagedDriver | None = None
             try:
                 driver = self._checkout(job)
+                # The delay spaces the navigations themselves, so it is taken with a ready
+                # browser in hand: a browser's start-up time varies by seconds.
+                self._wait_turn(url)
+                if self._stopping():
+                    raise PoolClosed(f"crawl stopping, {url} not rendered")
                 page = self._render(driver, job)
             except (PoolClosed, BrowserNetworkError, SeleniumWaitTimeout):
                 # Not the browser's fault: the driver is fine, the request decides.
