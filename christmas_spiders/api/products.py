@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -12,9 +13,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Integer,
     Numeric,
     String,
     and_,
+    bindparam,
     column,
     exists,
     or_,
@@ -187,6 +190,56 @@ def paginate(
     return statement, scope, limit
 
 
+# Bound-parameter names of the keyset and the limit in a prebuilt page statement.
+AFTER_KEY = "after_key"
+AFTER_ID = "after_id"
+ROW_LIMIT = "row_limit"
+
+
+def keyset_page(
+    statement: Any, sort_column: Any, id_column: Any, descending: bool, after: bool, limited: bool
+) -> Any:
+    """``paginate`` for a statement built once: the cursor's key and the limit are bound
+    parameters (``AFTER_KEY``, ``AFTER_ID``, ``ROW_LIMIT``; see ``page_parameters``)."""
+    single_key = sort_column is id_column
+    columns = [sort_column] if single_key else [sort_column, id_column]
+    if after:
+        bound = [bindparam(AFTER_ID, type_=id_column.type)]
+        if not single_key:
+            bound.insert(0, bindparam(AFTER_KEY, type_=sort_column.type))
+        statement = statement.where(keyset_condition(columns, bound, descending))
+    statement = statement.order_by(*(c.desc() if descending else c for c in columns))
+    if limited:
+        statement = statement.limit(bindparam(ROW_LIMIT, type_=Integer))
+    return statement
+
+
+def page_parameters(
+    route: str,
+    sort: str,
+    filters: dict[str, Any],
+    single_key: bool,
+    converters: tuple[Any, Any],
+    args: QueryArgs,
+    csv: bool,
+) -> tuple[dict[str, Any], str, int | None]:
+    """The values for ``keyset_page``'s parameters: (values, scope, limit).
+
+    JSON pages fetch one row more than the limit: it tells whether a next page exists.
+    """
+    scope = query_scope(route, sort, filters)
+    values: dict[str, Any] = {}
+    token = args.raw("cursor")
+    if token is not None:
+        key, values[AFTER_ID] = convert_key(decode_cursor(token, scope, 2), converters)
+        if not single_key:
+            values[AFTER_KEY] = key
+    limit = limit_for(args, csv)
+    if limit is not None:
+        values[ROW_LIMIT] = limit if csv else limit + 1
+    return values, scope, limit
+
+
 def page_response(
     rows: list[Any],
     limit: int,
@@ -202,46 +255,76 @@ def page_response(
     return data_response(records, meta, token, next_link(token) if token else None)
 
 
-def product_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
-    conditions: list[ColumnElement[bool]] = []
+# The filters a query uses: (name, number of values) each, in a fixed order. Lists
+# (comma-separated values) are IN lists of that many bound parameters.
+ProductShape = tuple[tuple[str, int], ...]
+PRODUCT_LIST_FILTERS = ("vendor", "availability")
+
+
+def _product_condition(name: str, count: int) -> ColumnElement[bool]:
+    """The condition of one filter, its values as bound parameters named after it."""
+
+    def bound(column: Any, key: str = name) -> Any:
+        return bindparam(key, type_=column.type)
+
+    if name in PRODUCT_LIST_FILTERS:
+        column = Product.__table__.c[name]
+        return column.in_([bound(column, f"{name}_{index}") for index in range(count)])
+    if name == "sku":
+        return Product.sku == bound(Product.sku)
+    if name == "release_year":
+        return Product.release_year == bound(Product.release_year)
+    if name == "year_min":
+        return Product.release_year >= bound(Product.release_year)
+    if name == "year_max":
+        return Product.release_year <= bound(Product.release_year)
+    if name == "price_min":
+        return Product.price >= bound(Product.price)
+    if name == "price_max":
+        return Product.price <= bound(Product.price)
+    if name == "q":
+        return Product.name.ilike(bound(Product.name), escape="\\")
+    if name == "changed_since":
+        return exists().where(
+            ProductAudit.product_id == Product.id,
+            ProductAudit.changed_at >= bound(ProductAudit.changed_at),
+        )
+    if name == "synced_since":
+        return Product.last_synced_at >= bound(Product.last_synced_at)
+    raise ValueError(name)
+
+
+@functools.lru_cache(maxsize=512)
+def product_list_statement(shape: ProductShape, sort: str, after: bool, limited: bool) -> Any:
+    """The products query for one combination of filters (and list lengths), sort, cursor
+    and limit, with every value a bound parameter.
+
+    Built once per combination: constructing a SQLAlchemy statement costs more Python
+    than compiling it (which SQLAlchemy caches anyway), and a page request is otherwise
+    short. The values come with the execution (``product_filters``, ``page_parameters``).
+    """
+    sort_column, _ = PRODUCT_SORTS[sort.lstrip("-")]
+    statement = select(*PRODUCT_SELECT).where(
+        and_(True, *(_product_condition(name, count) for name, count in shape))
+    )
+    return keyset_page(statement, sort_column, Product.id, sort.startswith("-"), after, limited)
+
+
+def product_filters(args: QueryArgs) -> tuple[ProductShape, dict[str, Any], dict[str, Any]]:
+    """(shape, bound values, filters as given) of the product filters in the query string."""
     vendors = args.string_list("vendor")
-    if vendors:
-        conditions.append(Product.vendor.in_(vendors))
     sku = args.string("sku", max_length=64)
     if sku is not None:
         sku = normalise_sku(sku)
-        conditions.append(Product.sku == sku)
     release_year = args.integer("release_year", 1, 9999)
-    if release_year is not None:
-        conditions.append(Product.release_year == release_year)
     year_min = args.integer("year_min", 1, 9999)
-    if year_min is not None:
-        conditions.append(Product.release_year >= year_min)
     year_max = args.integer("year_max", 1, 9999)
-    if year_max is not None:
-        conditions.append(Product.release_year <= year_max)
     availability = args.choice_list("availability", AVAILABILITIES)
-    if availability:
-        conditions.append(Product.availability.in_(availability))
     price_min = args.decimal("price_min")
-    if price_min is not None:
-        conditions.append(Product.price >= price_min)
     price_max = args.decimal("price_max")
-    if price_max is not None:
-        conditions.append(Product.price <= price_max)
     q = args.string("q")
-    if q is not None:
-        conditions.append(Product.name.ilike(f"%{escape_like(q)}%", escape="\\"))
     changed_since = args.timestamp("changed_since")
-    if changed_since is not None:
-        conditions.append(
-            exists().where(
-                ProductAudit.product_id == Product.id, ProductAudit.changed_at >= changed_since
-            )
-        )
     synced_since = args.timestamp("synced_since")
-    if synced_since is not None:
-        conditions.append(Product.last_synced_at >= synced_since)
     filters = {
         "vendor": vendors,
         "sku": sku,
@@ -255,7 +338,17 @@ def product_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[st
         "changed_since": changed_since,
         "synced_since": synced_since,
     }
-    return conditions, {key: value for key, value in filters.items() if value is not None}
+    filters = {key: value for key, value in filters.items() if value is not None}
+    shape: list[tuple[str, int]] = []
+    values: dict[str, Any] = {}
+    for name, value in filters.items():
+        if name in PRODUCT_LIST_FILTERS:
+            shape.append((name, len(value)))
+            values.update({f"{name}_{index}": item for index, item in enumerate(value)})
+        else:
+            shape.append((name, 1))
+            values[name] = f"%{escape_like(value)}%" if name == "q" else value
+    return tuple(shape), values, filters
 
 
 PRODUCT_LIST_PARAMETERS = (
@@ -281,19 +374,16 @@ def list_products() -> Response:
     args = QueryArgs(PRODUCT_LIST_PARAMETERS)
     csv = wants_csv()
     sort = args.choice("sort", sort_choices(PRODUCT_SORTS), default="id") or "id"
-    conditions, filters = product_filters(args)
+    shape, values, filters = product_filters(args)
     sort_column, converter = PRODUCT_SORTS[sort.lstrip("-")]
-    statement = select(*PRODUCT_SELECT).where(and_(True, *conditions))
-    statement, scope, limit = paginate(
-        statement, "products", sort, filters, sort_column, Product.id, (converter, str), args, csv
+    page, scope, limit = page_parameters(
+        "products", sort, filters, sort_column is Product.id, (converter, str), args, csv
     )
+    statement = product_list_statement(shape, sort, AFTER_ID in page, ROW_LIMIT in page)
+    parameters = {**values, **page}
     if csv:
-        return stream_csv(
-            readonly_engine(),
-            statement,
-            "products.csv",
-        )
-    rows = request_connection().execute(statement).all()
+        return stream_csv(readonly_engine(), statement, "products.csv", parameters)
+    rows = request_connection().execute(statement, parameters).all()
     assert limit is not None
     attr = sort_column.key
     return page_response(
