@@ -430,16 +430,15 @@ def _checked_product_id(product_id: str) -> str:
     return product_id
 
 
+PRODUCT_BY_ID = select(*PRODUCT_SELECT).where(Product.id == bindparam("product_id", type_=String))
+
+
 @bp.get("/products/<product_id>")
 def get_product(product_id: str) -> Response:
     QueryArgs(())
     json_only()
     product_id = _checked_product_id(product_id)
-    row = (
-        request_connection()
-        .execute(select(*PRODUCT_SELECT).where(Product.id == product_id))
-        .one_or_none()
-    )
+    row = request_connection().execute(PRODUCT_BY_ID, {"product_id": product_id}).one_or_none()
     if row is None:
         raise NotFound(f"no product with id {product_id!r}")
     return data_response(product_record(row))
@@ -449,6 +448,7 @@ HISTORY_PARAMETERS = ("field", "since", "until", "sort", "limit", "cursor")
 
 
 def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """Conditions on product_audit and the filters as given (for /changes)."""
     conditions: list[ColumnElement[bool]] = []
     fields = args.choice_list("field", AUDITABLE_FIELDS)
     if fields:
@@ -463,15 +463,57 @@ def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str,
     return conditions, {key: value for key, value in filters.items() if value is not None}
 
 
+def history_filters(args: QueryArgs) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(number of fields, bound values, filters as given) of the history filters."""
+    fields = args.choice_list("field", AUDITABLE_FIELDS)
+    since = args.timestamp("since")
+    until = args.timestamp("until")
+    values: dict[str, Any] = {f"field_{index}": field for index, field in enumerate(fields or ())}
+    if since is not None:
+        values["since"] = since
+    if until is not None:
+        values["until"] = until
+    filters = {"field": fields, "since": since, "until": until}
+    return (
+        len(fields or ()),
+        values,
+        {key: value for key, value in filters.items() if value is not None},
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def history_statement(
+    fields: int, since: bool, until: bool, sort: str, after: bool, limited: bool
+) -> Any:
+    """One product's audit rows (``:product_id``), built once per combination of filters,
+    sort, cursor and limit (see ``product_list_statement``)."""
+    changed_at = ProductAudit.changed_at
+    conditions = [ProductAudit.product_id == bindparam("product_id", type_=String)]
+    if fields:
+        field_type = ProductAudit.field.type
+        conditions.append(
+            ProductAudit.field.in_(
+                [bindparam(f"field_{index}", type_=field_type) for index in range(fields)]
+            )
+        )
+    if since:
+        conditions.append(changed_at >= bindparam("since", type_=changed_at.type))
+    if until:
+        conditions.append(changed_at < bindparam("until", type_=changed_at.type))
+    statement = select(*AUDIT_SELECT).where(*conditions)
+    return keyset_page(statement, changed_at, ProductAudit.id, sort.startswith("-"), after, limited)
+
+
+# Whether a product id is known: the product exists, or its audit rows (they outlive it).
+KNOWN_PRODUCT = select(
+    exists().where(Product.id == bindparam("product_id", type_=String))
+    | exists().where(ProductAudit.product_id == bindparam("product_id", type_=String))
+)
+
+
 def ensure_known(conn: Connection, product_id: str) -> None:
     """404 unless the product exists or has audit rows (the audit outlives a deleted one)."""
-    known = conn.execute(
-        select(
-            exists().where(Product.id == product_id)
-            | exists().where(ProductAudit.product_id == product_id)
-        )
-    ).scalar_one()
-    if not known:
+    if not conn.execute(KNOWN_PRODUCT, {"product_id": product_id}).scalar_one():
         raise NotFound(f"no product with id {product_id!r}")
 
 
@@ -481,28 +523,25 @@ def product_history(product_id: str) -> Response:
     csv = wants_csv()
     product_id = _checked_product_id(product_id)
     sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
-    conditions, filters = audit_filters(args)
+    fields, values, filters = history_filters(args)
     conn = request_connection()
-    statement = select(*AUDIT_SELECT).where(ProductAudit.product_id == product_id, *conditions)
-    statement, scope, limit = paginate(
-        statement,
+    page, scope, limit = page_parameters(
         f"history:{product_id}",
         sort,
         filters,
-        ProductAudit.changed_at,
-        ProductAudit.id,
+        False,
         (dt.datetime.fromisoformat, int),
         args,
         csv,
     )
+    statement = history_statement(
+        fields, "since" in values, "until" in values, sort, AFTER_ID in page, ROW_LIMIT in page
+    )
+    parameters = {"product_id": product_id, **values, **page}
     if csv:
         ensure_known(conn, product_id)
-        return stream_csv(
-            readonly_engine(),
-            statement,
-            f"history-{product_id}.csv",
-        )
-    rows = conn.execute(statement).all()
+        return stream_csv(readonly_engine(), statement, f"history-{product_id}.csv", parameters)
+    rows = conn.execute(statement, parameters).all()
     if not rows:
         ensure_known(conn, product_id)
     assert limit is not None
