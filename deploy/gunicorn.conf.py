@@ -11,6 +11,7 @@ config (ENV / CONFIG_PATH, DATABASE_URL, DATABASE_URL_READONLY, REDIS_URL, ...).
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 
@@ -35,3 +36,14 @@ accesslog = None
 errorlog = "-"
 loglevel = "info"
 proc_name = "christmas-api"
+
+
+def post_worker_init(worker: object) -> None:
+    """After the worker has imported and built the app: freeze what exists now.
+
+    Those objects (modules, Flask, SQLAlchemy metadata: ~87,000) live as long
+    as the worker; frozen, the cyclic garbage collector never traverses them again.
+    Otherwise each full collection walks them all with every thread of the worker
+    stopped: 25-50 ms on this machine, a latency spike for every request in flight.
+    """
+    gc.freeze()
