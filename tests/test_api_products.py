@@ -148,6 +148,32 @@ def test_filters_and_sort_combine(client, api_db):
     assert ids(rows) == ids(expected)
 
 
+@pytest.mark.parametrize("descending", [False, True])
+def test_one_shop_and_availability_by_price_pages_like_any_other_query(client, api_db, descending):
+    # This shape takes the page's ids from ix_products_vendor_availability_price first.
+    def keep(p: dict[str, Any]) -> bool:
+        return (
+            p["vendor"] == "hookedonhallmark"
+            and p["availability"] == "in_stock"
+            and 2016 <= p["release_year"] <= 2022
+            and p["price"] >= Decimal("5.5")
+        )
+
+    expected = sorted(
+        (p for p in api_db.products if keep(p)),
+        key=lambda p: (p["price"], p["id"]),
+        reverse=descending,
+    )
+    assert len(expected) > 6, "the seed must give several pages"
+    rows = fetch_all(
+        client,
+        "/api/v1/products?vendor=hookedonhallmark&availability=in_stock&year_min=2016"
+        f"&year_max=2022&price_min=5.5&sort={'-' if descending else ''}price&limit=3",
+    )
+    assert ids(rows) == ids(expected)
+    assert all(set(row) == set(rows[0]) for row in rows) and "link" in rows[0]
+
+
 def test_limit_is_capped_by_config(make_app, api_key):
     app = make_app(max_limit=10)
     client = app.test_client()

@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import ApiError
+from christmas_spiders.api.ratelimit import SCHEME as MEMORY_SCHEME
 from christmas_spiders.db.models import ApiKey
 
 KEY_PREFIX = "cs_"
@@ -116,7 +117,9 @@ def init_auth(app: Flask) -> Limiter:
         key_func=_rate_limit_key,
         default_limits=[api["rate_limit"]],
         default_limits_exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
-        storage_uri=redis_url or "memory://",
+        # Without Redis: our fixed-window memory store (limits' memory:// starts a
+        # timer thread per request or so; see christmas_spiders.api.ratelimit).
+        storage_uri=redis_url or f"{MEMORY_SCHEME}://",
         key_prefix=api.get("rate_limit_prefix") or "christmas_api",
         headers_enabled=True,
         # Redis down: count in each worker's memory until it is back, rather than fail.

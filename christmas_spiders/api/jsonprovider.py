@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -10,19 +9,16 @@ import orjson
 from flask import Response
 from flask.json.provider import JSONProvider
 
-from christmas_spiders.api.output import timestamp_text
-
-OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
+# orjson writes datetimes itself (in C, ~10x cheaper than isoformat per value): UTC as
+# "...Z", the same text as output.timestamp_text. Database times are UTC already
+# (sessions run with TimeZone=UTC); a naive datetime is taken as UTC.
+OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def _default(value: Any) -> Any:
-    # Routes convert their values already; this catches the odd Decimal or time left.
+    # Routes convert their decimals already; this catches the odd one left.
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.datetime):
-        return timestamp_text(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 

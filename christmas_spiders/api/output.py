@@ -112,6 +112,7 @@ def stream_csv(
     engine: Engine,
     statement: Select[Any],
     filename: str,
+    parameters: dict[str, Any] | None = None,
 ) -> Response:
     """Stream a query as CSV through a server-side cursor, ``CSV_BATCH_ROWS`` at a time.
 
@@ -125,7 +126,7 @@ def stream_csv(
     conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
     try:
         result = conn.execution_options(stream_results=True, yield_per=CSV_BATCH_ROWS).execute(
-            statement
+            statement, parameters
         )
         partitions = result.partitions()
         first = next(partitions, [])

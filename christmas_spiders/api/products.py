@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -12,9 +13,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Integer,
     Numeric,
     String,
     and_,
+    bindparam,
     column,
     exists,
     or_,
@@ -29,7 +32,6 @@ from christmas_spiders.api.output import (
     json_only,
     json_record,
     stream_csv,
-    timestamp_text,
     wants_csv,
 )
 from christmas_spiders.api.pagination import (
@@ -108,6 +110,7 @@ def limit_for(args: QueryArgs, csv: bool) -> int | None:
 
 def product_record(row: Any) -> dict[str, Any]:
     # Hot path (a page is up to 500 of these): unpack the row in PRODUCT_COLUMNS order.
+    # Times stay datetimes: the JSON provider (orjson) writes them as "...Z" in C.
     (
         id_,
         vendor,
@@ -135,8 +138,8 @@ def product_record(row: Any) -> dict[str, Any]:
         "availability": availability,
         "release_year": release_year,
         "link": link,
-        "last_synced_at": timestamp_text(last_synced_at),
-        "created_at": timestamp_text(created_at),
+        "last_synced_at": last_synced_at,
+        "created_at": created_at,
     }
 
 
@@ -149,7 +152,7 @@ def audit_record(row: Any) -> dict[str, Any]:
         "field": field,
         "old_value": old_value,
         "new_value": new_value,
-        "changed_at": timestamp_text(changed_at),
+        "changed_at": changed_at,
         "crawl_id": crawl_id,
     }
 
@@ -187,6 +190,56 @@ def paginate(
     return statement, scope, limit
 
 
+# Bound-parameter names of the keyset and the limit in a prebuilt page statement.
+AFTER_KEY = "after_key"
+AFTER_ID = "after_id"
+ROW_LIMIT = "row_limit"
+
+
+def keyset_page(
+    statement: Any, sort_column: Any, id_column: Any, descending: bool, after: bool, limited: bool
+) -> Any:
+    """``paginate`` for a statement built once: the cursor's key and the limit are bound
+    parameters (``AFTER_KEY``, ``AFTER_ID``, ``ROW_LIMIT``; see ``page_parameters``)."""
+    single_key = sort_column is id_column
+    columns = [sort_column] if single_key else [sort_column, id_column]
+    if after:
+        bound = [bindparam(AFTER_ID, type_=id_column.type)]
+        if not single_key:
+            bound.insert(0, bindparam(AFTER_KEY, type_=sort_column.type))
+        statement = statement.where(keyset_condition(columns, bound, descending))
+    statement = statement.order_by(*(c.desc() if descending else c for c in columns))
+    if limited:
+        statement = statement.limit(bindparam(ROW_LIMIT, type_=Integer))
+    return statement
+
+
+def page_parameters(
+    route: str,
+    sort: str,
+    filters: dict[str, Any],
+    single_key: bool,
+    converters: tuple[Any, Any],
+    args: QueryArgs,
+    csv: bool,
+) -> tuple[dict[str, Any], str, int | None]:
+    """The values for ``keyset_page``'s parameters: (values, scope, limit).
+
+    JSON pages fetch one row more than the limit: it tells whether a next page exists.
+    """
+    scope = query_scope(route, sort, filters)
+    values: dict[str, Any] = {}
+    token = args.raw("cursor")
+    if token is not None:
+        key, values[AFTER_ID] = convert_key(decode_cursor(token, scope, 2), converters)
+        if not single_key:
+            values[AFTER_KEY] = key
+    limit = limit_for(args, csv)
+    if limit is not None:
+        values[ROW_LIMIT] = limit if csv else limit + 1
+    return values, scope, limit
+
+
 def page_response(
     rows: list[Any],
     limit: int,
@@ -202,46 +255,103 @@ def page_response(
     return data_response(records, meta, token, next_link(token) if token else None)
 
 
-def product_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
-    conditions: list[ColumnElement[bool]] = []
+# The filters a query uses: (name, number of values) each, in a fixed order. Lists
+# (comma-separated values) are IN lists of that many bound parameters.
+ProductShape = tuple[tuple[str, int], ...]
+PRODUCT_LIST_FILTERS = ("vendor", "availability")
+
+
+def _product_condition(name: str, count: int) -> ColumnElement[bool]:
+    """The condition of one filter, its values as bound parameters named after it."""
+
+    def bound(column: Any, key: str = name) -> Any:
+        return bindparam(key, type_=column.type)
+
+    if name in PRODUCT_LIST_FILTERS:
+        column = Product.__table__.c[name]
+        return column.in_([bound(column, f"{name}_{index}") for index in range(count)])
+    if name == "sku":
+        return Product.sku == bound(Product.sku)
+    if name == "release_year":
+        return Product.release_year == bound(Product.release_year)
+    if name == "year_min":
+        return Product.release_year >= bound(Product.release_year)
+    if name == "year_max":
+        return Product.release_year <= bound(Product.release_year)
+    if name == "price_min":
+        return Product.price >= bound(Product.price)
+    if name == "price_max":
+        return Product.price <= bound(Product.price)
+    if name == "q":
+        return Product.name.ilike(bound(Product.name), escape="\\")
+    if name == "changed_since":
+        return exists().where(
+            ProductAudit.product_id == Product.id,
+            ProductAudit.changed_at >= bound(ProductAudit.changed_at),
+        )
+    if name == "synced_since":
+        return Product.last_synced_at >= bound(Product.last_synced_at)
+    raise ValueError(name)
+
+
+@functools.lru_cache(maxsize=512)
+def product_list_statement(shape: ProductShape, sort: str, after: bool, limited: bool) -> Any:
+    """The products query for one combination of filters (and list lengths), sort, cursor
+    and limit, with every value a bound parameter.
+
+    Built once per combination: constructing a SQLAlchemy statement costs more Python
+    than compiling it (which SQLAlchemy caches anyway), and a page request is otherwise
+    short. The values come with the execution (``product_filters``, ``page_parameters``).
+    """
+    sort_column, _ = PRODUCT_SORTS[sort.lstrip("-")]
+    descending = sort.startswith("-")
+    condition = and_(True, *(_product_condition(name, count) for name, count in shape))
+    if not (limited and sort_column is Product.price and _in_price_index(shape)):
+        statement = select(*PRODUCT_SELECT).where(condition)
+        return keyset_page(statement, sort_column, Product.id, descending, after, limited)
+    # One shop's in-stock (or other availability) offers by price: the page's ids come
+    # from an index-only scan of ix_products_vendor_availability_price in page order
+    # (years filtered on the index's included column), then only those rows are read.
+    # A plain query reads and sorts every matching row (thousands), ~2x the database
+    # time. Only for this shape: elsewhere the extra join costs more than it saves.
+    page_ids = keyset_page(
+        select(Product.id).where(condition), sort_column, Product.id, descending, after, limited
+    ).subquery("page")
+    statement = select(*PRODUCT_SELECT).join(page_ids, page_ids.c.id == Product.id)
+    return keyset_page(statement, sort_column, Product.id, descending, False, False)
+
+
+# Filters ix_products_vendor_availability_price answers from the index alone.
+PRICE_INDEX_FILTERS = frozenset(
+    {"vendor", "availability", "price_min", "price_max", "release_year", "year_min", "year_max"}
+)
+
+
+def _in_price_index(shape: ProductShape) -> bool:
+    """One vendor, one availability, and nothing the index cannot check."""
+    used = dict(shape)
+    return (
+        used.get("vendor") == 1
+        and used.get("availability") == 1
+        and used.keys() <= PRICE_INDEX_FILTERS
+    )
+
+
+def product_filters(args: QueryArgs) -> tuple[ProductShape, dict[str, Any], dict[str, Any]]:
+    """(shape, bound values, filters as given) of the product filters in the query string."""
     vendors = args.string_list("vendor")
-    if vendors:
-        conditions.append(Product.vendor.in_(vendors))
     sku = args.string("sku", max_length=64)
     if sku is not None:
         sku = normalise_sku(sku)
-        conditions.append(Product.sku == sku)
     release_year = args.integer("release_year", 1, 9999)
-    if release_year is not None:
-        conditions.append(Product.release_year == release_year)
     year_min = args.integer("year_min", 1, 9999)
-    if year_min is not None:
-        conditions.append(Product.release_year >= year_min)
     year_max = args.integer("year_max", 1, 9999)
-    if year_max is not None:
-        conditions.append(Product.release_year <= year_max)
     availability = args.choice_list("availability", AVAILABILITIES)
-    if availability:
-        conditions.append(Product.availability.in_(availability))
     price_min = args.decimal("price_min")
-    if price_min is not None:
-        conditions.append(Product.price >= price_min)
     price_max = args.decimal("price_max")
-    if price_max is not None:
-        conditions.append(Product.price <= price_max)
     q = args.string("q")
-    if q is not None:
-        conditions.append(Product.name.ilike(f"%{escape_like(q)}%", escape="\\"))
     changed_since = args.timestamp("changed_since")
-    if changed_since is not None:
-        conditions.append(
-            exists().where(
-                ProductAudit.product_id == Product.id, ProductAudit.changed_at >= changed_since
-            )
-        )
     synced_since = args.timestamp("synced_since")
-    if synced_since is not None:
-        conditions.append(Product.last_synced_at >= synced_since)
     filters = {
         "vendor": vendors,
         "sku": sku,
@@ -255,7 +365,17 @@ def product_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[st
         "changed_since": changed_since,
         "synced_since": synced_since,
     }
-    return conditions, {key: value for key, value in filters.items() if value is not None}
+    filters = {key: value for key, value in filters.items() if value is not None}
+    shape: list[tuple[str, int]] = []
+    values: dict[str, Any] = {}
+    for name, value in filters.items():
+        if name in PRODUCT_LIST_FILTERS:
+            shape.append((name, len(value)))
+            values.update({f"{name}_{index}": item for index, item in enumerate(value)})
+        else:
+            shape.append((name, 1))
+            values[name] = f"%{escape_like(value)}%" if name == "q" else value
+    return tuple(shape), values, filters
 
 
 PRODUCT_LIST_PARAMETERS = (
@@ -281,19 +401,16 @@ def list_products() -> Response:
     args = QueryArgs(PRODUCT_LIST_PARAMETERS)
     csv = wants_csv()
     sort = args.choice("sort", sort_choices(PRODUCT_SORTS), default="id") or "id"
-    conditions, filters = product_filters(args)
+    shape, values, filters = product_filters(args)
     sort_column, converter = PRODUCT_SORTS[sort.lstrip("-")]
-    statement = select(*PRODUCT_SELECT).where(and_(True, *conditions))
-    statement, scope, limit = paginate(
-        statement, "products", sort, filters, sort_column, Product.id, (converter, str), args, csv
+    page, scope, limit = page_parameters(
+        "products", sort, filters, sort_column is Product.id, (converter, str), args, csv
     )
+    statement = product_list_statement(shape, sort, AFTER_ID in page, ROW_LIMIT in page)
+    parameters = {**values, **page}
     if csv:
-        return stream_csv(
-            readonly_engine(),
-            statement,
-            "products.csv",
-        )
-    rows = request_connection().execute(statement).all()
+        return stream_csv(readonly_engine(), statement, "products.csv", parameters)
+    rows = request_connection().execute(statement, parameters).all()
     assert limit is not None
     attr = sort_column.key
     return page_response(
@@ -313,16 +430,15 @@ def _checked_product_id(product_id: str) -> str:
     return product_id
 
 
+PRODUCT_BY_ID = select(*PRODUCT_SELECT).where(Product.id == bindparam("product_id", type_=String))
+
+
 @bp.get("/products/<product_id>")
 def get_product(product_id: str) -> Response:
     QueryArgs(())
     json_only()
     product_id = _checked_product_id(product_id)
-    row = (
-        request_connection()
-        .execute(select(*PRODUCT_SELECT).where(Product.id == product_id))
-        .one_or_none()
-    )
+    row = request_connection().execute(PRODUCT_BY_ID, {"product_id": product_id}).one_or_none()
     if row is None:
         raise NotFound(f"no product with id {product_id!r}")
     return data_response(product_record(row))
@@ -332,6 +448,7 @@ HISTORY_PARAMETERS = ("field", "since", "until", "sort", "limit", "cursor")
 
 
 def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """Conditions on product_audit and the filters as given (for /changes)."""
     conditions: list[ColumnElement[bool]] = []
     fields = args.choice_list("field", AUDITABLE_FIELDS)
     if fields:
@@ -346,15 +463,57 @@ def audit_filters(args: QueryArgs) -> tuple[list[ColumnElement[bool]], dict[str,
     return conditions, {key: value for key, value in filters.items() if value is not None}
 
 
+def history_filters(args: QueryArgs) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """(number of fields, bound values, filters as given) of the history filters."""
+    fields = args.choice_list("field", AUDITABLE_FIELDS)
+    since = args.timestamp("since")
+    until = args.timestamp("until")
+    values: dict[str, Any] = {f"field_{index}": field for index, field in enumerate(fields or ())}
+    if since is not None:
+        values["since"] = since
+    if until is not None:
+        values["until"] = until
+    filters = {"field": fields, "since": since, "until": until}
+    return (
+        len(fields or ()),
+        values,
+        {key: value for key, value in filters.items() if value is not None},
+    )
+
+
+@functools.lru_cache(maxsize=128)
+def history_statement(
+    fields: int, since: bool, until: bool, sort: str, after: bool, limited: bool
+) -> Any:
+    """One product's audit rows (``:product_id``), built once per combination of filters,
+    sort, cursor and limit (see ``product_list_statement``)."""
+    changed_at = ProductAudit.changed_at
+    conditions = [ProductAudit.product_id == bindparam("product_id", type_=String)]
+    if fields:
+        field_type = ProductAudit.field.type
+        conditions.append(
+            ProductAudit.field.in_(
+                [bindparam(f"field_{index}", type_=field_type) for index in range(fields)]
+            )
+        )
+    if since:
+        conditions.append(changed_at >= bindparam("since", type_=changed_at.type))
+    if until:
+        conditions.append(changed_at < bindparam("until", type_=changed_at.type))
+    statement = select(*AUDIT_SELECT).where(*conditions)
+    return keyset_page(statement, changed_at, ProductAudit.id, sort.startswith("-"), after, limited)
+
+
+# Whether a product id is known: the product exists, or its audit rows (they outlive it).
+KNOWN_PRODUCT = select(
+    exists().where(Product.id == bindparam("product_id", type_=String))
+    | exists().where(ProductAudit.product_id == bindparam("product_id", type_=String))
+)
+
+
 def ensure_known(conn: Connection, product_id: str) -> None:
     """404 unless the product exists or has audit rows (the audit outlives a deleted one)."""
-    known = conn.execute(
-        select(
-            exists().where(Product.id == product_id)
-            | exists().where(ProductAudit.product_id == product_id)
-        )
-    ).scalar_one()
-    if not known:
+    if not conn.execute(KNOWN_PRODUCT, {"product_id": product_id}).scalar_one():
         raise NotFound(f"no product with id {product_id!r}")
 
 
@@ -364,28 +523,25 @@ def product_history(product_id: str) -> Response:
     csv = wants_csv()
     product_id = _checked_product_id(product_id)
     sort = args.choice("sort", AUDIT_SORTS, default="changed_at") or "changed_at"
-    conditions, filters = audit_filters(args)
+    fields, values, filters = history_filters(args)
     conn = request_connection()
-    statement = select(*AUDIT_SELECT).where(ProductAudit.product_id == product_id, *conditions)
-    statement, scope, limit = paginate(
-        statement,
+    page, scope, limit = page_parameters(
         f"history:{product_id}",
         sort,
         filters,
-        ProductAudit.changed_at,
-        ProductAudit.id,
+        False,
         (dt.datetime.fromisoformat, int),
         args,
         csv,
     )
+    statement = history_statement(
+        fields, "since" in values, "until" in values, sort, AFTER_ID in page, ROW_LIMIT in page
+    )
+    parameters = {"product_id": product_id, **values, **page}
     if csv:
         ensure_known(conn, product_id)
-        return stream_csv(
-            readonly_engine(),
-            statement,
-            f"history-{product_id}.csv",
-        )
-    rows = conn.execute(statement).all()
+        return stream_csv(readonly_engine(), statement, f"history-{product_id}.csv", parameters)
+    rows = conn.execute(statement, parameters).all()
     if not rows:
         ensure_known(conn, product_id)
     assert limit is not None
