@@ -44,27 +44,13 @@ from christmas_spiders.api.pagination import (
 )
 from christmas_spiders.api.params import QueryArgs
 from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
-from christmas_spiders.db.models import Product, ProductAudit
+from christmas_spiders.db.models import PRODUCT_FIELDS, Product, ProductAudit
 
 bp = Blueprint("products", __name__)
 
 AVAILABILITIES = ("in_stock", "out_of_stock", "delisted")
 PRODUCT_ID_RE = re.compile(r"^[0-9a-f]{24}$")
-PRODUCT_COLUMNS = (
-    "id",
-    "vendor",
-    "vendor_id",
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "brand",
-    "availability",
-    "release_year",
-    "link",
-    "last_synced_at",
-    "created_at",
-)
+PRODUCT_COLUMNS = ("id", *PRODUCT_FIELDS, "last_synced_at", "created_at")
 PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
 PRODUCT_SORTS: dict[str, Any] = {
     "id": (Product.id, str),
