@@ -259,6 +259,38 @@ def test_wait_timeout_returns_the_page_or_fails_on_request(
     _assert_clean(result)
 
 
+def test_element_wait_sees_the_element_the_moment_it_appears(
+    js_site: JsSite, run_crawl: CrawlRunner
+) -> None:
+    # The element exists for 5 ms only. Polling for it (every 50 ms) misses it and times
+    # out; the wait inside the page, woken by the DOM change, returns the page as it was.
+    flash = js_site.url("/js/flash?delay=200&flash=5")
+    result = run_crawl([_js("flash", flash, wait_time=3)], settings={"SELENIUM_POOL_SIZE": 1})
+    assert result.returncode == 0, result.log
+    item = result.item("flash")
+    assert item["built"] is True
+    assert item["wait_timed_out"] is False
+    assert "selenium/wait_timeouts" not in result.stats
+    _assert_clean(result)
+
+
+def test_other_wait_conditions_are_polled(js_site: JsSite, run_crawl: CrawlRunner) -> None:
+    result = run_crawl(
+        [
+            _js("polled", js_site.url("/js/polled?delay=300"), wait_polled=True),
+            _js("late", js_site.url("/js/late?delay=6000"), wait_time=1, wait_polled=True),
+        ],
+        settings={"SELENIUM_POOL_SIZE": 1},
+    )
+    assert result.returncode == 0, result.log
+    assert result.item("polled")["built"] is True
+    assert result.item("polled")["wait_timed_out"] is False
+    assert result.item("late")["built"] is False
+    assert result.item("late")["wait_timed_out"] is True
+    assert result.stats["selenium/wait_timeouts"] == 1
+    _assert_clean(result)
+
+
 def test_site_faults_go_to_scrapys_retry(js_site: JsSite, run_crawl: CrawlRunner) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
