@@ -150,7 +150,7 @@ def test_filters_and_sort_combine(client, api_db):
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_one_shop_and_availability_by_price_pages_like_any_other_query(client, api_db, descending):
-    # This shape takes the page's ids from ix_products_vendor_availability_price first.
+    # This shape pages along ix_products_vendor_availability_price, years checked in it.
     def keep(p: dict[str, Any]) -> bool:
         return (
             p["vendor"] == "hookedonhallmark"

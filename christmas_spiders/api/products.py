@@ -292,35 +292,11 @@ def product_list_statement(shape: ProductShape, sort: str, after: bool, limited:
     sort_column, _ = PRODUCT_SORTS[sort.lstrip("-")]
     descending = sort.startswith("-")
     condition = and_(True, *(_product_condition(name, count) for name, count in shape))
-    if not (limited and sort_column is Product.price and _in_price_index(shape)):
-        statement = select(*PRODUCT_SELECT).where(condition)
-        return keyset_page(statement, sort_column, Product.id, descending, after, limited)
-    # One shop's in-stock (or other availability) offers by price: the page's ids come
-    # from an index-only scan of ix_products_vendor_availability_price in page order
-    # (years filtered on the index's included column), then only those rows are read.
-    # A plain query reads and sorts every matching row (thousands), ~2x the database
-    # time. Only for this shape: elsewhere the extra join costs more than it saves.
-    page_ids = keyset_page(
-        select(Product.id).where(condition), sort_column, Product.id, descending, after, limited
-    ).subquery("page")
-    statement = select(*PRODUCT_SELECT).join(page_ids, page_ids.c.id == Product.id)
-    return keyset_page(statement, sort_column, Product.id, descending, False, False)
-
-
-# Filters ix_products_vendor_availability_price answers from the index alone.
-PRICE_INDEX_FILTERS = frozenset(
-    {"vendor", "availability", "price_min", "price_max", "release_year", "year_min", "year_max"}
-)
-
-
-def _in_price_index(shape: ProductShape) -> bool:
-    """One vendor, one availability, and nothing the index cannot check."""
-    used = dict(shape)
-    return (
-        used.get("vendor") == 1
-        and used.get("availability") == 1
-        and used.keys() <= PRICE_INDEX_FILTERS
-    )
+    # One shop's offers by price (the cheapest-first page) walk
+    # ix_products_vendor_availability_price in page order; its last key column lets the
+    # scan skip other years without reading their rows (migration 0003).
+    statement = select(*PRODUCT_SELECT).where(condition)
+    return keyset_page(statement, sort_column, Product.id, descending, after, limited)
 
 
 def product_filters(args: QueryArgs) -> tuple[ProductShape, dict[str, Any], dict[str, Any]]:

@@ -68,14 +68,15 @@ class Product(Base):
         Index("ix_products_vendor_release_year", "vendor", "release_year"),
         Index("ix_products_availability", "availability"),
         Index("ix_products_last_synced_at", "last_synced_at"),
-        # The API's price-sorted page of one shop and availability (migration 0002).
+        # The API's price-sorted page of one shop and availability (migrations 0002,
+        # 0003): pages in (price, id) order; a year range is checked in the index.
         Index(
             "ix_products_vendor_availability_price",
             "vendor",
             "availability",
             "price",
             "id",
-            postgresql_include=["release_year"],
+            "release_year",
         ),
         # The database refuses what validation should already have refused.
         CheckConstraint("price >= 0", name="price_not_negative"),
