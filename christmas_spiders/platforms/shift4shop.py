@@ -18,6 +18,7 @@ from christmas_spiders.parsing import (
     year_from_path_number,
 )
 from christmas_spiders.platforms.base import BAD_PRODUCT_DATA, DropProduct, VendorSpider, YearLink
+from christmas_spiders.platforms.select import root_of, select
 
 _ITEM_ASSIGNMENT = re.compile(r"\bvar\s+_3d_item\s*=\s*")
 _PRODUCT_COUNT = re.compile(r"\bof\s+([\d,]+)", re.IGNORECASE)
@@ -97,7 +98,7 @@ class Shift4ShopSpider(VendorSpider):
             )
 
     def extract_product(self, response: Response) -> dict[str, Any]:
-        data = read_3d_item(response.xpath("//script/text()").getall())
+        data = read_3d_item(script.text or "" for script in select(root_of(response), "script"))
         return {
             "vendor_id": data.get("catalogid"),
             "sku": data.get("id"),
