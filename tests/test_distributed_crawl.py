@@ -157,8 +157,9 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
     test_redis: tuple[str, str], migrated_database_url: str, tmp_path: Path
 ) -> None:
     catalogue = generate_catalogue(seed=6, products_per_shop=150)
-    # Slow pages keep requests in flight, so the kill surely catches some.
-    faults = "slow=0.2,slow_seconds=0.5"
+    # Slow pages keep requests in flight, so the kill surely catches some, and keep the
+    # crawl going long enough for the doomed worker to hold product pages at all.
+    faults = "slow=0.5,slow_seconds=1.0"
     server = redis.Redis.from_url(test_redis[0])
     inflight = redis_keys.session_keys(VENDOR, "k1", test_redis[1])["inflight"]
     with serve_replicas(catalogue, faults=faults) as base_urls:

@@ -264,8 +264,9 @@ def test_element_wait_sees_the_element_the_moment_it_appears(
 ) -> None:
     # The element exists for 5 ms only. Polling for it (every 50 ms) misses it and times
     # out; the wait inside the page, woken by the DOM change, returns the page as it was.
-    flash = js_site.url("/js/flash?delay=200&flash=5")
-    result = run_crawl([_js("flash", flash, wait_time=3)], settings={"SELENIUM_POOL_SIZE": 1})
+    # It appears 2 s after load: the wait has begun by then even on a loaded machine.
+    flash = js_site.url("/js/flash?delay=2000&flash=5")
+    result = run_crawl([_js("flash", flash, wait_time=6)], settings={"SELENIUM_POOL_SIZE": 1})
     assert result.returncode == 0, result.log
     item = result.item("flash")
     assert item["built"] is True
