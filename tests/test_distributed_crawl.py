@@ -27,11 +27,12 @@ from sqlalchemy.engine import make_url
 
 from christmas_spiders import redis_keys
 from christmas_spiders.db.models import PRODUCT_FIELDS
+from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import (
     PROJECT_ROOT,
-    VENV_BIN,
     Scrapyd,
     free_port,
+    scrapyd_deploy,
     start_scrapyd,
     stop_process_group,
     wait_until_up,
@@ -142,17 +143,6 @@ def test_two_workers_store_exactly_the_shop_and_fetch_no_page_twice(
     assert all(pages_after[path] == 2 for path in product_paths)
 
 
-def worker_id_of(log: Path, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists():
-            for line in log.read_text().splitlines():
-                if "joined crawl session" in line:
-                    return line.split("worker ", 1)[1].split()[0]
-        time.sleep(0.1)
-    raise AssertionError(f"no worker joined the session (log {log})")
-
-
 def test_a_worker_killed_mid_crawl_loses_no_product(
     test_redis: tuple[str, str], migrated_database_url: str, tmp_path: Path
 ) -> None:
@@ -167,7 +157,7 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
         doomed = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "d")
         survivor = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "s")
         try:
-            owner = worker_id_of(tmp_path / "d.log")
+            owner = joined_worker_id(tmp_path / "d.log")
             deadline = time.monotonic() + 120
             while not (
                 replica_stats(base_url)["kinds"].get("product", 0) >= 40
@@ -219,14 +209,7 @@ def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
             "SCRAPYD_USERNAME": "christmas",
             "SCRAPYD_PASSWORD": password,
         }
-        deployed = subprocess.run(
-            [str(VENV_BIN / "scrapyd-deploy"), "test", "-p", "christmas_spiders"],
-            cwd=PROJECT_ROOT,
-            env=deploy_env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
+        deployed = scrapyd_deploy("test", "christmas_spiders", PROJECT_ROOT, deploy_env, 180)
         assert deployed.returncode == 0, deployed.stderr + deployed.stdout
         assert '"spiders": 3' in deployed.stdout, deployed.stdout
 

@@ -6,11 +6,8 @@ that scrapy-redis 0.9.1 uses no API Scrapy 2.19 deprecates on these paths.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 from scrapy import Request, Spider
 from scrapy.utils.test import get_crawler
@@ -26,15 +23,6 @@ class SessionSpider(Spider):
 
     def parse_page(self, response: Any) -> None:
         return None
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    name = f"cs-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    server = redis.Redis.from_url(redis_url)
-    for key in server.scan_iter(f"{name}:*"):
-        server.delete(key)
 
 
 def open_scheduler(redis_url: str, prefix: str, crawl_id: str) -> SessionScheduler:

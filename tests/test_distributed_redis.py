@@ -12,16 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 
 from christmas_spiders import redis_keys
 from tests.distributed.tiny_shop import TinyShop, serve_tiny_shop
+from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import PROJECT_ROOT
 
 
@@ -81,15 +79,6 @@ class Workers:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-
-
-@pytest.fixture
-def prefix(redis_url: str) -> Iterator[str]:
-    name = f"cs-test-{uuid.uuid4().hex[:8]}"
-    yield name
-    server = redis.Redis.from_url(redis_url)
-    for key in server.scan_iter(f"{name}:*"):
-        server.delete(key)
 
 
 def product_fetches(shop: TinyShop) -> int:
@@ -183,15 +172,7 @@ def wait_for_fetches(shop: TinyShop, count: int, timeout: float = 60) -> None:
 
 
 def worker_id(workers: Workers, proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
-    log = workers.out / f"worker-{proc.pid}.log"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists():
-            for line in log.read_text().splitlines():
-                if "joined crawl session" in line:
-                    return line.split("worker ", 1)[1].split()[0]
-        time.sleep(0.05)
-    raise AssertionError(f"worker {proc.pid} did not join a session")
+    return joined_worker_id(workers.out / f"worker-{proc.pid}.log", timeout)
 
 
 def wait_until_in_flight(server: redis.Redis, key: str, owner: str, timeout: float = 60) -> None:

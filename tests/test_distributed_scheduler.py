@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fixtures.scrapyd import PROJECT_ROOT, VENV_BIN, Scrapyd, free_port
+from tests.fixtures.scrapyd import PROJECT_ROOT, Scrapyd, free_port, scrapyd_deploy
 
 SLEEPER = Path(__file__).parent / "distributed" / "sleeper_project"
 
@@ -31,14 +31,7 @@ def sleeper_deployed(scrapyd_server: Scrapyd, tmp_path_factory: pytest.TempPathF
         "SLEEPER_SCRAPYD_URL": scrapyd_server.url + "/",
         "SCRAPYD_PASSWORD": scrapyd_server.password,
     }
-    done = subprocess.run(
-        [str(VENV_BIN / "scrapyd-deploy"), "test", "-p", "sleeper"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = scrapyd_deploy("test", "sleeper", project, env, 120)
     assert done.returncode == 0, done.stderr + done.stdout
     assert '"status": "ok"' in done.stdout, done.stdout
     return scrapyd_server
