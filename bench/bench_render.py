@@ -54,26 +54,32 @@ def _cpu_by_kind(driver: object) -> dict[str, float]:
 
 def _round(arguments: list[str], base: str, links: list[str]) -> tuple[float, dict[str, float]]:
     from scrapy.utils.project import get_project_settings
+    from scrapy_selenium import SeleniumRequest
 
     from christmas_spiders.middlewares.selenium import (
-        _WAIT_AND_READ_JS,
         BrowserConfig,
+        BrowserPool,
         ManagedDriver,
+        RenderJob,
+        RenderOptions,
+        element_present,
     )
     from christmas_spiders.spiders.hallmark_ornaments import HallmarkOrnamentsSpider
 
     settings = get_project_settings()
     settings.set("SELENIUM_DRIVER_ARGUMENTS", arguments)
-    driver = ManagedDriver(BrowserConfig.from_settings(settings))
-    css = HallmarkOrnamentsSpider.year_page_wait_css
+    config = BrowserConfig.from_settings(settings)
+    # The pool's own page routine, on a driver of our own: exactly what a crawl does per
+    # JS page (load, wait in the page for the grid's links, read the document).
+    pool = BrowserPool(config, size=1)
+    options = RenderOptions(page_timeout=30, wait_time=10, retry_times=0, fail_on_wait_timeout=True)
+    wait_until = element_present(HallmarkOrnamentsSpider.year_page_wait_css)
+    driver = ManagedDriver(config)
     try:
-        driver.set_timeouts(30, 40)
 
-        # What the middleware sends per page (see SeleniumMiddleware._render).
         def render(url: str) -> None:
-            driver.webdriver.get(url)
-            found, *_ = driver.webdriver.execute_async_script(_WAIT_AND_READ_JS, css, 10_000)
-            assert found, f"no product links on {url}"
+            request = SeleniumRequest(url=url, wait_until=wait_until)
+            pool._render(driver, RenderJob(request, options, deliver=lambda _: None))
 
         render(base + links[0])  # start-up and first page: not counted
         cpu_before = _cpu_by_kind(driver)
