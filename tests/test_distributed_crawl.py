@@ -154,8 +154,11 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
     inflight = redis_keys.session_keys(VENDOR, "k1", test_redis[1])["inflight"]
     with serve_replicas(catalogue, faults=faults) as base_urls:
         base_url = base_urls[VENDOR]
+        # The doomed worker starts first, so it surely holds product pages when killed (a
+        # survivor started at the same time sometimes crawled everything by itself); the
+        # survivor joins the same session just before the kill.
         doomed = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "d")
-        survivor = start_worker(base_url, tmp_path, test_redis, "k1", migrated_database_url, "s")
+        survivor = None
         try:
             owner = joined_worker_id(tmp_path / "d.log")
             deadline = time.monotonic() + 120
@@ -164,13 +167,16 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
                 and any(f.decode().startswith(owner + "|") for f in server.hkeys(inflight))
             ):
                 assert time.monotonic() < deadline, "the doomed worker never held product pages"
-                assert survivor.poll() is None, "the crawl ended before the kill"
+                assert doomed.poll() is None, "the crawl ended before the kill"
                 time.sleep(0.05)
+            survivor = start_worker(
+                base_url, tmp_path, test_redis, "k1", migrated_database_url, "s"
+            )
             os.killpg(doomed.pid, signal.SIGKILL)  # the worker and its Chromium
             doomed.wait()
             finish([survivor])
         finally:
-            finish([p for p in (doomed, survivor) if p.poll() is None])
+            finish([p for p in (doomed, survivor) if p is not None and p.poll() is None])
         truth = ground_truth(catalogue, VENDOR, base_url, faults=faults)
     assert stored_products(migrated_database_url) == truth
     survivor_stats = json.loads((tmp_path / "s.stats.json").read_text())
