@@ -36,12 +36,19 @@ CONCURRENT_ITEMS = 1
 # Spider middlewares whose per-request work the crawls do not use: depth tracking (no
 # DEPTH_LIMIT), the URL length guard (shop URLs are short) and Referer headers (the
 # User-Agent names us). Off, they save ~7% of the crawler's CPU (bench/bench_crawl.py).
+# MetaCopyDetectionMiddleware (Scrapy 2.19) wraps every callback's output to warn about
+# response.meta copied into new requests; ours build each request's meta afresh.
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
+# No consoles into a running crawl: the telnet console, and Scrapy 2.19's remote control
+# (an HTTP server that runs any Python code sent to it, its token in a file under $HOME).
+# scrapyd and the progress log are how crawls are watched here.
 TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
 
 # --- Robustness: 5xx and dropped connections are retried, then counted ---
 RETRY_ENABLED = True

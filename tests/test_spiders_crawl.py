@@ -75,6 +75,9 @@ def test_crawl_yields_exactly_the_ground_truth(
         expected_drops(catalogue, vendor).values()
     )
     assert "progress: years" in result.log or "final: years" in result.log
+    # No console into the crawl (settings.py): neither telnet nor the remote-control server.
+    assert "Telnet console listening" not in result.log
+    assert "Remote control HTTP server" not in result.log
 
 
 def test_js_pages_hold_no_links_in_their_raw_html(
