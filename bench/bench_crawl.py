@@ -10,9 +10,13 @@ In one run, against the same replica server (a separate process):
    show the server is not what limits the crawl;
 3. a fetch-only spider over exactly the pages the crawls requested (same settings and
    concurrency, no parsing): the crawl should reach >= 70% of its throughput;
-4. the seed's original approach on a sample of the product pages: every page through
+4. a second reference, fetch-only plus items: the same pages again, and for each product
+   page the item the crawl yielded for it (no parsing) through the same pipelines and
+   feed. Its throughput is the ceiling for any crawl that yields these items with
+   this Scrapy, so it shows how much of the gap to fetch-only is Scrapy's item path;
+5. the seed's original approach on a sample of the product pages: every page through
    ONE Selenium Chromium, one at a time: the crawl should be >= 15x faster;
-5. in addition, a warm crawl of each shop: the same crawl again with the year links its
+6. in addition, a warm crawl of each shop: the same crawl again with the year links its
    first crawl cached (as a scheduled re-crawl within the cache's 24 h finds them), so a
    JS year index is not rendered again. The goals are judged on the cold crawls.
 
@@ -144,6 +148,8 @@ class Verdict:
 
     vs_fetch: float
     vs_browser: float
+    #: fetch-only plus the crawl's items vs fetch-only (no parsing, no link following).
+    ceiling: float
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         + ("MET" if vs_fetch >= GOAL_VS_FETCH_ONLY else "NOT MET")
     )
     print(
+        "fetch-only plus items vs fetch-only per round (the ceiling): "
+        + ", ".join(f"{v.ceiling:.0%}" for v in verdicts)
+        + f"; median {statistics.median(v.ceiling for v in verdicts):.0%}"
+    )
+    print(
         "crawl product pages/s vs seed approach per round: "
         + ", ".join(f"{v.vs_browser:.1f}x" for v in verdicts)
         + f"; median {vs_browser:.1f}x (goal >= {GOAL_VS_BROWSER:g}x) "
@@ -186,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def one_round(options: argparse.Namespace) -> Verdict | None:
-    """Steps 1-5 of the docstring once; prints the round's table. None: a crawl failed."""
+    """Steps 1-6 of the docstring once; prints the round's table. None: a crawl failed."""
     out = options.out or Path(tempfile.mkdtemp(prefix="christmas-bench-"))
     concurrency = int(get_config_replica()["crawl"]["concurrent_requests"])
 
@@ -197,6 +208,7 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
     catalogue = generate_catalogue(seed=options.seed, products_per_shop=options.products)
     results: dict[str, CrawlResult] = {}
     fetch_only: dict[str, CrawlResult] = {}
+    fetch_items: dict[str, CrawlResult] = {}
     warm: dict[str, CrawlResult] = {}
     crawled_urls: list[str] = []
     with serve_replicas(catalogue, in_process=False) as urls:
@@ -226,6 +238,21 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
                 spider_file=BENCH_DIR / "fetch_only_spider.py",
                 timeout=3600,
             )
+            print("fetch-only plus the crawl's items, same pages ...", flush=True)
+            fetch_items[vendor] = run_crawl(
+                f"fetch_items_{vendor}",
+                None,
+                out / "fetch_items",
+                arguments=[
+                    f"urls_file={urls_file}",
+                    f"items_file={out / 'crawl' / f'{vendor}.jsonl'}",
+                ],
+                spider_file=BENCH_DIR / "fetch_items_spider.py",
+                timeout=3600,
+            )
+            if len(fetch_items[vendor].items) != len(results[vendor].items):
+                print(f"fetch_items of {vendor} failed; see {out}", file=sys.stderr)
+                return None
             print(f"warm crawl of {vendor} (year links cached) ...", flush=True)
             warm[vendor] = run_crawl(
                 vendor,
@@ -260,6 +287,11 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
     crawl_cpu = sum(r.cpu_seconds for r in results.values())
     fetch_cpu = sum(r.cpu_seconds for r in fetch_only.values())
     crawl = Rate("crawl, all pages", crawl_pages, crawl_seconds)
+    with_items = Rate(
+        "fetch-only plus the crawl's items, same pages",
+        int(total(fetch_items, "bench/fetched")),
+        total(fetch_items, "elapsed_time_seconds"),
+    )
     warm_crawl = Rate(
         "warm crawl (year links cached), all pages",
         int(total(warm, "response_received_count")),
@@ -299,7 +331,7 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
         )
     )
     print()
-    for rate in (crawl, crawl_products, fetch, warm_crawl, alone, browser):
+    for rate in (crawl, crawl_products, fetch, with_items, warm_crawl, alone, browser):
         print(
             f"{rate.label:<55}{rate.pages:>7} pages {rate.seconds:>8.1f} s "
             f"{rate.per_second:>8.1f} pages/s"
@@ -326,6 +358,12 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
         f"(goal >= {GOAL_VS_FETCH_ONLY:.0%}) {met_fetch}; by CPU per page: {vs_fetch_cpu:.0%}"
     )
     print(f"warm crawl pages/s vs fetch-only pages/s: {vs_fetch_warm:.0%} (not the goal's measure)")
+    ceiling = with_items.per_second / fetch.per_second
+    print(
+        f"fetch-only plus items vs fetch-only: {ceiling:.0%} (the ceiling for a crawl yielding "
+        f"these items); crawl vs fetch-only plus items: "
+        f"{crawl.per_second / with_items.per_second:.0%}"
+    )
     headroom = alone.per_second / crawl.per_second
     print(
         f"server alone serves {alone.per_second:.0f} pages/s = {headroom:.1f}x the crawl's rate "
@@ -337,7 +375,7 @@ def one_round(options: argparse.Namespace) -> Verdict | None:
         f"on {os.cpu_count()} CPUs"
     )
     print(f"\nfeeds, logs and stats: {out}")
-    return Verdict(vs_fetch, vs_browser)
+    return Verdict(vs_fetch, vs_browser, ceiling)
 
 
 def get_config_replica() -> dict[str, object]:
