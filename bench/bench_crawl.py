@@ -173,27 +173,45 @@ def main(argv: list[str] | None = None) -> int:
         verdicts.append(verdict)
     # One round's ratio moves by tens of percent with this machine's speed (README):
     # the goals are judged on the median of the rounds.
-    vs_fetch = statistics.median(v.vs_fetch for v in verdicts)
-    vs_browser = statistics.median(v.vs_browser for v in verdicts)
     print(f"\n=== {len(verdicts)} rounds")
-    print(
-        "crawl pages/s vs fetch-only pages/s per round: "
-        + ", ".join(f"{v.vs_fetch:.0%}" for v in verdicts)
-        + f"; median {vs_fetch:.0%} (goal >= {GOAL_VS_FETCH_ONLY:.0%}) "
-        + ("MET" if vs_fetch >= GOAL_VS_FETCH_ONLY else "NOT MET")
+    _summary(
+        "crawl pages/s vs fetch-only pages/s",
+        [v.vs_fetch for v in verdicts],
+        "{:.0%}",
+        GOAL_VS_FETCH_ONLY,
     )
-    print(
-        "fetch-only plus items vs fetch-only per round (the ceiling): "
-        + ", ".join(f"{v.ceiling:.0%}" for v in verdicts)
-        + f"; median {statistics.median(v.ceiling for v in verdicts):.0%}"
+    _summary(
+        "fetch-only plus items vs fetch-only",
+        [v.ceiling for v in verdicts],
+        "{:.0%}",
+        note=" (the ceiling)",
     )
-    print(
-        "crawl product pages/s vs seed approach per round: "
-        + ", ".join(f"{v.vs_browser:.1f}x" for v in verdicts)
-        + f"; median {vs_browser:.1f}x (goal >= {GOAL_VS_BROWSER:g}x) "
-        + ("MET" if vs_browser >= GOAL_VS_BROWSER else "NOT MET")
+    _summary(
+        "crawl product pages/s vs seed approach",
+        [v.vs_browser for v in verdicts],
+        "{:.1f}x",
+        GOAL_VS_BROWSER,
+        goal_fmt="{:g}x",
     )
     return 0
+
+
+def _summary(
+    label: str,
+    values: list[float],
+    fmt: str,
+    goal: float | None = None,
+    note: str = "",
+    goal_fmt: str | None = None,
+) -> None:
+    """One line: each round's value, their median and, with a goal, whether it is met."""
+    median = statistics.median(values)
+    line = f"{label} per round{note}: " + ", ".join(fmt.format(v) for v in values)
+    line += f"; median {fmt.format(median)}"
+    if goal is not None:
+        verdict = "MET" if median >= goal else "NOT MET"
+        line += f" (goal >= {(goal_fmt or fmt).format(goal)}) {verdict}"
+    print(line)
 
 
 def one_round(options: argparse.Namespace) -> Verdict | None:
