@@ -40,7 +40,9 @@ ApiConfig = Mapping[str, Any]
 
 @dataclass(frozen=True, kw_only=True)
 class Param:
-    """One parameter: ``parse`` turns its text into a value or raises a 400 naming it."""
+    """One parameter: ``parse`` turns its text into a value or raises a 400 naming it
+    (``csv``: whether the request asks for CSV); ``default`` is its value when absent;
+    ``schema`` and ``describe`` make its OpenAPI entry."""
 
     name: str
     description: str
@@ -107,6 +109,18 @@ class Money(Param):
         return {"type": "string", "pattern": DECIMAL_PATTERN}
 
 
+def parse_text(param: Param, raw: str, max_length: int) -> str:
+    if raw == "":
+        raise param.bad("must not be empty")
+    if len(raw) > max_length:
+        raise param.bad(f"is longer than {max_length} characters")
+    return raw
+
+
+def text_schema(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Text(Param):
     max_length: int = MAX_STRING_LENGTH
@@ -114,27 +128,25 @@ class Text(Param):
     normalise: Callable[[str], str] | None = None
 
     def parse(self, raw: str, csv: bool) -> str:
-        if raw == "":
-            raise self.bad("must not be empty")
-        if len(raw) > self.max_length:
-            raise self.bad(f"is longer than {self.max_length} characters")
-        return raw if self.normalise is None else self.normalise(raw)
+        text = parse_text(self, raw, self.max_length)
+        return text if self.normalise is None else self.normalise(text)
 
     def schema(self, api: ApiConfig) -> dict[str, Any]:
-        return {"type": "string", "minLength": 1, "maxLength": self.max_length}
+        return text_schema(self.max_length)
 
 
 @dataclass(frozen=True, kw_only=True)
-class TextList(Text):
+class TextList(Param):
     """Comma-separated values (``vendor=a,b``)."""
 
-    max_length: int = MAX_LIST_LENGTH
-
-    def parse(self, raw: str, csv: bool) -> list[str]:  # type: ignore[override]
-        items = [item.strip() for item in super().parse(raw, csv).split(",")]
+    def parse(self, raw: str, csv: bool) -> list[str]:
+        items = [item.strip() for item in parse_text(self, raw, MAX_LIST_LENGTH).split(",")]
         if any(not item for item in items) or len(items) > MAX_LIST_ITEMS:
             raise self.bad("must be a comma-separated list of values")
         return items
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return text_schema(MAX_LIST_LENGTH)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,17 +249,18 @@ class Format(Param):
     name: str = "format"
     description: str = "Overrides Accept."
     filter: bool = False
-    csv: bool = True
+    # CSV is offered for lists; a single object is JSON only.
+    offers_csv: bool = True
 
     def parse(self, raw: str, csv: bool) -> str:
-        if not self.csv and raw != "json":
+        if not self.offers_csv and raw != "json":
             raise BadParameter("format", "this route answers JSON only; CSV is offered for lists")
         if raw not in ("json", "csv"):
             raise BadParameter("format", "'format' must be json or csv")
         return raw
 
     def default(self, csv: bool) -> str:
-        if not self.csv:
+        if not self.offers_csv:
             return "json"
         accept = request.accept_mimetypes
         best = accept.best_match(["application/json", "text/csv"])
@@ -255,7 +268,7 @@ class Format(Param):
         return "csv" if chosen else "json"
 
     def schema(self, api: ApiConfig) -> dict[str, Any]:
-        return {"type": "string", "enum": ["json", "csv"] if self.csv else ["json"]}
+        return {"type": "string", "enum": ["json", "csv"] if self.offers_csv else ["json"]}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,7 +298,6 @@ class Query:
     """The parameters of one route: the query string is checked against them all."""
 
     def __init__(self, *params: Param) -> None:
-        self.params = params
         self.path = tuple(param for param in params if param.where == "path")
         self.query = tuple(param for param in params if param.where == "query")
         self.names = frozenset(param.name for param in self.query)
@@ -348,7 +360,7 @@ YEAR_MAX = Integer(
     name="year_max", minimum=1, maximum=9999, description="release_year <= year_max."
 )
 FORMAT = Format()
-JSON_ONLY = Format(csv=False, description="JSON only.")
+JSON_ONLY = Format(offers_csv=False, description="JSON only.")
 LIMIT = Limit()
 CURSOR = Cursor()
 AVAILABILITY = ChoiceList(
