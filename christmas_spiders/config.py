@@ -110,8 +110,8 @@ DEFAULTS: dict[str, Any] = {
         # Active key hashes are re-read this often (seconds): a revocation's delay.
         "key_cache_seconds": 5,
         "rate_limit_prefix": "christmas_api",
-        # Signs pagination tokens; None: a built-in constant (tokens are not secrets).
-        "cursor_secret": None,
+        # Signs pagination tokens (integrity-checked, not secret: any constant will do).
+        "cursor_secret": "christmas-spiders-cursor-v1",
     },
     # Several workers per crawl session through Redis (used when redis_url is set).
     "distributed": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -170,6 +171,26 @@ def test_openapi_document_is_served_and_lists_every_route(api_app):
         if rule.endpoint != "meta.openapi"
     }
     assert served == set(document["paths"])
+
+
+def test_every_route_accepts_exactly_the_parameters_it_documents(client, api_db):
+    document = client.get("/api/v1/openapi.json").get_json()
+    product = api_db.products[0]
+    for path, item in document["paths"].items():
+        declared = item["get"]["parameters"]
+        assert {p["name"] for p in declared if p["in"] == "path"} == set(
+            re.findall(r"{(\w+)}", path)
+        ), path
+        if path == "/healthz":
+            assert declared == []  # it takes none, and ignores any it is given
+            continue
+        url = path.replace("{product_id}", product["id"]).replace("{sku}", product["sku"])
+        response = client.get(url, query_string={"undeclared": "1"})
+        assert response.status_code == 400, url
+        error = response.get_json()["error"]
+        assert error["code"] == "unknown_parameter" and error["parameter"] == "undeclared"
+        accepted = sorted(p["name"] for p in declared if p["in"] == "query")
+        assert error["message"].endswith("this route accepts: " + ", ".join(accepted)), url
 
 
 def test_etag_gives_304_when_nothing_changed(client):

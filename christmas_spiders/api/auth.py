@@ -110,9 +110,9 @@ def _rate_limit_key() -> str:
 def init_auth(app: Flask) -> Limiter:
     """Register the key check, then the limiter: the key check runs first."""
     api = app.config["CHRISTMAS"]["api"]
-    app.extensions["christmas_active_keys"] = ActiveKeys(float(api.get("key_cache_seconds", 5)))
+    app.extensions["christmas_active_keys"] = ActiveKeys(float(api["key_cache_seconds"]))
     app.before_request(authenticate)
-    redis_url = app.config["CHRISTMAS"].get("redis_url")
+    redis_url = app.config["CHRISTMAS"]["redis_url"]
     limiter = Limiter(
         key_func=_rate_limit_key,
         default_limits=[api["rate_limit"]],
@@ -120,7 +120,7 @@ def init_auth(app: Flask) -> Limiter:
         # Without Redis: our fixed-window memory store (limits' memory:// starts a
         # timer thread per request or so; see christmas_spiders.api.ratelimit).
         storage_uri=redis_url or f"{MEMORY_SCHEME}://",
-        key_prefix=api.get("rate_limit_prefix") or "christmas_api",
+        key_prefix=api["rate_limit_prefix"],
         headers_enabled=True,
         # Redis down: count in each worker's memory until it is back, rather than fail.
         in_memory_fallback_enabled=bool(redis_url),

@@ -27,7 +27,7 @@ def _with_driver(url: str) -> str:
 def owner_url(app: Flask) -> str:
     """The URL the keys CLI writes through: config ``database_url``, else the project's."""
     config: dict[str, Any] = app.config["CHRISTMAS"]
-    explicit = app.config.get("DATABASE_URL") or config.get("database_url")
+    explicit = app.config.get("DATABASE_URL") or config["database_url"]
     if explicit:
         return _with_driver(explicit)
     # Imported here: the engine helper may start the embedded Postgres.
@@ -39,14 +39,12 @@ def owner_url(app: Flask) -> str:
 def readonly_url(app: Flask) -> str:
     """``DATABASE_URL_READONLY`` (Flask setting or env/config ``api.database_url_readonly``),
     else the owner's URL with ``api.readonly_role`` and ``api.readonly_password``."""
-    explicit = app.config.get("DATABASE_URL_READONLY") or app.config["CHRISTMAS"]["api"].get(
-        "database_url_readonly"
-    )
+    api = app.config["CHRISTMAS"]["api"]
+    explicit = app.config.get("DATABASE_URL_READONLY") or api["database_url_readonly"]
     if explicit:
         return _with_driver(explicit)
-    api = app.config["CHRISTMAS"]["api"]
     url = make_url(owner_url(app)).set(
-        username=api["readonly_role"], password=api.get("readonly_password")
+        username=api["readonly_role"], password=api["readonly_password"]
     )
     return url.render_as_string(hide_password=False)
 
@@ -59,7 +57,7 @@ def _build_readonly_engine(app: Flask) -> Engine:
     )
     return create_engine(
         readonly_url(app),
-        pool_size=int(api.get("pool_size", 8)),
+        pool_size=int(api["pool_size"]),
         max_overflow=4,
         # No pool_pre_ping: it would cost a round trip per request. After a database
         # restart the first request on a dead connection answers 503 and SQLAlchemy

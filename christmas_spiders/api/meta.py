@@ -13,6 +13,6 @@ bp = Blueprint("meta", __name__)
 def openapi() -> Response:
     document = current_app.extensions.get("christmas_openapi")
     if document is None:
-        document = openapi_document(int(current_app.config["CHRISTMAS"]["api"]["max_limit"]))
+        document = openapi_document(current_app)
         current_app.extensions["christmas_openapi"] = document
     return jsonify(document)

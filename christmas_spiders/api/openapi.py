@@ -1,30 +1,34 @@
-"""The OpenAPI 3.1 document served at /api/v1/openapi.json, kept next to the routes.
+"""The OpenAPI 3.1 document served at /api/v1/openapi.json: response schemas and assembly.
 
-tests/test_api_schema.py runs schemathesis against it: every response must conform.
+Each route is marked with :func:`documented` (summary, its parameters' ``Query``, the
+schema of its data; its blueprint names its tag). The document walks the app's URL map,
+so a served route cannot be left out, and its parameters come from the declarations
+that also parse them. tests/test_api_schema.py runs schemathesis against it: every
+response must conform.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from flask import Flask
 
 from christmas_spiders.api.output import CSV_BATCH_ROWS
-from christmas_spiders.api.products import (
-    AUDITABLE_FIELDS,
-    AVAILABILITIES,
-    PRODUCT_SORTS,
-    sort_choices,
-)
+from christmas_spiders.api.params import ApiConfig, Query
+from christmas_spiders.items import ITEM_FIELDS, field_json_schemas
 
 API_VERSION = "1.0.0"
+# Served but not described: the document itself.
+UNDOCUMENTED_ENDPOINTS = frozenset({"meta.openapi"})
 
-DECIMAL_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
+FIELDS = field_json_schemas()
 PRICE = {
-    "type": "string",
-    "pattern": r"^-?[0-9]+\.[0-9]{2}$",
+    **FIELDS["price"],
     "description": 'A decimal string such as "24.95" (exact; never a binary float).',
-    "examples": ["24.95"],
 }
-NULLABLE_PRICE = {**PRICE, "type": ["string", "null"]}
 TIMESTAMP = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 
@@ -55,20 +59,15 @@ def _envelope(data: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _fields(*names: str) -> dict[str, Any]:
+    return {name: FIELDS[name] for name in names}
+
+
 SCHEMAS: dict[str, Any] = {
     "Product": _object(
         {
             "id": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
-            "vendor": {"type": "string"},
-            "vendor_id": {"type": "string"},
-            "sku": {"type": "string"},
-            "name": {"type": "string"},
-            "price": PRICE,
-            "currency": {"type": "string"},
-            "brand": {"type": "string"},
-            "availability": {"type": "string", "enum": list(AVAILABILITIES)},
-            "release_year": {"type": "integer"},
-            "link": {"type": "string"},
+            **_fields(*ITEM_FIELDS),
             "last_synced_at": TIMESTAMP,
             "created_at": TIMESTAMP,
         }
@@ -100,13 +99,7 @@ SCHEMAS: dict[str, Any] = {
     "Offer": _object(
         {
             "product_id": {"type": "string"},
-            "vendor": {"type": "string"},
-            "vendor_id": {"type": "string"},
-            "name": {"type": "string"},
-            "price": PRICE,
-            "currency": {"type": "string"},
-            "availability": {"type": "string"},
-            "link": {"type": "string"},
+            **_fields("vendor", "vendor_id", "name", "price", "currency", "availability", "link"),
             "last_synced_at": TIMESTAMP,
             "lowest_price_seen": PRICE,
             "highest_price_seen": PRICE,
@@ -233,249 +226,117 @@ LINK_HEADER = {
     }
 }
 
-
-def _list_response(item: str, paginated: bool) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": "The list in the envelope; with `format=csv` or `Accept: text/csv` "
-        "a CSV file (streamed"
-        + (", every matching row from the cursor on" if paginated else "")
-        + ").",
-        "content": {
-            "application/json": {"schema": _envelope({"type": "array", "items": _ref(item)})},
-            "text/csv": {"schema": {"type": "string"}},
-        },
-    }
-    if paginated:
-        response["headers"] = LINK_HEADER
-    return response
+# page: a keyset-paginated list; rows: every row at once; one: a single object.
+Shape = Literal["page", "rows", "one"]
 
 
-def _param(name: str, schema: dict[str, Any], description: str, where: str = "query") -> dict:
-    return {
-        "name": name,
-        "in": where,
-        "required": where == "path",
-        "schema": schema,
-        "description": description,
-    }
+@dataclass(frozen=True)
+class Operation:
+    """What the document says of one route besides its parameters' declarations."""
+
+    summary: str
+    query: Query
+    shape: Shape
+    # The components schema of the data (of each item, for lists).
+    schema: str
+    # For "one": what the 200 is, and whether it is offered as CSV too.
+    description: str = ""
+    csv: bool = False
+    not_found: bool = False
+    # Needs no API key: no 4xx of its own, only the errors listed in ``errors``.
+    public: bool = False
+    errors: tuple[tuple[str, str], ...] = ()
+
+    def ok(self) -> dict[str, Any]:
+        if self.shape == "one":
+            content: dict[str, Any] = {"application/json": {"schema": _envelope(_ref(self.schema))}}
+            if self.csv:
+                content["text/csv"] = {"schema": {"type": "string"}}
+            return {"description": self.description, "content": content}
+        paginated = self.shape == "page"
+        response: dict[str, Any] = {
+            "description": "The list in the envelope; with `format=csv` or `Accept: text/csv` "
+            "a CSV file (streamed"
+            + (", every matching row from the cursor on" if paginated else "")
+            + ").",
+            "content": {
+                "application/json": {
+                    "schema": _envelope({"type": "array", "items": _ref(self.schema)})
+                },
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+        if paginated:
+            response["headers"] = LINK_HEADER
+        return response
+
+    def openapi(self, tag: str, api: ApiConfig) -> dict[str, Any]:
+        ok = self.ok()
+        responses: dict[str, Any] = {
+            "200": {**ok, "headers": {**ok.get("headers", {}), **ETAG_HEADER}},
+            "304": {"description": "Not modified: `If-None-Match` named the current ETag."},
+        }
+        if not self.public:
+            responses.update(ERROR_RESPONSES)
+        if self.not_found:
+            responses["404"] = _error("No such product or ornament.")
+        for status, description in self.errors:
+            responses[status] = _error(description)
+        operation: dict[str, Any] = {
+            "summary": self.summary,
+            "tags": [tag],
+            "parameters": self.query.openapi(api),
+            "responses": responses,
+        }
+        if self.public:
+            operation["security"] = []
+        return operation
 
 
-def _limit(max_limit: int) -> dict[str, Any]:
-    return _param(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": max_limit},
-        f"Rows per page (default 100, at most {max_limit}: config api.max_limit); for CSV: "
-        "caps the export (default all rows).",
-    )
+View = TypeVar("View", bound=Callable[..., Any])
+OPERATIONS: dict[Callable[..., Any], Operation] = {}
 
 
-CURSOR = _param("cursor", {"type": "string"}, "The `next` token of the previous page.")
-FORMAT = _param("format", {"type": "string", "enum": ["json", "csv"]}, "Overrides Accept.")
-VENDOR = _param("vendor", {"type": "string", "maxLength": 800}, "Vendor name(s), comma-separated.")
-YEAR = {"type": "integer", "minimum": 1, "maximum": 9999}
-DECIMAL = {"type": "string", "pattern": DECIMAL_PATTERN}
-FIELD = _param(
-    "field",
-    {"type": "string", "enum": list(AUDITABLE_FIELDS)},
-    "Only changes of this field (several: comma-separated).",
-)
-SINCE = _param("since", {"type": "string", "format": "date-time"}, "changed_at >= since (UTC).")
-UNTIL = _param("until", {"type": "string", "format": "date-time"}, "changed_at < until (UTC).")
-AUDIT_SORT = _param(
-    "sort", {"type": "string", "enum": ["changed_at", "-changed_at"]}, "'-' for newest first."
-)
-PRODUCT_ID = _param("product_id", {"type": "string"}, "A product id (24 hex).", where="path")
-
-
-def _operation(
+def documented(
     summary: str,
-    tag: str,
-    parameters: list[dict[str, Any]],
-    ok: dict[str, Any],
-    not_found: bool = False,
-    secured: bool = True,
-) -> dict[str, Any]:
-    responses: dict[str, Any] = {
-        "200": {**ok, "headers": {**ok.get("headers", {}), **ETAG_HEADER}},
-        "304": {"description": "Not modified: `If-None-Match` named the current ETag."},
-    }
-    if secured:
-        responses.update(ERROR_RESPONSES)
-    if not_found:
-        responses["404"] = _error("No such product or ornament.")
-    operation: dict[str, Any] = {
-        "summary": summary,
-        "tags": [tag],
-        "parameters": parameters,
-        "responses": responses,
-    }
-    if not secured:
-        operation["security"] = []
-    return operation
+    query: Query,
+    *,
+    page: str | None = None,
+    rows: str | None = None,
+    one: str | None = None,
+    **details: Any,
+) -> Callable[[View], View]:
+    """Describe a view (put it under ``@bp.get``): its parameters, and the schema of its
+    data as a keyset-paginated ``page``, all its ``rows``, or ``one`` object.
+
+    ``details``: the other :class:`Operation` fields. The tag is the blueprint's name.
+    """
+    shapes: dict[Shape, str | None] = {"page": page, "rows": rows, "one": one}
+    ((shape, schema),) = ((key, value) for key, value in shapes.items() if value is not None)
+    operation = Operation(summary, query, shape, schema, **details)
+
+    def record(view: View) -> View:
+        OPERATIONS[view] = operation
+        return view
+
+    return record
 
 
-def openapi_document(max_limit: int = 500) -> dict[str, Any]:
-    paths: dict[str, Any] = {
-        "/api/v1/products": {
-            "get": _operation(
-                "Products, filtered and sorted, keyset-paginated",
-                "products",
-                [
-                    VENDOR,
-                    _param("sku", {"type": "string", "maxLength": 64}, "Hallmark sku (QX5257)."),
-                    _param("release_year", YEAR, "Exact release year."),
-                    _param("year_min", YEAR, "release_year >= year_min."),
-                    _param("year_max", YEAR, "release_year <= year_max."),
-                    _param(
-                        "availability",
-                        {"type": "string", "enum": list(AVAILABILITIES)},
-                        "in_stock, out_of_stock or delisted (several: comma-separated).",
-                    ),
-                    _param("price_min", DECIMAL, "price >= price_min."),
-                    _param("price_max", DECIMAL, "price <= price_max."),
-                    _param("q", {"type": "string", "maxLength": 200}, "Name contains (any case)."),
-                    _param(
-                        "changed_since",
-                        {"type": "string", "format": "date-time"},
-                        "Products with an audited change at or after this time.",
-                    ),
-                    _param(
-                        "synced_since",
-                        {"type": "string", "format": "date-time"},
-                        "Products seen by a crawl at or after this time.",
-                    ),
-                    _param(
-                        "sort",
-                        {"type": "string", "enum": sort_choices(PRODUCT_SORTS)},
-                        "Sort key; '-' prefix for descending; ties broken by id. Default id.",
-                    ),
-                    _limit(max_limit),
-                    CURSOR,
-                    FORMAT,
-                ],
-                _list_response("Product", paginated=True),
-            )
-        },
-        "/api/v1/products/{product_id}": {
-            "get": _operation(
-                "One product",
-                "products",
-                [PRODUCT_ID, _param("format", {"type": "string", "enum": ["json"]}, "JSON only.")],
-                {
-                    "description": "The product.",
-                    "content": {"application/json": {"schema": _envelope(_ref("Product"))}},
-                },
-                not_found=True,
-            )
-        },
-        "/api/v1/products/{product_id}/history": {
-            "get": _operation(
-                "A product's audited changes (price, availability, ...)",
-                "products",
-                [PRODUCT_ID, FIELD, SINCE, UNTIL, AUDIT_SORT, _limit(max_limit), CURSOR, FORMAT],
-                _list_response("AuditRow", paginated=True),
-                not_found=True,
-            )
-        },
-        "/api/v1/products/{product_id}/prices": {
-            "get": _operation(
-                "A product's prices as intervals (from the price_history view)",
-                "products",
-                [
-                    PRODUCT_ID,
-                    _param(
-                        "since",
-                        {"type": "string", "format": "date-time"},
-                        "Intervals still valid at or after this time.",
-                    ),
-                    _param(
-                        "until",
-                        {"type": "string", "format": "date-time"},
-                        "Intervals starting before this time.",
-                    ),
-                    FORMAT,
-                ],
-                _list_response("PriceInterval", paginated=False),
-                not_found=True,
-            )
-        },
-        "/api/v1/ornaments/{sku}": {
-            "get": _operation(
-                "Every shop's offer for one ornament, cheapest first, with the in-stock spread",
-                "ornaments",
-                [_param("sku", {"type": "string"}, "Hallmark sku.", where="path"), FORMAT],
-                {
-                    "description": "The comparison (CSV: the offers).",
-                    "content": {
-                        "application/json": {"schema": _envelope(_ref("Ornament"))},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                not_found=True,
-            )
-        },
-        "/api/v1/vendors": {
-            "get": _operation(
-                "Products per vendor, in stock, last crawl run and its monitor verdict",
-                "vendors",
-                [VENDOR, FORMAT],
-                _list_response("Vendor", paginated=False),
-            )
-        },
-        "/api/v1/changes": {
-            "get": _operation(
-                "Recent changes across all products; direction=down for price drops",
-                "changes",
-                [
-                    FIELD,
-                    SINCE,
-                    UNTIL,
-                    VENDOR,
-                    _param(
-                        "direction",
-                        {"type": "string", "enum": ["down", "up"]},
-                        "Price drops or rises (numeric comparison; implies field=price).",
-                    ),
-                    AUDIT_SORT,
-                    _limit(max_limit),
-                    CURSOR,
-                    FORMAT,
-                ],
-                _list_response("Change", paginated=True),
-            )
-        },
-        "/api/v1/stats/years": {
-            "get": _operation(
-                "Per vendor and release year: count, min, max, mean, median price, in-stock share",
-                "stats",
-                [
-                    VENDOR,
-                    _param("year_min", YEAR, "release_year >= year_min."),
-                    _param("year_max", YEAR, "release_year <= year_max."),
-                    _param(
-                        "availability",
-                        {"type": "string", "enum": list(AVAILABILITIES)},
-                        "Only products with this availability.",
-                    ),
-                    FORMAT,
-                ],
-                _list_response("YearStat", paginated=False),
-            )
-        },
-        "/healthz": {
-            "get": _operation(
-                "Liveness and database check (no key needed)",
-                "meta",
-                [],
-                {
-                    "description": "Healthy.",
-                    "content": {"application/json": {"schema": _envelope(_ref("Health"))}},
-                },
-                secured=False,
-            )
-        },
-    }
-    paths["/healthz"]["get"]["responses"]["503"] = _error("The database does not answer.")
+RULE_ARGUMENT = re.compile(r"<(?:[^<>:]+:)?([^<>]+)>")
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    api: ApiConfig = app.config["CHRISTMAS"]["api"]
+    paths: dict[str, Any] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
+            continue
+        operation = OPERATIONS.get(app.view_functions[rule.endpoint])
+        if operation is None:
+            raise LookupError(f"route {rule.rule} ({rule.endpoint}) is not @documented")
+        path = RULE_ARGUMENT.sub(r"{\1}", rule.rule)
+        tag = rule.endpoint.partition(".")[0]
+        paths.setdefault(path, {})["get"] = operation.openapi(tag, api)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import Numeric, String, bindparam, case, cast, func, select, union_all
+from sqlalchemy import String, bindparam, func, select, union_all
 
+from christmas_spiders.api.audit_queries import audit_numeric
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
-from christmas_spiders.api.output import csv_rows, json_record, wants_csv
-from christmas_spiders.api.params import QueryArgs
-from christmas_spiders.api.products import normalise_sku
+from christmas_spiders.api.openapi import documented
+from christmas_spiders.api.output import csv_rows, json_record
+from christmas_spiders.api.params import FORMAT, MAX_SKU_LENGTH, PathKey, Query, normalise_sku
 from christmas_spiders.db.models import Product, ProductAudit
 
 bp = Blueprint("ornaments", __name__)
@@ -30,13 +32,17 @@ OFFER_COLUMNS = (
     "lowest_price_seen",
     "highest_price_seen",
 )
-# An audit value is cast to NUMERIC only when it looks like one (CASE guards the cast).
-NUMERIC_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
-MAX_SKU_LENGTH = 64
-
-
-def audit_numeric(column: Any) -> Any:
-    return case((column.op("~")(NUMERIC_TEXT), cast(column, Numeric(12, 2))), else_=None)
+ORNAMENT = Query(
+    PathKey(
+        name="sku",
+        description="Hallmark sku.",
+        thing="ornament with sku",
+        # Once normalised: 1 to MAX_SKU_LENGTH characters, none of them NUL.
+        pattern=re.compile(f"[^\\x00]{{1,{MAX_SKU_LENGTH}}}"),
+        normalise=normalise_sku,
+    ),
+    FORMAT,
+)
 
 
 def offers_statement() -> Any:
@@ -116,16 +122,21 @@ def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 @bp.get("/ornaments/<sku>")
+@documented(
+    "Every shop's offer for one ornament, cheapest first, with the in-stock spread",
+    ORNAMENT,
+    one="Ornament",
+    description="The comparison (CSV: the offers).",
+    csv=True,
+    not_found=True,
+)
 def get_ornament(sku: str) -> Response:
-    QueryArgs(())
-    csv = wants_csv()
-    wanted = normalise_sku(sku)
-    if not wanted or len(wanted) > MAX_SKU_LENGTH or "\x00" in wanted:
-        raise NotFound(f"no ornament with sku {sku[:MAX_SKU_LENGTH]!r}")
+    args = ORNAMENT.parse(sku=sku)
+    wanted = args["sku"]
     offers = [dict(row._mapping) for row in request_connection().execute(OFFERS, {"sku": wanted})]
     if not offers:
         raise NotFound(f"no ornament with sku {wanted!r}")
-    if csv:
+    if args["format"] == "csv":
         return csv_rows(offers, OFFER_COLUMNS, f"ornament-{wanted}.csv")
     summary = spread(offers)
     names = sorted({offer["name"] for offer in offers})

@@ -14,10 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 from sqlalchemy import Engine, Select
-
-from christmas_spiders.api.envelope import BadParameter
 
 CSV_BATCH_ROWS = 1000
 
@@ -59,24 +57,6 @@ def csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return json_value(value)
-
-
-def wants_csv() -> bool:
-    """``format=csv`` / ``format=json`` wins; else the Accept header (JSON by default)."""
-    fmt = request.args.get("format")
-    if fmt is not None:
-        if fmt not in ("json", "csv"):
-            raise BadParameter("format", "'format' must be json or csv")
-        return fmt == "csv"
-    accept = request.accept_mimetypes
-    best = accept.best_match(["application/json", "text/csv"])
-    return best == "text/csv" and accept["text/csv"] > accept["application/json"]
-
-
-def json_only() -> None:
-    """For single-resource routes: CSV is offered for lists only."""
-    if request.args.get("format") not in (None, "json"):
-        raise BadParameter("format", "this route answers JSON only; CSV is offered for lists")
 
 
 def _chunk(rows: Sequence[Sequence[Any]]) -> str:

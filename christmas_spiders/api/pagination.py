@@ -1,9 +1,14 @@
-"""Keyset pagination: an opaque ``next`` token holding the last row's sort key and id.
+"""Keyset pagination for every list route: an opaque ``next`` token holding the last row's
+sort key and id.
 
 The token is base64url(JSON) plus an HMAC, bound to the route, the sort and the
 filters it was issued for: a changed, truncated or foreign token is a 400 on
 ``cursor``. It is integrity-checked, not secret: forging one would only let a
 client start a listing at a key it could ask for with filters anyway.
+
+A listing's statement is built once per shape (see :meth:`Keyset.statement`): the
+cursor's key and the row limit are bound parameters, filled per request by
+:meth:`Keyset.page`.
 """
 
 from __future__ import annotations
@@ -13,21 +18,28 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
-from sqlalchemy import ColumnElement, tuple_
+from flask import Response, current_app, request
+from sqlalchemy import ColumnElement, Integer, bindparam, tuple_
 
-from christmas_spiders.api.envelope import BadParameter
+from christmas_spiders.api.envelope import BadParameter, data_response
+from christmas_spiders.api.output import json_record
+from christmas_spiders.api.params import Choice
 
-DEFAULT_CURSOR_SECRET = "christmas-spiders-cursor-v1"
 SIGNATURE_BYTES = 12
+# Bound-parameter names of the keyset and the limit in a page statement.
+AFTER_KEY = "after_key"
+AFTER_ID = "after_id"
+ROW_LIMIT = "row_limit"
+
+Converter = Callable[[Any], Any]
 
 
 def _secret() -> bytes:
-    secret = current_app.config["CHRISTMAS"]["api"].get("cursor_secret") or DEFAULT_CURSOR_SECRET
-    return str(secret).encode()
+    return str(current_app.config["CHRISTMAS"]["api"]["cursor_secret"]).encode()
 
 
 def _b64encode(raw: bytes) -> str:
@@ -76,6 +88,14 @@ def decode_cursor(token: str, scope: str, key_length: int) -> list[Any]:
     return payload["k"]
 
 
+def convert_key(raw: list[Any], converters: Sequence[Converter]) -> list[Any]:
+    """Turn a decoded key back into typed values; any mismatch is a bad cursor."""
+    try:
+        return [convert(value) for convert, value in zip(converters, raw, strict=True)]
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        raise BadParameter("cursor", "invalid cursor token") from exc
+
+
 def keyset_condition(
     columns: Sequence[ColumnElement[Any]], values: Sequence[Any], descending: bool
 ) -> ColumnElement[bool]:
@@ -99,12 +119,109 @@ def next_link(token: str) -> str:
     return f"{request.base_url}?{'&'.join(kept)}"
 
 
-Converter = Callable[[Any], Any]
+@dataclass(frozen=True)
+class Page:
+    """One request's place in a listing: the values of the page statement's parameters."""
+
+    sort: str
+    scope: str
+    # Rows asked for; None: a CSV export of every row from the cursor on.
+    limit: int | None
+    csv: bool
+    filters: dict[str, Any]
+    parameters: dict[str, Any]
+
+    @property
+    def after(self) -> bool:
+        return AFTER_ID in self.parameters
+
+    @property
+    def limited(self) -> bool:
+        return ROW_LIMIT in self.parameters
 
 
-def convert_key(raw: list[Any], converters: Sequence[Converter]) -> list[Any]:
-    """Turn a decoded key back into typed values; any mismatch is a bad cursor."""
-    try:
-        return [convert(value) for convert, value in zip(converters, raw, strict=True)]
-    except (TypeError, ValueError, ArithmeticError) as exc:
-        raise BadParameter("cursor", "invalid cursor token") from exc
+@dataclass(frozen=True)
+class Keyset:
+    """The orders a listing pages in: ``sort`` name -> (column, the token value's type).
+
+    Ties are broken by ``id_column``; sorting by the id itself is a one-column key.
+    """
+
+    sorts: Mapping[str, tuple[Any, Converter]]
+    id_column: Any
+    id_type: Converter
+
+    def sort_param(self, default: str, description: str) -> Choice:
+        choices = tuple(prefix + name for name in self.sorts for prefix in ("", "-"))
+        return Choice(
+            name="sort", choices=choices, fallback=default, description=description, filter=False
+        )
+
+    def column(self, sort: str) -> Any:
+        return self.sorts[sort.lstrip("-")][0]
+
+    def statement(self, statement: Any, sort: str, after: bool, limited: bool) -> Any:
+        """``statement`` in ``sort`` order, after the bound key (``after``), limited to the
+        bound row count (``limited``)."""
+        sort_column = self.column(sort)
+        descending = sort.startswith("-")
+        single_key = sort_column is self.id_column
+        columns = [sort_column] if single_key else [sort_column, self.id_column]
+        if after:
+            bound = [bindparam(AFTER_ID, type_=self.id_column.type)]
+            if not single_key:
+                bound.insert(0, bindparam(AFTER_KEY, type_=sort_column.type))
+            statement = statement.where(keyset_condition(columns, bound, descending))
+        statement = statement.order_by(*(c.desc() if descending else c for c in columns))
+        if limited:
+            statement = statement.limit(bindparam(ROW_LIMIT, type_=Integer))
+        return statement
+
+    def page(self, route: str, args: Mapping[str, Any], filters: dict[str, Any]) -> Page:
+        """The page ``args`` ask for (``sort``, ``cursor``, ``limit``, ``format``).
+
+        JSON pages fetch one row more than the limit: it tells whether a next page exists.
+        """
+        sort: str = args["sort"]
+        csv = args["format"] == "csv"
+        scope = query_scope(route, sort, filters)
+        parameters: dict[str, Any] = {}
+        token = args["cursor"]
+        if token is not None:
+            sort_column, sort_type = self.sorts[sort.lstrip("-")]
+            key, parameters[AFTER_ID] = convert_key(
+                decode_cursor(token, scope, 2), (sort_type, self.id_type)
+            )
+            if sort_column is not self.id_column:
+                parameters[AFTER_KEY] = key
+        limit: int | None = args["limit"]
+        if limit is not None:
+            parameters[ROW_LIMIT] = limit if csv else limit + 1
+        return Page(sort, scope, limit, csv, filters, parameters)
+
+    def response(
+        self,
+        rows: Sequence[Any],
+        page: Page,
+        record: Callable[[Any], dict[str, Any]],
+        meta: dict[str, Any] | None = None,
+    ) -> Response:
+        """The JSON page of ``rows`` (fetched by a statement with ``page.parameters``)."""
+        limit = page.limit
+        assert limit is not None, "a JSON page always has a limit"
+        token = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            key = self.column(page.sort).key
+            token = encode_cursor(
+                page.scope, [getattr(last, key), getattr(last, self.id_column.key)]
+            )
+        records = [record(row) for row in rows[:limit]]
+        meta = {
+            **(meta or {}),
+            "sort": page.sort,
+            "filters": json_record(page.filters),
+            "limit": limit,
+            "count": len(records),
+        }
+        return data_response(records, meta, token, next_link(token) if token else None)

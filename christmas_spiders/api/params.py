@@ -1,132 +1,383 @@
-"""Query parameter parsing: every malformed value is a 400 naming the parameter.
+"""API parameters, each declared once: its parsing (a 400 naming it) and its OpenAPI entry.
 
+A route declares its parameters as a :class:`Query` of :class:`Param` values; ``parse()``
+checks the request against them and ``openapi()`` describes them in the document.
 Values are parsed strictly (ASCII digits only, no ``1_000``, no NaN) and passed to
 SQLAlchemy as bound parameters, never into SQL text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
 
-from flask import request
+from flask import current_app, request
 
-from christmas_spiders.api.envelope import BadParameter
+from christmas_spiders.api.envelope import BadParameter, NotFound
+from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
+from christmas_spiders.items import STORED_AVAILABILITIES
 
 INTEGER_RE = re.compile(r"^-?[0-9]{1,9}$")
-DECIMAL_RE = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,6})?$")
+DECIMAL_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,6})?$"
+DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 MAX_STRING_LENGTH = 200
-# Parameters every list route takes.
-COMMON_LIST_PARAMETERS = frozenset({"format"})
+MAX_LIST_LENGTH = MAX_STRING_LENGTH * 4
+MAX_LIST_ITEMS = 50
+MAX_SKU_LENGTH = 64
+# A CSV export has no page size: a limit only caps it.
+MAX_EXPORT_LIMIT = 2_000_000_000
+# A path value that cannot exist is quoted this far in its 404.
+QUOTED_PATH_LENGTH = 64
+
+Where = Literal["query", "path"]
+ApiConfig = Mapping[str, Any]
 
 
-class QueryArgs:
-    """The request's query string, checked against the parameters a route accepts."""
+@dataclass(frozen=True, kw_only=True)
+class Param:
+    """One parameter: ``parse`` turns its text into a value or raises a 400 naming it
+    (``csv``: whether the request asks for CSV); ``default`` is its value when absent;
+    ``schema`` and ``describe`` make its OpenAPI entry."""
 
-    def __init__(self, allowed: Iterable[str]) -> None:
-        self.allowed = frozenset(allowed) | COMMON_LIST_PARAMETERS
-        for name in request.args:
-            if name not in self.allowed:
-                raise BadParameter(
-                    name,
-                    f"unknown parameter {name!r}; this route accepts: "
-                    + ", ".join(sorted(self.allowed)),
-                    code="unknown_parameter",
-                )
-            if len(request.args.getlist(name)) > 1:
-                raise BadParameter(name, f"{name!r} is given more than once")
+    name: str
+    description: str
+    where: Where = "query"
+    # A filter narrows the rows: it belongs to a cursor's scope and to ``meta.filters``.
+    filter: bool = True
 
-    def raw(self, name: str) -> str | None:
-        value = request.args.get(name)
-        if value is None:
-            return None
-        if "\x00" in value:
-            raise BadParameter(name, f"{name!r} must not contain NUL characters")
-        return value
+    def parse(self, raw: str, csv: bool) -> Any:
+        return raw
 
-    def string(self, name: str, max_length: int = MAX_STRING_LENGTH) -> str | None:
-        value = self.raw(name)
-        if value is None:
-            return None
-        if value == "":
-            raise BadParameter(name, f"{name!r} must not be empty")
-        if len(value) > max_length:
-            raise BadParameter(name, f"{name!r} is longer than {max_length} characters")
-        return value
+    def default(self, csv: bool) -> Any:
+        return None
 
-    def string_list(self, name: str, max_items: int = 50) -> list[str] | None:
-        """A comma-separated list (``vendor=a,b``)."""
-        value = self.string(name, max_length=MAX_STRING_LENGTH * 4)
-        if value is None:
-            return None
-        items = [item.strip() for item in value.split(",")]
-        if any(not item for item in items) or len(items) > max_items:
-            raise BadParameter(name, f"{name!r} must be a comma-separated list of values")
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string"}
+
+    def describe(self, api: ApiConfig) -> str:
+        return self.description
+
+    def openapi(self, api: ApiConfig) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.where == "path",
+            "schema": self.schema(api),
+            "description": self.describe(api),
+        }
+
+    def bad(self, message: str) -> BadParameter:
+        return BadParameter(self.name, f"{self.name!r} {message}")
+
+
+def parse_integer(param: Param, raw: str, minimum: int, maximum: int) -> int:
+    if not INTEGER_RE.match(raw):
+        raise param.bad("must be an integer")
+    number = int(raw)
+    if not minimum <= number <= maximum:
+        raise param.bad(f"must be between {minimum} and {maximum}")
+    return number
+
+
+@dataclass(frozen=True, kw_only=True)
+class Integer(Param):
+    minimum: int
+    maximum: int
+
+    def parse(self, raw: str, csv: bool) -> int:
+        return parse_integer(self, raw, self.minimum, self.maximum)
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Money(Param):
+    """A non-negative decimal (a price bound)."""
+
+    def parse(self, raw: str, csv: bool) -> Decimal:
+        if not DECIMAL_RE.match(raw):
+            raise self.bad("must be a non-negative decimal such as 24.95")
+        return Decimal(raw)
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "pattern": DECIMAL_PATTERN}
+
+
+def parse_text(param: Param, raw: str, max_length: int) -> str:
+    if raw == "":
+        raise param.bad("must not be empty")
+    if len(raw) > max_length:
+        raise param.bad(f"is longer than {max_length} characters")
+    return raw
+
+
+def text_schema(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Text(Param):
+    max_length: int = MAX_STRING_LENGTH
+    # Applied after the checks (the sku's spelling as the spiders store it).
+    normalise: Callable[[str], str] | None = None
+
+    def parse(self, raw: str, csv: bool) -> str:
+        text = parse_text(self, raw, self.max_length)
+        return text if self.normalise is None else self.normalise(text)
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return text_schema(self.max_length)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextList(Param):
+    """Comma-separated values (``vendor=a,b``)."""
+
+    def parse(self, raw: str, csv: bool) -> list[str]:
+        items = [item.strip() for item in parse_text(self, raw, MAX_LIST_LENGTH).split(",")]
+        if any(not item for item in items) or len(items) > MAX_LIST_ITEMS:
+            raise self.bad("must be a comma-separated list of values")
         return items
 
-    def choice_list(self, name: str, choices: Iterable[str]) -> list[str] | None:
-        allowed = tuple(choices)
-        items = self.string_list(name)
-        if items is None:
-            return None
-        for item in items:
-            if item not in allowed:
-                raise BadParameter(
-                    name, f"{name!r} must be one or more of {', '.join(allowed)} (comma-separated)"
-                )
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return text_schema(MAX_LIST_LENGTH)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Choice(Param):
+    choices: tuple[str, ...]
+    fallback: str | None = None
+
+    def parse(self, raw: str, csv: bool) -> str:
+        if raw not in self.choices:
+            raise self.bad(f"must be one of {', '.join(self.choices)}")
+        return raw
+
+    def default(self, csv: bool) -> str | None:
+        return self.fallback
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "enum": list(self.choices)}
+        if self.fallback is not None:
+            schema["default"] = self.fallback
+        return schema
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoiceList(TextList):
+    """One or more of ``choices``, comma-separated (documented as one value of the enum)."""
+
+    choices: tuple[str, ...]
+
+    def parse(self, raw: str, csv: bool) -> list[str]:
+        items = super().parse(raw, csv)
+        if any(item not in self.choices for item in items):
+            raise self.bad(f"must be one or more of {', '.join(self.choices)} (comma-separated)")
         return items
 
-    def choice(self, name: str, choices: Iterable[str], default: str | None = None) -> str | None:
-        allowed = tuple(choices)
-        value = self.raw(name)
-        if value is None:
-            return default
-        if value not in allowed:
-            raise BadParameter(name, f"{name!r} must be one of {', '.join(allowed)}")
-        return value
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.choices)}
 
-    def integer(
-        self, name: str, minimum: int, maximum: int, default: int | None = None
-    ) -> int | None:
-        value = self.raw(name)
-        if value is None:
-            return default
-        if not INTEGER_RE.match(value):
-            raise BadParameter(name, f"{name!r} must be an integer")
-        number = int(value)
-        if not minimum <= number <= maximum:
-            raise BadParameter(name, f"{name!r} must be between {minimum} and {maximum}")
-        return number
 
-    def decimal(self, name: str) -> Decimal | None:
-        value = self.raw(name)
-        if value is None:
-            return None
-        if not DECIMAL_RE.match(value):
-            raise BadParameter(name, f"{name!r} must be a non-negative decimal such as 24.95")
+@dataclass(frozen=True, kw_only=True)
+class Timestamp(Param):
+    """An ISO 8601 date or date-time; without a zone it is taken as UTC."""
+
+    def parse(self, raw: str, csv: bool) -> dt.datetime:
         try:
-            return Decimal(value)
-        except InvalidOperation as exc:  # pragma: no cover - the pattern rules it out
-            raise BadParameter(name, f"{name!r} must be a decimal") from exc
-
-    def timestamp(self, name: str) -> dt.datetime | None:
-        """An ISO 8601 date or date-time; without a zone it is taken as UTC."""
-        value = self.raw(name)
-        if value is None:
-            return None
-        try:
-            parsed = dt.datetime.fromisoformat(value)
+            parsed = dt.datetime.fromisoformat(raw)
         except ValueError as exc:
-            raise BadParameter(
-                name, f"{name!r} must be an ISO 8601 date or date-time (2026-11-26T12:00:00Z)"
-            ) from exc
+            raise self.bad("must be an ISO 8601 date or date-time (2026-11-26T12:00:00Z)") from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
         try:
             # Reject what Postgres or Python cannot hold once moved to UTC.
-            parsed = parsed.astimezone(dt.UTC)
+            return parsed.astimezone(dt.UTC)
         except OverflowError as exc:
-            raise BadParameter(name, f"{name!r} is out of range") from exc
-        return parsed
+            raise self.bad("is out of range") from exc
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cursor(Param):
+    """The ``next`` token of the previous page; the pagination module checks it."""
+
+    name: str = "cursor"
+    description: str = "The `next` token of the previous page."
+    filter: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limit(Param):
+    """Rows per page (config ``api.default_limit`` / ``api.max_limit``); for CSV a cap."""
+
+    name: str = "limit"
+    description: str = ""
+    filter: bool = False
+
+    def parse(self, raw: str, csv: bool) -> int:
+        if csv:
+            return parse_integer(self, raw, 1, MAX_EXPORT_LIMIT)
+        return parse_integer(self, raw, 1, current_app.config["CHRISTMAS"]["api"]["max_limit"])
+
+    def default(self, csv: bool) -> int | None:
+        # A CSV export streams every matching row unless a limit is asked for.
+        return None if csv else current_app.config["CHRISTMAS"]["api"]["default_limit"]
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1, "maximum": api["max_limit"]}
+
+    def describe(self, api: ApiConfig) -> str:
+        return (
+            f"Rows per page (default {api['default_limit']}, at most {api['max_limit']}: "
+            "config api.max_limit); for CSV: caps the export (default all rows)."
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Format(Param):
+    """``format=csv`` / ``format=json`` wins; else the Accept header (JSON by default)."""
+
+    name: str = "format"
+    description: str = "Overrides Accept."
+    filter: bool = False
+    # CSV is offered for lists; a single object is JSON only.
+    offers_csv: bool = True
+
+    def parse(self, raw: str, csv: bool) -> str:
+        if not self.offers_csv and raw != "json":
+            raise BadParameter("format", "this route answers JSON only; CSV is offered for lists")
+        if raw not in ("json", "csv"):
+            raise BadParameter("format", "'format' must be json or csv")
+        return raw
+
+    def default(self, csv: bool) -> str:
+        if not self.offers_csv:
+            return "json"
+        accept = request.accept_mimetypes
+        best = accept.best_match(["application/json", "text/csv"])
+        chosen = best == "text/csv" and accept["text/csv"] > accept["application/json"]
+        return "csv" if chosen else "json"
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "enum": ["json", "csv"] if self.offers_csv else ["json"]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PathKey(Param):
+    """A path segment naming a thing: one that cannot exist is a 404 (never reaches SQL)."""
+
+    where: Where = "path"
+    filter: bool = False
+    # Said in the 404: "no {thing} {value!r}".
+    thing: str
+    pattern: re.Pattern[str]
+    normalise: Callable[[str], str] | None = None
+
+    def parse(self, raw: str, csv: bool) -> str:
+        value = raw if self.normalise is None else self.normalise(raw)
+        if not self.pattern.fullmatch(value):
+            raise NotFound(f"no {self.thing} {raw[:QUOTED_PATH_LENGTH]!r}")
+        return value
+
+
+def normalise_sku(sku: str) -> str:
+    """As the spiders store it: upper-cased, white space removed."""
+    return "".join(sku.split()).upper()
+
+
+class Query:
+    """The parameters of one route: the query string is checked against them all."""
+
+    def __init__(self, *params: Param) -> None:
+        self.path = tuple(param for param in params if param.where == "path")
+        self.query = tuple(param for param in params if param.where == "query")
+        self.names = frozenset(param.name for param in self.query)
+        self.format = next((param for param in self.query if isinstance(param, Format)), None)
+        # The format decides the limit's range, so it is read first.
+        self.rest = tuple(param for param in self.query if param is not self.format)
+        self.filter_names = tuple(param.name for param in self.query if param.filter)
+        self._accepts = ", ".join(sorted(self.names))
+
+    def parse(self, **path: str) -> dict[str, Any]:
+        """Every declared parameter's value (None, or its default, when absent)."""
+        args = request.args
+        for name in args:
+            if name not in self.names:
+                raise BadParameter(
+                    name,
+                    f"unknown parameter {name!r}; this route accepts: {self._accepts}",
+                    code="unknown_parameter",
+                )
+            if len(args.getlist(name)) > 1:
+                raise BadParameter(name, f"{name!r} is given more than once")
+        values: dict[str, Any] = {}
+        csv = False
+        if self.format is not None:
+            values["format"] = fmt = self._value(self.format, args.get("format"), csv)
+            csv = fmt == "csv"
+        for param in self.rest:
+            values[param.name] = self._value(param, args.get(param.name), csv)
+        for param in self.path:
+            values[param.name] = param.parse(path[param.name], csv)
+        return values
+
+    @staticmethod
+    def _value(param: Param, raw: str | None, csv: bool) -> Any:
+        if raw is None:
+            return param.default(csv)
+        if "\x00" in raw:
+            raise param.bad("must not contain NUL characters")
+        return param.parse(raw, csv)
+
+    def filters(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The filters given (as parsed), in declaration order."""
+        return {name: values[name] for name in self.filter_names if values[name] is not None}
+
+    def openapi(self, api: ApiConfig) -> list[dict[str, Any]]:
+        return [param.openapi(api) for param in (*self.path, *self.query)]
+
+
+def described(param: Param, description: str) -> Param:
+    """The same parameter, said differently where a route gives it another meaning."""
+    return dataclasses.replace(param, description=description)
+
+
+# Parameters several routes take.
+VENDOR = TextList(name="vendor", description="Vendor name(s), comma-separated.")
+YEAR_MIN = Integer(
+    name="year_min", minimum=1, maximum=9999, description="release_year >= year_min."
+)
+YEAR_MAX = Integer(
+    name="year_max", minimum=1, maximum=9999, description="release_year <= year_max."
+)
+FORMAT = Format()
+JSON_ONLY = Format(offers_csv=False, description="JSON only.")
+LIMIT = Limit()
+CURSOR = Cursor()
+AVAILABILITY = ChoiceList(
+    name="availability",
+    choices=STORED_AVAILABILITIES,
+    description="in_stock, out_of_stock or delisted (several: comma-separated).",
+)
+FIELD = ChoiceList(
+    name="field",
+    choices=AUDITABLE_FIELDS,
+    description="Only changes of this field (several: comma-separated).",
+)
+SINCE = Timestamp(name="since", description="changed_at >= since (UTC).")
+UNTIL = Timestamp(name="until", description="changed_at < until (UTC).")
+PRODUCT_ID = PathKey(
+    name="product_id",
+    description="A product id (24 hex).",
+    thing="product with id",
+    pattern=re.compile(r"[0-9a-f]{24}"),
+)

@@ -9,9 +9,17 @@ from sqlalchemy import Numeric, case, cast, func, select
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import data_response
-from christmas_spiders.api.output import csv_rows, json_record, wants_csv
-from christmas_spiders.api.params import QueryArgs
-from christmas_spiders.api.products import AVAILABILITIES
+from christmas_spiders.api.openapi import documented
+from christmas_spiders.api.output import csv_rows, json_record
+from christmas_spiders.api.params import (
+    AVAILABILITY,
+    FORMAT,
+    VENDOR,
+    YEAR_MAX,
+    YEAR_MIN,
+    Query,
+    described,
+)
 from christmas_spiders.db.models import Product
 
 bp = Blueprint("stats", __name__)
@@ -28,14 +36,27 @@ YEAR_COLUMNS = (
 )
 
 
+YEAR_STATS = Query(
+    VENDOR,
+    YEAR_MIN,
+    YEAR_MAX,
+    described(AVAILABILITY, "Only products with this availability."),
+    FORMAT,
+)
+
+
 @bp.get("/stats/years")
+@documented(
+    "Per vendor and release year: count, min, max, mean, median price, in-stock share",
+    YEAR_STATS,
+    rows="YearStat",
+)
 def year_stats() -> Response:
-    args = QueryArgs(("vendor", "year_min", "year_max", "availability"))
-    csv = wants_csv()
-    vendors = args.string_list("vendor")
-    year_min = args.integer("year_min", 1, 9999)
-    year_max = args.integer("year_max", 1, 9999)
-    availability = args.choice_list("availability", AVAILABILITIES)
+    args = YEAR_STATS.parse()
+    vendors = args["vendor"]
+    year_min = args["year_min"]
+    year_max = args["year_max"]
+    availability = args["availability"]
     in_stock = case((Product.availability == "in_stock", 1.0), else_=0.0)
     statement = (
         select(
@@ -65,7 +86,7 @@ def year_stats() -> Response:
     rows = [dict(row._mapping) for row in request_connection().execute(statement)]
     for row in rows:
         row["in_stock_share"] = float(row["in_stock_share"])
-    if csv:
+    if args["format"] == "csv":
         return csv_rows(rows, YEAR_COLUMNS, "stats-years.csv")
     data: list[dict[str, Any]] = [json_record(row) for row in rows]
     return data_response(data, {"count": len(data)})

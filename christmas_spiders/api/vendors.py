@@ -10,8 +10,9 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import data_response
-from christmas_spiders.api.output import csv_rows, json_record, wants_csv
-from christmas_spiders.api.params import QueryArgs
+from christmas_spiders.api.openapi import documented
+from christmas_spiders.api.output import csv_rows, json_record
+from christmas_spiders.api.params import FORMAT, VENDOR, Query
 from christmas_spiders.db.models import CrawlRun, Product
 
 bp = Blueprint("vendors", __name__)
@@ -48,11 +49,16 @@ def verdict(run: Any) -> str:
     return "running" if run.finished_at is None else "unknown"
 
 
+VENDORS = Query(VENDOR, FORMAT)
+
+
 @bp.get("/vendors")
+@documented(
+    "Products per vendor, in stock, last crawl run and its monitor verdict", VENDORS, rows="Vendor"
+)
 def list_vendors() -> Response:
-    args = QueryArgs(("vendor",))
-    csv = wants_csv()
-    vendors = args.string_list("vendor")
+    args = VENDORS.parse()
+    vendors = args["vendor"]
     counts = select(
         Product.vendor,
         func.count().label("products"),
@@ -91,7 +97,7 @@ def list_vendors() -> Response:
                 "monitor_report": run.monitor_report,
             }
         result.append(entry)
-    if csv:
+    if args["format"] == "csv":
         flat = []
         for entry in result:
             run = entry["last_run"] or {}
