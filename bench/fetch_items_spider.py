@@ -37,4 +37,4 @@ class FetchItemsSpider(FetchOnlySpider):
         super().fetched(response)
         fields = self.items.get(response.url)
         if fields is not None:
-            yield ProductItem(fields)
+            yield ProductItem.from_raw(fields)

@@ -98,10 +98,9 @@ LOG_LEVEL = "INFO"
 # Scrapy's per-response/per-item DEBUG lines are not even built above DEBUG (~3% CPU).
 LOG_FORMATTER = "christmas_spiders.logformatter.DebugOnlyLogFormatter"
 
-# --- Items: checked, then normalised (the store's UpsertProductPipeline comes after) ---
+# --- Items: one not built as a ProductItem is built through it, then the store's upsert ---
 ITEM_PIPELINES = {
     "christmas_spiders.pipelines.validate.ValidateProductPipeline": 100,
-    "christmas_spiders.pipelines.normalize.NormalizeProductPipeline": 200,
     "christmas_spiders.pipelines.upsert.UpsertProductPipeline": 300,
 }
 

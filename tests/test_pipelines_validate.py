@@ -10,33 +10,43 @@ from scrapy.utils.test import get_crawler
 
 from christmas_spiders.items import ProductItem
 from christmas_spiders.pipelines.validate import ValidateProductPipeline
+from tests.fixtures.items import changed
+
+# An item as a dict: what a spider outside the definition (or a hand feed) yields.
+GOOD = {
+    "vendor": "ornament_shop",
+    "vendor_id": "512",
+    "sku": "QX5257",
+    "name": "Frosty Friends",
+    "price": "24.95",
+    "currency": "USD",
+    "brand": "Hallmark",
+    "availability": "in_stock",
+    "release_year": 1995,
+    "link": "http://127.0.0.1:1/frosty/",
+}
 
 
-def good_item(**changes: Any) -> ProductItem:
-    fields: dict[str, Any] = {
-        "vendor": "ornament_shop",
-        "vendor_id": "512",
-        "sku": "QX5257",
-        "name": "Frosty Friends",
-        "price": "24.95",
-        "currency": "USD",
-        "brand": "Hallmark",
-        "availability": "in_stock",
-        "release_year": 1995,
-        "link": "http://127.0.0.1:1/frosty/",
-    }
-    fields.update(changes)
-    return ProductItem(**{k: v for k, v in fields.items() if v is not ...})
+def good_fields(**changes: Any) -> dict[str, Any]:
+    return changed(GOOD, **changes)
 
 
 def make_pipeline() -> ValidateProductPipeline:
     return ValidateProductPipeline.from_crawler(get_crawler(settings_dict={}))
 
 
-def test_a_valid_item_passes_unchanged() -> None:
+def test_a_product_item_passes_untouched() -> None:
     pipeline = make_pipeline()
-    item = good_item(price=Decimal("24.95"))
+    item = ProductItem(**good_fields(price=Decimal("24.95")))
     assert pipeline.process_item(item) is item
+    assert not pipeline.crawler.stats.get_stats()
+
+
+def test_a_valid_dict_goes_on_as_the_normalised_product_item() -> None:
+    pipeline = make_pipeline()
+    out = pipeline.process_item(good_fields(sku="qx 5257", price=Decimal("24.9")))
+    assert isinstance(out, ProductItem)
+    assert dict(out) == good_fields(price="24.90")
 
 
 @pytest.mark.parametrize(
@@ -53,6 +63,7 @@ def test_a_valid_item_passes_unchanged() -> None:
         ({"release_year": "1995"}, "release_year"),
         ({"link": "/frosty/"}, "link"),
         ({"currency": "EUR"}, "currency"),
+        ({"colour": "red"}, "colour"),
     ],
 )
 def test_invalid_items_are_dropped_counted_and_logged(
@@ -60,9 +71,17 @@ def test_invalid_items_are_dropped_counted_and_logged(
 ) -> None:
     pipeline = make_pipeline()
     with caplog.at_level(logging.WARNING), pytest.raises(DropItem, match=field):
-        pipeline.process_item(good_item(**changes))
+        pipeline.process_item(good_fields(**changes))
     stats = pipeline.crawler.stats.get_stats()
     assert {k: v for k, v in stats.items() if k.startswith("christmas/invalid/")} == {
         f"christmas/invalid/{field}": 1
     }
     assert "http://127.0.0.1:1/frosty/" in caplog.text or field == "link"
+
+
+def test_every_bad_field_of_an_item_is_counted() -> None:
+    pipeline = make_pipeline()
+    with pytest.raises(DropItem, match=r"bad name.*bad price"):
+        pipeline.process_item(good_fields(name=None, price="free"))
+    stats = pipeline.crawler.stats.get_stats()
+    assert stats["christmas/invalid/name"] == stats["christmas/invalid/price"] == 1

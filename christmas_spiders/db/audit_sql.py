@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from christmas_spiders.db.models import PRODUCT_FIELDS
+from christmas_spiders.items import ITEM_FIELDS
 
 # Columns a user may track (everything that describes the product; not the bookkeeping).
-AUDITABLE_FIELDS: tuple[str, ...] = PRODUCT_FIELDS
+AUDITABLE_FIELDS: tuple[str, ...] = ITEM_FIELDS
 FUNCTION_NAME = "christmas_audit_product"
 APPEND_ONLY_FUNCTION_NAME = "christmas_product_audit_append_only"
 

@@ -30,6 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from christmas_spiders.items import ITEM_FIELDS
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -39,19 +41,9 @@ NAMING_CONVENTION = {
 }
 
 
-# The product columns filled from a crawled item (the ProductItem's fields, in order).
-PRODUCT_FIELDS: tuple[str, ...] = (
-    "vendor",
-    "vendor_id",
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "brand",
-    "availability",
-    "release_year",
-    "link",
-)
+# The product columns filled from a crawled item: the item's fields, in order (each has
+# a Mapped column on Product below; tests/test_items.py checks they agree).
+PRODUCT_FIELDS: tuple[str, ...] = ITEM_FIELDS
 
 
 class Base(DeclarativeBase):

@@ -12,23 +12,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, text
 
 from christmas_spiders.db.ids import product_id
-from christmas_spiders.db.models import PRODUCT_FIELDS
+from christmas_spiders.db.models import Product
+from christmas_spiders.items import FIELD_SPECS, ITEM_FIELDS
 
 # Columns written from an item, in statement order.
-COLUMNS: tuple[str, ...] = ("id", *PRODUCT_FIELDS)
-_ARRAY_TYPES = {"price": "numeric[]", "release_year": "int[]", "synced_at": "timestamptz[]"}
+COLUMNS: tuple[str, ...] = ("id", *ITEM_FIELDS)
+# The array each column travels in, by the Python type of its products column (a new
+# column type fails here, at import, rather than in the first batch).
+_ARRAY_CASTS: dict[type, str] = {str: "text[]", Decimal: "numeric[]", int: "int[]"}
+_ARRAY_TYPES = {c: _ARRAY_CASTS[Product.__table__.c[c].type.python_type] for c in COLUMNS}
 
 UPSERT_SQL = text(
     f"""
 INSERT INTO products ({", ".join(COLUMNS)}, last_synced_at)
 SELECT {", ".join(COLUMNS)}, coalesce(synced_at, now())
-FROM unnest({", ".join(f"CAST(:{c} AS {_ARRAY_TYPES.get(c, 'text[]')})" for c in COLUMNS)},
+FROM unnest({", ".join(f"CAST(:{c} AS {_ARRAY_TYPES[c]})" for c in COLUMNS)},
             CAST(:synced_at AS timestamptz[]))
      AS batch({", ".join(COLUMNS)}, synced_at)
 ON CONFLICT (vendor, vendor_id) DO UPDATE SET
@@ -46,27 +50,15 @@ class UnstorableItem(ValueError):
 
 
 def row_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    """The products row for one validated item (price str -> Decimal, year -> int)."""
+    """The products row of one validated item, each value converted by its field's spec
+    (a price string -> Decimal, a year -> int); the database checks the rest."""
+    row: dict[str, Any] = {}
     try:
-        vendor = str(item["vendor"])
-        vendor_id = str(item["vendor_id"])
-        row = {
-            "id": product_id(vendor, vendor_id),
-            "vendor": vendor,
-            "vendor_id": vendor_id,
-            "sku": str(item["sku"]),
-            "name": str(item["name"]),
-            "price": Decimal(str(item["price"])),
-            "currency": str(item.get("currency") or "USD"),
-            "brand": str(item["brand"]),
-            "availability": str(item["availability"]),
-            "release_year": int(item["release_year"]),
-            "link": str(item["link"]),
-        }
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        raise UnstorableItem(f"item cannot be stored ({exc!r}): {dict(item)!r}") from exc
-    if not row["price"].is_finite():
-        raise UnstorableItem(f"item price is not a number: {dict(item)!r}")
+        for name, spec in FIELD_SPECS.items():
+            row[name] = spec.column_value(item.get(name))
+    except (TypeError, ValueError) as exc:
+        raise UnstorableItem(f"item cannot be stored ({name}: {exc}): {dict(item)!r}") from exc
+    row["id"] = product_id(row["vendor"], row["vendor_id"])
     return row
 
 

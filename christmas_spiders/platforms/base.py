@@ -36,16 +36,13 @@ from scrapy_selenium import SeleniumRequest
 from sqlalchemy import Engine
 from twisted.python.failure import Failure
 
-from christmas_spiders.items import ProductItem
+from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
 from christmas_spiders.middlewares.selenium import element_present
 from christmas_spiders.parsing import (
     ParseError,
-    PriceError,
     availability_from_text,
     clean_link,
     clean_text,
-    format_price,
-    normalise_sku,
     parse_year_list,
     swap_origin,
     validate_origin,
@@ -470,39 +467,36 @@ class VendorSpider(scrapy.Spider):
     def build_item(
         self, fields: dict[str, Any], response: Response, release_year: int
     ) -> ProductItem:
-        """A normalised item from raw fields, or :class:`DropProduct` naming the first gap."""
-        vendor_id = clean_text(fields.get("vendor_id"))
-        if not vendor_id:
-            raise DropProduct(MISSING_VENDOR_ID)
-        name = clean_text(fields.get("name"))
-        if not name:
-            raise DropProduct(MISSING_NAME)
-        sku = normalise_sku(fields.get("sku"))
-        if not sku:
-            raise DropProduct(MISSING_SKU)
-        raw_price = fields.get("price")
-        if raw_price is None or (isinstance(raw_price, str) and not clean_text(raw_price)):
-            raise DropProduct(MISSING_PRICE)
+        """The item of a page's raw fields, or :class:`DropProduct` naming the first gap.
+
+        The shop-specific parts are done here (stock wording, the default brand); the
+        item definition normalises and checks the rest, once.
+        """
+        availability_error: ParseError | None = None
         try:
-            price = format_price(raw_price)
-        except PriceError as exc:
-            raise DropProduct(BAD_PRICE, str(exc)) from exc
-        try:
-            availability = self.parse_availability(fields.get("availability"))
+            availability: str | None = self.parse_availability(fields.get("availability"))
         except ParseError as exc:
-            raise DropProduct(BAD_PRODUCT_DATA, str(exc)) from exc
-        return ProductItem(
-            vendor=self.name,
-            vendor_id=vendor_id,
-            sku=sku,
-            name=name,
-            price=price,
-            currency=self.currency,
-            brand=clean_text(fields.get("brand")) or self.default_brand,
-            availability=availability,
-            release_year=release_year,
-            link=clean_link(response.url),
-        )
+            availability, availability_error = None, exc
+        brand = fields.get("brand")
+        try:
+            item = ProductItem.from_raw(
+                {
+                    "vendor": self.name,
+                    "vendor_id": fields.get("vendor_id"),
+                    "sku": fields.get("sku"),
+                    "name": fields.get("name"),
+                    "price": fields.get("price"),
+                    "currency": self.currency,
+                    "brand": brand if clean_text(brand) else self.default_brand,
+                    "availability": availability,
+                    "release_year": release_year,
+                    "link": response.url,
+                }
+            )
+        except InvalidProduct as invalid:
+            # Unreadable stock wording leaves availability missing: always refused here.
+            raise _drop_for(invalid, availability_error) from invalid
+        return item
 
     # ------------------------------------------------------------------ failures
 
@@ -520,3 +514,25 @@ def _same_shop(url: str, real_origin: str) -> bool:
     """``url`` is on the real shop's host (with or without ``www.``)."""
     host = (urlsplit(url).hostname or "").removeprefix("www.")
     return host == (urlsplit(real_origin).hostname or "").removeprefix("www.")
+
+
+# A page's gaps, in the order a page is judged: field -> DropProduct reason when missing.
+_MISSING_FIELD_REASONS: dict[str, str] = {
+    "vendor_id": MISSING_VENDOR_ID,
+    "name": MISSING_NAME,
+    "sku": MISSING_SKU,
+    "price": MISSING_PRICE,
+}
+
+
+def _drop_for(invalid: InvalidProduct, availability_error: ParseError | None) -> DropProduct:
+    """The DropProduct of an item the definition refused (the first gap, as judged above)."""
+    for field, missing_reason in _MISSING_FIELD_REASONS.items():
+        reason = invalid.problems.get(field)
+        if reason == MISSING:
+            return DropProduct(missing_reason)
+        if reason is not None:
+            return DropProduct(BAD_PRICE if field == "price" else BAD_PRODUCT_DATA, reason)
+    if availability_error is not None:
+        return DropProduct(BAD_PRODUCT_DATA, str(availability_error))
+    return DropProduct(BAD_PRODUCT_DATA, str(invalid))
