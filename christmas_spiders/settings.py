@@ -108,8 +108,8 @@ ITEM_PIPELINES = {
 # --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds; final stats
 # as JSON where -s CHRISTMAS_STATS_FILE=path is given ---
 EXTENSIONS = {
-    "christmas_spiders.extensions.progress.LogProgress": 500,
-    "christmas_spiders.extensions.stats_file.WriteStatsFile": 510,
+    "christmas_spiders.crawl.progress.LogProgress": 500,
+    "christmas_spiders.crawl.stats_file.WriteStatsFile": 510,
     "christmas_spiders.extensions.crawl_run.RecordCrawlRun": 520,
 }
 # --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
