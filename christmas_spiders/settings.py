@@ -8,6 +8,7 @@ of them for one crawl.
 from __future__ import annotations
 
 from christmas_spiders.config import get_config
+from christmas_spiders.items import ITEM_FIELDS, ProductItem
 
 CONFIG = get_config()
 _crawl = CONFIG["crawl"]
@@ -78,7 +79,7 @@ CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
 CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
 CHRISTMAS_YEAR_LINKS_FILE = _crawl["year_links_cache_file"]
 
-# --- Storage (christmas_spiders.pipelines.upsert, extensions.crawl_run) ---
+# --- Storage (christmas_spiders.pipelines.upsert, crawl.lifecycle) ---
 _pipeline = CONFIG["pipeline"]
 # False: items are not stored (crawls without a database, e.g. parsing tests).
 CHRISTMAS_STORE_ITEMS = True
@@ -107,9 +108,20 @@ ITEM_PIPELINES = {
 # --- Extensions: progress line every CHRISTMAS_PROGRESS_INTERVAL seconds; final stats
 # as JSON where -s CHRISTMAS_STATS_FILE=path is given ---
 EXTENSIONS = {
-    "christmas_spiders.extensions.progress.LogProgress": 500,
-    "christmas_spiders.extensions.stats_file.WriteStatsFile": 510,
-    "christmas_spiders.extensions.crawl_run.RecordCrawlRun": 520,
+    "christmas_spiders.crawl.progress.LogProgress": 500,
+    "christmas_spiders.crawl.stats_file.WriteStatsFile": 510,
+    "christmas_spiders.crawl.lifecycle.CrawlLifecycle": 520,
+}
+# The run's verdict (christmas_spiders.crawl.judge): Spidermon's own monitors read their
+# thresholds here; the item-count drop monitor reads CHRISTMAS_MAX_ITEM_DROP_RATIO.
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+SPIDERMON_MAX_ERRORS = 0
+# The coverage is counted by CrawlLifecycle (christmas/coverage/<field>), not by
+# Spidermon's extension; a run without items has no coverage to judge.
+SPIDERMON_ADD_FIELD_COVERAGE = True
+SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True
+SPIDERMON_FIELD_COVERAGE_RULES = {
+    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in ITEM_FIELDS
 }
 # --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
 # Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);

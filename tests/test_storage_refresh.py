@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from scrapy import signals
+from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 from sqlalchemy import text
 
@@ -14,6 +18,17 @@ from tests.fixtures.storage import sample_items
 REPLICA = "http://127.0.0.1:8765"
 
 
+_crawlers: list[Crawler] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_crawlers() -> Iterator[None]:
+    """End each test's crawlers as a crawl ends: the crawl's database is disposed."""
+    yield
+    while _crawlers:
+        _crawlers.pop().signals.send_catch_log(signals.engine_stopped)
+
+
 def _spider(database_url: str, **arguments: str) -> VendorSpider:
     crawler = get_crawler(
         OrnamentShopSpider,
@@ -21,6 +36,7 @@ def _spider(database_url: str, **arguments: str) -> VendorSpider:
     )
     spider = OrnamentShopSpider.from_crawler(crawler, base_url=REPLICA, **arguments)
     crawler.spider = spider
+    _crawlers.append(crawler)
     return spider
 
 

@@ -31,7 +31,7 @@ from twisted.internet.defer import DeferredLock
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 
-from christmas_spiders.db.engine import database_url, make_engine
+from christmas_spiders.crawl.database import crawl_database
 from christmas_spiders.db.store import schema_problem
 from christmas_spiders.db.writer import (
     REPLAY_COMMAND,
@@ -46,11 +46,6 @@ from christmas_spiders.signals import items_persisted
 
 logger = logging.getLogger(__name__)
 DEFAULT_DEAD_LETTER_DIR = "var/dead-letter"
-
-
-def crawl_database_url(crawler: Crawler) -> str:
-    """The database of this crawl: CHRISTMAS_DATABASE_URL, else the project's (config/embedded)."""
-    return crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
 
 
 class DatabaseSchemaError(RuntimeError):
@@ -114,8 +109,10 @@ class UpsertProductPipeline:
         )
 
     async def open_spider(self) -> None:
-        url = await maybe_deferred_to_future(deferToThread(crawl_database_url, self.crawler))
-        engine = make_engine(url, pool_size=2, max_overflow=2, connect_args={"connect_timeout": 10})
+        # The crawl's one engine (disposed when the crawl's engine stops); its first access
+        # resolves the database URL, which may start the embedded Postgres: in a thread.
+        database = crawl_database(self.crawler)
+        engine = await maybe_deferred_to_future(deferToThread(lambda: database.engine))
         await maybe_deferred_to_future(deferToThread(self._check_schema, engine))
         self.writer = ProductWriter(engine, self.crawl_id, self.retries, self.retry_base_seconds)
         vendor = getattr(self.spider, "vendor", None) or self.spider.name
@@ -253,5 +250,3 @@ class UpsertProductPipeline:
                 REPLAY_COMMAND,
                 self.dead_letter_path,
             )
-        if self.writer is not None:
-            self.writer.engine.dispose()

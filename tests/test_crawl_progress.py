@@ -6,7 +6,7 @@ import pytest
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.test import get_crawler
 
-from christmas_spiders.extensions.progress import LogProgress
+from christmas_spiders.crawl.progress import LogProgress
 
 
 def test_progress_line_names_years_pages_items_drops_and_renders(
