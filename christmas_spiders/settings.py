@@ -67,6 +67,16 @@ SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
 SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
 SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
 SELENIUM_LOAD_IMAGES = bool(_selenium["load_images"])
+# Read by christmas_spiders.browser.settings; not in the configuration (yet).
+# Seconds between two checks of a wait_until other than element_present: WebDriverWait's
+# own 0.5 s adds ~0.25 s to every render on average.
+SELENIUM_WAIT_POLL = 0.05
+# True: a wait_until that never holds fails the request instead of returning the page.
+SELENIUM_FAIL_ON_WAIT_TIMEOUT = False
+# Seconds beyond a page's load and wait limits before the watchdog kills its browser.
+SELENIUM_WATCHDOG_GRACE = 10.0
+# Seconds between two page loads on one host; None: DOWNLOAD_DELAY.
+SELENIUM_DOWNLOAD_DELAY = None
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
 # SeleniumRequests loudly when the pool is off (no browser configured).
 DOWNLOADER_MIDDLEWARES = {

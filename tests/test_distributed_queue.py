@@ -14,8 +14,8 @@ from scrapy.utils.test import get_crawler
 from scrapy_selenium import SeleniumRequest
 
 from christmas_spiders import redis_keys
+from christmas_spiders.browser.request import ElementPresent, element_present
 from christmas_spiders.distributed.scheduler import SessionScheduler
-from christmas_spiders.middlewares.selenium import ElementPresent, element_present
 
 
 class SessionSpider(Spider):

@@ -36,8 +36,8 @@ from scrapy_selenium import SeleniumRequest
 from sqlalchemy import Engine
 from twisted.python.failure import Failure
 
+from christmas_spiders.browser.request import element_present
 from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
-from christmas_spiders.middlewares.selenium import element_present
 from christmas_spiders.parsing import (
     ParseError,
     availability_from_text,
