@@ -67,8 +67,13 @@ SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
 SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
 SELENIUM_LOAD_IMAGES = bool(_selenium["load_images"])
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
-# SeleniumRequests loudly when the pool is off (no browser configured).
+# SeleniumRequests loudly when the pool is off (no browser configured). Scrapy's
+# redirect middlewares expect RefererMiddleware (off above); these send no Referer.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "christmas_spiders.middlewares.redirect.MetaRefreshWithoutRefererMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "christmas_spiders.middlewares.redirect.RedirectWithoutRefererMiddleware": 600,
     "christmas_spiders.middlewares.selenium.SeleniumMiddleware": 800,
     "christmas_spiders.middlewares.selenium.SeleniumRequiredMiddleware": 801,
 }

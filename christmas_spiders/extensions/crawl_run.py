@@ -58,7 +58,9 @@ class RecordCrawlRun:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RecordCrawlRun:
         if not crawler.settings.getbool("CHRISTMAS_STORE_ITEMS", True):
-            raise NotConfigured("CHRISTMAS_STORE_ITEMS is off: crawl runs are not recorded")
+            # A deliberate off switch: INFO, not the WARNING of NotConfigured(message).
+            logger.info("CHRISTMAS_STORE_ITEMS is off: crawl runs are not recorded")
+            raise NotConfigured
         config = get_config()["monitors"]
         extension = cls(
             crawler,
