@@ -27,6 +27,10 @@ from sqlalchemy.engine import make_url
 
 from christmas_spiders import redis_keys
 from christmas_spiders.db.models import PRODUCT_FIELDS
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import crawl_environment
+from replicas.server import serve_replicas
+from replicas.truth import ground_truth
 from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import (
     PROJECT_ROOT,
@@ -37,10 +41,6 @@ from tests.fixtures.scrapyd import (
     stop_process_group,
     wait_until_up,
 )
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import crawl_environment
-from tests.sites.server import serve_replicas
-from tests.sites.truth import ground_truth
 
 VENDOR = "ornament_shop"
 FIELDS = PRODUCT_FIELDS
