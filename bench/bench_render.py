@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ENV", "replica")
     from scrapy.utils.project import get_project_settings
 
-    from tests.sites.catalogue import generate_catalogue
-    from tests.sites.server import serve_replicas
+    from replicas.catalogue import generate_catalogue
+    from replicas.server import serve_replicas
 
     configured = get_project_settings().getlist("SELENIUM_DRIVER_ARGUMENTS")
     if not options.add and not options.drop:

@@ -78,8 +78,13 @@ SELENIUM_WATCHDOG_GRACE = 10.0
 # Seconds between two page loads on one host; None: DOWNLOAD_DELAY.
 SELENIUM_DOWNLOAD_DELAY = None
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
-# SeleniumRequests loudly when the pool is off (no browser configured).
+# SeleniumRequests loudly when the pool is off (no browser configured). Scrapy's
+# redirect middlewares expect RefererMiddleware (off above); these send no Referer.
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "christmas_spiders.middlewares.redirect.MetaRefreshWithoutRefererMiddleware": 580,
+    "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+    "christmas_spiders.middlewares.redirect.RedirectWithoutRefererMiddleware": 600,
     "christmas_spiders.middlewares.selenium.SeleniumMiddleware": 800,
     "christmas_spiders.middlewares.selenium.SeleniumRequiredMiddleware": 801,
 }

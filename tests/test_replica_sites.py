@@ -1,4 +1,4 @@
-"""Tests of the replica shops themselves (tests/sites): catalogue, pages, server, truth.
+"""Tests of the replica shops themselves (replicas): catalogue, pages, server, truth.
 
 The strongest check is ``test_contract_crawl_yields_exactly_the_ground_truth``: a small
 crawler written from shared/vendor-sites.md alone (not the project's spiders) walks each
@@ -34,12 +34,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from replicas.catalogue import DROP_REASONS_BY_VENDOR, VENDORS, Catalogue, generate_catalogue
+from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from replicas.pages import ShopSite
+from replicas.server import control, serve_replicas, set_day
+from replicas.truth import expected_drops, ground_truth
 from tests.fixtures.replica import RunningReplica
-from tests.sites.catalogue import DROP_REASONS_BY_VENDOR, VENDORS, Catalogue, generate_catalogue
-from tests.sites.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
-from tests.sites.pages import ShopSite
-from tests.sites.server import control, serve_replicas, set_day
-from tests.sites.truth import expected_drops, ground_truth
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -877,7 +877,7 @@ def test_contract_crawl_yields_exactly_the_ground_truth(seed: int, browser: WebD
 
 
 def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
-    command = [sys.executable, "-m", "tests.sites", "truth", "--seed", "4", "--products", "30"]
+    command = [sys.executable, "-m", "replicas", "truth", "--seed", "4", "--products", "30"]
     command += ["--malformed", "0.2", "--vendor", "hallmark_ornaments", "--day", "2"]
     base = "http://127.0.0.1:8123"
     lines = subprocess.run(
@@ -899,7 +899,7 @@ def test_cli_serve_ends_when_its_parent_is_gone() -> None:
     # A parent pid that is not the real parent's (above Linux's pid_max, so never a real
     # one) stands for a parent that died: the server must end.
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.sites", "serve", "--products", "5", "--json",
+        [sys.executable, "-m", "replicas", "serve", "--products", "5", "--json",
          "--parent-pid", "4194305"],
         stdout=subprocess.PIPE,
         text=True,

@@ -41,7 +41,9 @@ class CrawlLifecycle:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> CrawlLifecycle:
         if not crawler.settings.getbool("CHRISTMAS_STORE_ITEMS"):
-            raise NotConfigured("CHRISTMAS_STORE_ITEMS is off: crawl runs are not recorded")
+            # A deliberate off switch: INFO, not the WARNING of NotConfigured(message).
+            logger.info("CHRISTMAS_STORE_ITEMS is off: crawl runs are not recorded")
+            raise NotConfigured
         extension = cls(crawler, crawl_database(crawler))
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.item_scraped, signal=signals.item_scraped)

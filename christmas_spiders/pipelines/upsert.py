@@ -84,7 +84,9 @@ class UpsertProductPipeline:
     def from_crawler(cls, crawler: Crawler) -> UpsertProductPipeline:
         settings = crawler.settings
         if not settings.getbool("CHRISTMAS_STORE_ITEMS", True):
-            raise NotConfigured("CHRISTMAS_STORE_ITEMS is off: items are not stored")
+            # A deliberate off switch: INFO, not the WARNING of NotConfigured(message).
+            logger.info("CHRISTMAS_STORE_ITEMS is off: items are not stored")
+            raise NotConfigured
         dead_letter_dir = Path(settings.get("CHRISTMAS_DEAD_LETTER_DIR") or DEFAULT_DEAD_LETTER_DIR)
         if not dead_letter_dir.is_absolute():
             dead_letter_dir = Path.cwd() / dead_letter_dir

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import parse_qs
 
-from tests.sites.catalogue import (
+from replicas.catalogue import (
     Catalogue,
     DayState,
     Listing,

@@ -1,13 +1,14 @@
 """Command line of the replica shops.
 
-    python -m tests.sites serve --seed 1 --products 200 --day 1 [--malformed 0.05]
-                                [--faults slow=0.05,error=0.05,drop=0.03] [--json]
-    python -m tests.sites truth --seed 1 --products 200 --vendor ornament_shop \
-                                --base-url http://127.0.0.1:8001 [--day 2] [--drops]
+    christmas replicas serve --seed 1 --products 200 --day 1 [--malformed 0.05]
+                                   [--faults slow=0.05,error=0.05,drop=0.03] [--json]
+    christmas replicas truth --seed 1 --products 200 --vendor ornament_shop \
+                                   --base-url http://127.0.0.1:8001 [--day 2] [--drops]
 
-``serve`` prints one ``vendor base_url`` line per shop (or one JSON object with
-``--json``) and serves until Ctrl-C / SIGTERM. ``truth`` prints the ground truth as JSON
-lines (one item a line, sorted by link), or with ``--drops`` the expected drop counts.
+``python -m replicas ...`` runs the same. ``serve`` prints one ``vendor base_url`` line
+per shop (or one JSON object with ``--json``) and serves until Ctrl-C / SIGTERM.
+``truth`` prints the ground truth as JSON lines (one item a line, sorted by link), or
+with ``--drops`` the expected drop counts.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import sys
 import threading
 from pathlib import Path
 
-from tests.sites.catalogue import VENDORS, Catalogue, generate_catalogue
-from tests.sites.faults import parse_faults
-from tests.sites.server import ReplicaServers
-from tests.sites.truth import expected_drops, ground_truth
+from replicas.catalogue import VENDORS, Catalogue, generate_catalogue
+from replicas.faults import parse_faults
+from replicas.server import ReplicaServers
+from replicas.truth import expected_drops, ground_truth
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:
@@ -55,10 +56,9 @@ def _faults(text: str) -> str:
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.sites", description=__doc__.splitlines()[0]
-    )
+def main(argv: list[str] | None = None, prog: str = "python -m replicas") -> int:
+    """``christmas replicas`` and ``python -m replicas``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "truth"):
         sub = commands.add_parser(name)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, fields
 
-from tests.sites.catalogue import Catalogue, _unit
+from replicas.catalogue import Catalogue, _unit
 
 
 @dataclass(frozen=True, slots=True)

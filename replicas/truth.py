@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from tests.sites.catalogue import Catalogue, malformed_counts
-from tests.sites.faults import FaultConfig, parse_faults, permanent_error_paths
+from replicas.catalogue import Catalogue, malformed_counts
+from replicas.faults import FaultConfig, parse_faults, permanent_error_paths
 
 
 def origin_of(base_url: str) -> str:

@@ -1,6 +1,6 @@
 """``make demo``: serve the three replica shops, crawl each with ``scrapy crawl``, print a summary.
 
-    python -m tests.sites.demo [--seed 1] [--products 300] [--out DIR]
+    christmas demo [--seed 1] [--products 300] [--out DIR]      (or python -m replicas.demo)
 
 Each crawl runs as a user runs it (``ENV=replica``, real Chromium for the JS pages)
 and exports its items as JSON lines into ``--out`` (default: a new temporary folder).
@@ -26,10 +26,10 @@ from sqlalchemy.engine import make_url
 from christmas_spiders.config import get_config
 from christmas_spiders.db.engine import database_url, make_engine
 from christmas_spiders.items import VENDORS
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import CrawlResult, run_crawl
-from tests.sites.server import serve_replicas
-from tests.sites.truth import expected_drops, ground_truth
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import CrawlResult, run_crawl
+from replicas.server import serve_replicas
+from replicas.truth import expected_drops, ground_truth
 
 DEMO_DATABASE = "christmas_demo"
 
@@ -107,8 +107,9 @@ def summary_table(rows: list[tuple[str, int, CrawlResult, bool, dict[str, object
     return "\n".join(rendered)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """``christmas demo`` (``make demo``) and ``python -m replicas.demo``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--products", type=int, default=300, help="products per shop")
     parser.add_argument("--malformed", type=float, default=0.02, help="share of broken pages")
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nitems, logs and stats: {out}")
     print(f"stored in {make_url(url).render_as_string(hide_password=True)}")
     if not options.database_url:
-        print("(the embedded Postgres keeps running: python -m christmas_spiders.db embedded-stop)")
+        print("(the embedded Postgres keeps running: christmas db embedded-stop)")
     return 0 if all(exact for *_, exact in rows) else 1
 
 

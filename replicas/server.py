@@ -5,7 +5,7 @@ loopback port and yields ``{vendor: base_url}``. The server is a small HTTP/1.1 
 on asyncio (keep-alive, GET/HEAD): measured by bench/bench_replica_server.py, it answers
 several times more requests per second than ``http.server.ThreadingHTTPServer`` on the
 same pages, and rendered pages are cached per (page, day), so it is not what limits a
-crawl. ``in_process=False`` runs the servers in a child process (``python -m tests.sites
+crawl. ``in_process=False`` runs the servers in a child process (``python -m replicas
 serve``), so their CPU time is not the measured crawler's.
 
 Control endpoints on every shop (never faulted, not counted in the stats):
@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.sites.catalogue import VENDORS, Catalogue
-from tests.sites.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
-from tests.sites.pages import BROWSER_YEAR, JSON, PRODUCT, TEXT, YEAR, ShopSite
+from replicas.catalogue import VENDORS, Catalogue
+from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from replicas.pages import BROWSER_YEAR, JSON, PRODUCT, TEXT, YEAR, ShopSite
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTROL_PREFIX = "/__replica__/"
 # Rendered pages kept per shop; beyond it the cache starts afresh (a 20,000-product
 # shop over two days fits).
@@ -402,7 +402,7 @@ def serve_replicas(
         pickled = Path(tmp) / "catalogue.pickle"
         pickled.write_bytes(pickle.dumps(catalogue, protocol=pickle.HIGHEST_PROTOCOL))
         command = [
-            sys.executable, "-m", "tests.sites", "serve", "--catalogue-pickle", str(pickled),
+            sys.executable, "-m", "replicas", "serve", "--catalogue-pickle", str(pickled),
             "--day", str(day), "--host", host, "--json", "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         if config.active or config.seed is not None:

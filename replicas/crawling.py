@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class CrawlTimeout(RuntimeError):
