@@ -13,11 +13,11 @@ from sqlalchemy.engine import make_url
 from christmas_spiders import settings as project_settings
 from christmas_spiders.crawl.database import APPLICATION_NAME, crawl_database
 from christmas_spiders.db.writer import ProductWriter
-from tests.fixtures.engine_count import ENGINES_STAT
 from replicas.catalogue import generate_catalogue
 from replicas.crawling import run_crawl
 from replicas.server import serve_replicas
 from replicas.truth import ground_truth
+from tests.fixtures.engine_count import ENGINES_STAT
 
 
 def _crawl_connections(engine: Engine, database_url: str, expected: int) -> int:
