@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from christmas_spiders.api.db import request_connection
@@ -52,13 +52,9 @@ def verdict(run: Any) -> str:
 VENDORS = Query(VENDOR, FORMAT)
 
 
-@bp.get("/vendors")
-@documented(
-    "Products per vendor, in stock, last crawl run and its monitor verdict", VENDORS, rows="Vendor"
-)
-def list_vendors() -> Response:
-    args = VENDORS.parse()
-    vendors = args["vendor"]
+def vendor_summaries(conn: Connection, vendors: list[str] | None = None) -> list[dict[str, Any]]:
+    """Each vendor (all, or those named): product counts and the last crawl run, verdict
+    included (the dashboard's shops page shows the same)."""
     counts = select(
         Product.vendor,
         func.count().label("products"),
@@ -74,7 +70,6 @@ def list_vendors() -> Response:
     if vendors:
         counts = counts.where(Product.vendor.in_(vendors))
         last_runs = last_runs.where(CrawlRun.vendor.in_(vendors))
-    conn = request_connection()
     count_rows = {row.vendor: row for row in conn.execute(counts)}
     run_rows = {row.vendor: row for row in conn.execute(last_runs)}
     result: list[dict[str, Any]] = []
@@ -97,6 +92,16 @@ def list_vendors() -> Response:
                 "monitor_report": run.monitor_report,
             }
         result.append(entry)
+    return result
+
+
+@bp.get("/vendors")
+@documented(
+    "Products per vendor, in stock, last crawl run and its monitor verdict", VENDORS, rows="Vendor"
+)
+def list_vendors() -> Response:
+    args = VENDORS.parse()
+    result = vendor_summaries(request_connection(), args["vendor"])
     if args["format"] == "csv":
         flat = []
         for entry in result:
