@@ -113,6 +113,20 @@ DEFAULTS: dict[str, Any] = {
         # Signs pagination tokens (integrity-checked, not secret: any constant will do).
         "cursor_secret": "christmas-spiders-cursor-v1",
     },
+    # The web dashboard (christmas_spiders/dashboard, served by the API's app at /).
+    "dashboard": {
+        # Signs the session cookie. None: a random key generated once and kept in
+        # secret_key_file, so sessions survive restarts and every worker shares it.
+        "secret_key": None,
+        # Relative: to the working directory (as the scheduler's state file).
+        "secret_key_file": "var/dashboard-secret-key",
+        # A login lasts this long (the key is also re-checked on every page).
+        "session_hours": 12,
+        # Send the session cookie over HTTPS only: set true behind TLS.
+        "secure_cookie": False,
+        # Rows on a listing page (search results, changes, spreads, rarest).
+        "page_rows": 50,
+    },
     # Several workers per crawl session through Redis (used when redis_url is set).
     "distributed": {
         "key_prefix": "christmas",

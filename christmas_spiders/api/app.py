@@ -14,6 +14,8 @@ from christmas_spiders.api.db import init_db
 from christmas_spiders.api.envelope import register_error_handlers
 from christmas_spiders.api.jsonprovider import OrjsonProvider
 from christmas_spiders.config import DEFAULTS, get_config
+from christmas_spiders.dashboard import bp as dashboard_bp
+from christmas_spiders.dashboard import init_dashboard
 
 API_PREFIX = "/api/v1"
 
@@ -61,6 +63,9 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     ):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)
     app.register_blueprint(health.bp)
+    # The dashboard's pages (at /) check a session cookie, not a key header.
+    init_dashboard(app)
+    app.register_blueprint(dashboard_bp)
     app.cli.add_command(keys_cli)
     app.after_request(_conditional)
     return app

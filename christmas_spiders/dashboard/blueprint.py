@@ -1,0 +1,201 @@
+"""The dashboard's blueprint: its session cookie, the login gate, headers and errors."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask import session as flask_session
+from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException
+
+from christmas_spiders.api.auth import SELF_AUTHENTICATED
+from christmas_spiders.api.envelope import ApiError
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+SESSION_COOKIE = "christmas_dashboard"
+# Session entry: the SHA-256 hash of the API key the session was opened with.
+SESSION_KEY_HASH = "key_hash"
+# Endpoints a visitor without a session may reach.
+OPEN_ENDPOINTS = frozenset({"dashboard.login", "dashboard.login_submit", "dashboard.static"})
+# Pages are computed from the database at each request and may not be framed; the only
+# script is our own file (the chart's data is a JSON block, which is not run).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECRET_BYTES = 48
+_SECRET_LOCK = threading.Lock()
+
+
+class DashboardConfigError(ValueError):
+    """The dashboard's secret cannot be read or made (the message says where)."""
+
+
+def installation_secret(path: Path) -> str:
+    """The secret kept in ``path``: made once (mode 0600), then read by every process.
+
+    Written aside and hard-linked into place, so two workers starting at once agree on
+    one secret and neither reads a half-written file.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(SECRET_BYTES) + "\n")
+            # Another process made it first: use theirs.
+            with contextlib.suppress(FileExistsError):
+                os.link(scratch, path)
+        finally:
+            scratch.unlink(missing_ok=True)
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DashboardConfigError(f"cannot read the dashboard secret {path}: {exc}") from exc
+    if len(secret) < 32:
+        raise DashboardConfigError(
+            f"the dashboard secret in {path} is shorter than 32 characters; "
+            "delete the file to have a new one made"
+        )
+    return secret
+
+
+def configured_secret(config: dict[str, Any]) -> str:
+    """``dashboard.secret_key``, else the installation's kept secret."""
+    dashboard = config["dashboard"]
+    if dashboard["secret_key"]:
+        return str(dashboard["secret_key"])
+    return installation_secret(Path(dashboard["secret_key_file"]).expanduser())
+
+
+class DashboardSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, whose secret is resolved on the first request.
+
+    Lazily, so building the app (``christmas keys ...``) never writes a secret file.
+    """
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            with _SECRET_LOCK:
+                if not app.secret_key:
+                    app.secret_key = configured_secret(app.config["CHRISTMAS"])
+        return super().get_signing_serializer(app)
+
+
+def init_dashboard(app: Flask) -> None:
+    """Session cookie settings and the API's key check left to this blueprint."""
+    dashboard = app.config["CHRISTMAS"]["dashboard"]
+    app.session_interface = DashboardSessions()
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(dashboard["secure_cookie"]),
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=float(dashboard["session_hours"])),
+    )
+    app.extensions.setdefault(SELF_AUTHENTICATED, set()).add(bp.name)
+
+
+def key_is_active(key_hash: str) -> bool:
+    """Whether the key with this hash exists and is not revoked (the API's own check)."""
+    return current_app.extensions["christmas_active_keys"].match(key_hash) is not None
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` when it is a path on this site (never another host: no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+@bp.before_request
+def require_session() -> Response | None:
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    key_hash = flask_session.get(SESSION_KEY_HASH)
+    if isinstance(key_hash, str) and key_is_active(key_hash):
+        return None
+    # No session, or its key was revoked since.
+    flask_session.pop(SESSION_KEY_HASH, None)
+    wanted = request.full_path if request.query_string else request.path
+    return redirect(url_for("dashboard.login", next=wanted))
+
+
+@bp.after_request
+def page_headers(response: Response) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint != "dashboard.static":
+        # Pages show what a key may read: no shared or browser cache keeps them.
+        headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> tuple[str, int]:
+    status = exc.code or 500
+    return render_template(
+        "dashboard/error.html", status=status, title=exc.name, message=exc.description
+    ), status
+
+
+@bp.errorhandler(DBAPIError)
+def database_error(exc: DBAPIError) -> tuple[str, int]:
+    logger.error("dashboard database error: %s", exc)
+    return render_template(
+        "dashboard/error.html", status=503, title="database unavailable",
+        message="The database did not answer in time; try again shortly.",
+    ), 503  # fmt: skip
+
+
+@bp.errorhandler(ApiError)
+def api_error(exc: ApiError) -> tuple[str, int]:
+    # The query helpers raise the API's errors (a bad cursor, an unknown sku).
+    return render_template(
+        "dashboard/error.html", status=exc.status, title=exc.code.replace("_", " "),
+        message=exc.message,
+    ), exc.status  # fmt: skip
+
+
+# (endpoint, label) of the pages built on the collectors' listings, in the menu's order.
+EXTRA_PAGES: list[tuple[str, str]] = []
+
+
+@bp.context_processor
+def menu() -> dict[str, Any]:
+    return {"extra_pages": EXTRA_PAGES}
