@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures.api",
     "tests.fixtures.scrapyd",
     "tests.fixtures.replica",
+    "tests.fixtures.dashboard",
 ]
 
 
