@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup system-deps demo test lint bench scrapyd deploy scheduler
+.PHONY: setup system-deps demo serve-demo test lint bench scrapyd deploy scheduler
 
 setup: system-deps $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.p
 
 demo: setup
 	$(VENV)/bin/christmas demo
+
+# The demo's crawl, then the dashboard and API on its database (prints a key; Ctrl-C stops).
+serve-demo: setup
+	$(VENV)/bin/christmas demo --serve
 
 # Lint first (ruff is part of the standard), then the suite; a skipped test fails it.
 test: setup

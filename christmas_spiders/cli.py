@@ -91,7 +91,8 @@ replicas = argparse_command(
 demo = argparse_command(
     "demo",
     "replicas.demo:main",
-    "Serve the replica shops, crawl and store each, print a summary against the truth.",
+    "Serve the replica shops, crawl and store each, print a summary against the truth "
+    "and the biggest spreads; --serve: then the dashboard and API on that data.",
 )
 
 

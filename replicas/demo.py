@@ -1,6 +1,7 @@
 """``make demo``: serve the three replica shops, crawl each with ``scrapy crawl``, print a summary.
 
-    christmas demo [--seed 1] [--products 300] [--out DIR] [--live-variants]
+    christmas demo [--seed 1] [--products 300] [--day 1] [--out DIR] [--live-variants]
+                   [--serve [--no-crawl] [--host 127.0.0.1] [--port 8000]]
 
 Each crawl runs as a user runs it (``ENV=replica``, real Chromium for the JS pages)
 and exports its items as JSON lines into ``--out`` (default: a new temporary folder).
@@ -8,13 +9,20 @@ The items are stored as a crawl stores them: into the database ``christmas_demo`
 the embedded Postgres (started if needed; ``--database-url`` names another database),
 never into the project's own database, since the replicas use the real shops' names.
 The summary compares every shop's items, and what was stored, with the replica's
-ground truth.
+ground truth, and lists the biggest cross-shop spreads among what was stored.
+
+``--day N`` serves the shops as they are on day N (prices and stock move from day to
+day): a second run with ``--day 2`` records the changes, as a later crawl of the real
+shops would. ``--serve`` then serves the dashboard and the API on the demo's database
+(``--no-crawl``: on what an earlier run stored), with the read-only role created
+there and a new API key printed to log in with.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import datetime as dt
 import sys
 import tempfile
 import uuid
@@ -25,6 +33,7 @@ from sqlalchemy.engine import make_url
 
 from christmas_spiders.config import get_config
 from christmas_spiders.db.engine import database_url, make_engine
+from christmas_spiders.db.roles import create_readonly_role
 from christmas_spiders.items import VENDORS
 from replicas.catalogue import LIVE_VARIANTS_DEFAULT, generate_catalogue
 from replicas.crawling import CrawlResult, run_crawl
@@ -107,26 +116,51 @@ def summary_table(rows: list[tuple[str, int, CrawlResult, bool, dict[str, object
     return "\n".join(rendered)
 
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """``christmas demo`` (``make demo``) and ``python -m replicas.demo``."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--products", type=int, default=300, help="products per shop")
-    parser.add_argument("--malformed", type=float, default=0.02, help="share of broken pages")
-    parser.add_argument("--out", type=Path, default=None, help="folder for the feeds and logs")
-    parser.add_argument(
-        "--live-variants",
-        action=argparse.BooleanOptionalAction,
-        default=LIVE_VARIANTS_DEFAULT,
-        help="serve the live shops' page variants",
-    )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help=f"store here (default: database {DEMO_DATABASE} of the embedded Postgres)",
-    )
-    options = parser.parse_args(argv)
-    url = demo_database_url(options.database_url)
+def prepare_serving(url: str) -> str:
+    """The read-only role (config ``api.readonly_role``) in the demo's database, and a new
+    API key there; returns the key."""
+    from christmas_spiders.api.cli import store_new_key
+
+    api = get_config()["api"]
+    engine = make_engine(url)
+    try:
+        create_readonly_role(
+            engine, api["readonly_role"], api["readonly_password"], api["statement_timeout_ms"]
+        )
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+        return store_new_key(engine, f"demo-{stamp}-{uuid.uuid4().hex[:4]}")
+    finally:
+        engine.dispose()
+
+
+def serve(url: str, host: str, port: int) -> int:
+    """Serve the dashboard and the API on ``url`` until Ctrl-C."""
+    # Imported here: the crawl alone needs no Flask app.
+    from werkzeug.serving import make_server
+
+    from christmas_spiders.api import create_app
+    from christmas_spiders.api.db import dispose
+
+    key = prepare_serving(url)
+    app = create_app({"database_url": url})
+    server = make_server(host, port, app, threaded=True)
+    base = f"http://{host}:{server.server_port}"
+    print(f"\ndashboard: {base}/  (log in with the key below)")
+    print(f"API:       {base}/api/v1/ornaments  (header: Authorization: Bearer KEY)")
+    print(f"key:       {key}")
+    print("Ctrl-C stops the server.", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        dispose(app)
+    return 0
+
+
+def crawl_and_compare(options: argparse.Namespace, url: str) -> bool:
+    """Crawl the replica shops of ``options.day`` into ``url``; print the summary."""
     out = options.out or Path(tempfile.mkdtemp(prefix="christmas-demo-"))
     catalogue = generate_catalogue(
         seed=options.seed,
@@ -135,9 +169,9 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         live_variants=options.live_variants,
     )
     rows = []
-    with serve_replicas(catalogue) as urls:
+    with serve_replicas(catalogue, day=options.day) as urls:
         for vendor in VENDORS:
-            print(f"crawling {vendor} at {urls[vendor]} ...", flush=True)
+            print(f"crawling {vendor} (day {options.day}) at {urls[vendor]} ...", flush=True)
             crawl_id = f"demo-{uuid.uuid4().hex[:12]}"
             result = run_crawl(
                 vendor,
@@ -147,7 +181,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
                 [f"CHRISTMAS_DATABASE_URL={url}"],
                 store=True,
             )
-            truth = ground_truth(catalogue, vendor, urls[vendor])
+            truth = ground_truth(catalogue, vendor, urls[vendor], options.day)
             db = stored_counts(url, crawl_id, vendor)
             exact = (
                 result.returncode == 0
@@ -162,7 +196,58 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"stored in {make_url(url).render_as_string(hide_password=True)}")
     if not options.database_url:
         print("(the embedded Postgres keeps running: christmas db embedded-stop)")
-    return 0 if all(exact for *_, exact in rows) else 1
+    return all(exact for *_, exact in rows)
+
+
+def day_number(text: str) -> int:
+    day = int(text)
+    if day < 1:
+        raise argparse.ArgumentTypeError("the day is 1 or later")
+    return day
+
+
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """``christmas demo`` (``make demo``) and ``python -m replicas.demo``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--products", type=int, default=300, help="products per shop")
+    parser.add_argument("--malformed", type=float, default=0.02, help="share of broken pages")
+    parser.add_argument(
+        "--day",
+        type=day_number,
+        default=1,
+        help="serve the shops as on this day (prices move between days; default 1)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="folder for the feeds and logs")
+    parser.add_argument(
+        "--live-variants",
+        action=argparse.BooleanOptionalAction,
+        default=LIVE_VARIANTS_DEFAULT,
+        help="serve the live shops' page variants",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help=f"store here (default: database {DEMO_DATABASE} of the embedded Postgres)",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the dashboard and the API on the demo's database (prints a key)",
+    )
+    parser.add_argument(
+        "--no-crawl", action="store_true", help="with --serve: serve what is stored already"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="--serve's address")
+    parser.add_argument("--port", type=int, default=8000, help="--serve's port (0: any free)")
+    options = parser.parse_args(argv)
+    if options.no_crawl and not options.serve:
+        parser.error("--no-crawl goes with --serve")
+    url = demo_database_url(options.database_url)
+    exact = True if options.no_crawl else crawl_and_compare(options, url)
+    if options.serve:
+        return serve(url, options.host, options.port)
+    return 0 if exact else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 from flask import current_app
 from flask.cli import AppGroup, ScriptInfo
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from christmas_spiders.api.auth import SHOWN_PREFIX_LENGTH, hash_key, new_key
@@ -19,21 +19,27 @@ from christmas_spiders.db.models import ApiKey
 keys_cli = AppGroup("keys", help="Create, list and revoke API keys.")
 
 
+def store_new_key(engine: Engine, name: str) -> str:
+    """Make a key called ``name``, store its hash, return the key (IntegrityError: taken)."""
+    key = new_key()
+    with engine.begin() as conn:
+        conn.execute(
+            ApiKey.__table__.insert().values(
+                name=name, key_hash=hash_key(key), prefix=key[:SHOWN_PREFIX_LENGTH]
+            )
+        )
+    return key
+
+
 @keys_cli.command("create")
 @click.argument("name")
 def create_key(name: str) -> None:
     """Create a key called NAME and print it (once: only its hash is stored)."""
     if not 1 <= len(name) <= 64:
         raise click.BadParameter("NAME must be 1 to 64 characters", param_hint="NAME")
-    key = new_key()
     engine = owner_engine(current_app)
     try:
-        with engine.begin() as conn:
-            conn.execute(
-                ApiKey.__table__.insert().values(
-                    name=name, key_hash=hash_key(key), prefix=key[:SHOWN_PREFIX_LENGTH]
-                )
-            )
+        key = store_new_key(engine, name)
     except IntegrityError as exc:
         raise click.ClickException(f"a key named {name!r} exists already") from exc
     finally:
