@@ -230,10 +230,10 @@ def stop(process: subprocess.Popen) -> None:
             process.wait(5)
 
 
-def _lua(paths: list[str], key: str) -> str:
+def _lua(paths: list[str], key: str, header: str = "X-API-Key") -> str:
     listed = ",\n".join(json.dumps(path) for path in paths)
     return f"""
-wrk.headers["X-API-Key"] = {json.dumps(key)}
+wrk.headers[{json.dumps(header)}] = {json.dumps(key)}
 local paths = {{
 {listed}
 }}
@@ -259,9 +259,11 @@ def run_wrk(
     duration: int,
     connections: int,
     meter: CpuMeter,
+    header: str = "X-API-Key",
 ) -> Result:
+    """wrk over ``paths`` in turn, each request sending ``header: key``."""
     script = workdir / f"{name.replace(' ', '_')}.lua"
-    script.write_text(_lua(paths, key))
+    script.write_text(_lua(paths, key, header))
     server_before = meter.server_seconds()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
