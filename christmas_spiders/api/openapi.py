@@ -21,8 +21,10 @@ from christmas_spiders.api.params import ApiConfig, Query
 from christmas_spiders.items import ITEM_FIELDS, field_json_schemas
 
 API_VERSION = "1.0.0"
-# Served but not described: the document itself.
+# Served but not described: the document itself, and the dashboard's HTML pages
+# (docs/dashboard.md), which are not part of the API.
 UNDOCUMENTED_ENDPOINTS = frozenset({"meta.openapi"})
+UNDOCUMENTED_BLUEPRINTS = frozenset({"dashboard"})
 
 FIELDS = field_json_schemas()
 PRICE = {
@@ -329,7 +331,10 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     api: ApiConfig = app.config["CHRISTMAS"]["api"]
     paths: dict[str, Any] = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDOCUMENTED_ENDPOINTS:
+        if (
+            rule.endpoint in UNDOCUMENTED_ENDPOINTS
+            or rule.endpoint.partition(".")[0] in UNDOCUMENTED_BLUEPRINTS
+        ):
             continue
         operation = OPERATIONS.get(app.view_functions[rule.endpoint])
         if operation is None:
