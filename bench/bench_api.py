@@ -32,6 +32,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -391,44 +392,83 @@ def median_result(runs: list[Result]) -> Result:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per route")
+def wrk_parser(description: str, unit: str) -> argparse.ArgumentParser:
+    """The options every wrk benchmark takes (``unit``: what one scenario is, e.g. route)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--duration", type=int, default=10, help=f"seconds per {unit}")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per route, taken in turn (medians shown)"
+        "--repeat", type=int, default=3, help=f"runs per {unit}, taken in turn (medians shown)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def bench_admin_url() -> str:
+    """The Postgres to build in (``TEST_PG_ADMIN_URL``, else the tests' default); wrk present."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make system-deps` (apt-get install wrk)")
     admin_url = os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
-    admin_url = make_url(admin_url).set(drivername="postgresql+psycopg").render_as_string(False)
-    workdir = Path(tempfile.mkdtemp(prefix="cs-bench-api-"))
+    return make_url(admin_url).set(drivername="postgresql+psycopg").render_as_string(False)
+
+
+def measure_rounds(
+    paths: dict[str, list[str]],
+    base: str,
+    key: str,
+    workdir: Path,
+    args: argparse.Namespace,
+    meter: CpuMeter,
+    unit: str,
+    header: str = "X-API-Key",
+) -> dict[str, list[Result]]:
+    """A warm-up of each scenario, then ``args.repeat`` rounds of them all in turn."""
+    print(
+        f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
+        f"{args.duration} s per {unit}, {os.cpu_count()} cores shared with wrk and Postgres; "
+        "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
+    )
+    for name, scenario in paths.items():
+        run_wrk(name, base, scenario, key, workdir, 2, args.connections, meter, header)
+    # Scenarios in turn, round after round: a slow spell of the machine hits them alike.
+    runs: dict[str, list[Result]] = {name: [] for name in paths}
+    for _ in range(args.repeat):
+        for name, scenario in paths.items():
+            result = run_wrk(
+                name, base, scenario, key, workdir, args.duration, args.connections, meter, header
+            )
+            runs[name].append(result)
+    return runs
+
+
+def print_runs(runs: dict[str, list[Result]], args: argparse.Namespace, unit: str) -> None:
+    print()
+    print(f"each {unit}: {args.repeat} runs of {args.duration} s, medians below; p99 per run:")
+    for name, scenario_runs in runs.items():
+        print(f"  {name:<26} p99 " + " / ".join(f"{r.p99_ms:.1f}" for r in scenario_runs) + " ms")
+
+
+@dataclass
+class BenchServer:
+    """The benchmark's database and gunicorn on it, with a key."""
+
+    owner_url: str
+    base: str
+    key: str
+    workdir: Path
+    meter: CpuMeter
+
+
+@contextlib.contextmanager
+def bench_server(prefix: str) -> Iterator[BenchServer]:
+    """Build the database, start gunicorn on it; stop it all and drop the database after."""
+    admin_url = bench_admin_url()
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     owner_url, readonly_url, role = build_database(admin_url)
     process = None
     try:
         key = add_key(owner_url, "bench")
-        paths = scenarios(owner_url)
         process, base = start_gunicorn(owner_url, readonly_url, workdir)
-        print(
-            f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
-            f"{args.duration} s per route, {os.cpu_count()} cores shared with wrk and Postgres; "
-            "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
-        )
-        meter = CpuMeter(process.pid, owner_url, role)
-        for name, route_paths in paths.items():
-            run_wrk(name, base, route_paths, key, workdir, 2, args.connections, meter)  # warm-up
-        # Routes in turn, round after round: a slow spell of the machine hits them alike.
-        runs: dict[str, list[Result]] = {name: [] for name in paths}
-        for _ in range(args.repeat):
-            for name, route_paths in paths.items():
-                result = run_wrk(
-                    name, base, route_paths, key, workdir, args.duration, args.connections, meter
-                )
-                runs[name].append(result)
-        results = [median_result(route_runs) for route_runs in runs.values()]
-        seconds, rows, size = full_export(base, key)
-        offset_ms, keyset_ms = offset_baseline(owner_url)
+        yield BenchServer(owner_url, base, key, workdir, CpuMeter(process.pid, owner_url, role))
     finally:
         if process is not None:
             stop(process)
@@ -436,10 +476,19 @@ def main(argv: list[str] | None = None) -> int:
         drop_role(admin_url, role)
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print()
-    print(f"each route: {args.repeat} runs of {args.duration} s, medians below; p99 per run:")
-    for name, route_runs in runs.items():
-        print(f"  {name:<26} p99 " + " / ".join(f"{r.p99_ms:.1f}" for r in route_runs) + " ms")
+
+def main(argv: list[str] | None = None) -> int:
+    args = wrk_parser(__doc__.split("\n\n")[0], "route").parse_args(argv)
+    with bench_server("cs-bench-api-") as server:
+        paths = scenarios(server.owner_url)
+        runs = measure_rounds(
+            paths, server.base, server.key, server.workdir, args, server.meter, "route"
+        )
+        results = [median_result(route_runs) for route_runs in runs.values()]
+        seconds, rows, size = full_export(server.base, server.key)
+        offset_ms, keyset_ms = offset_baseline(server.owner_url)
+
+    print_runs(runs, args, "route")
     cores = os.cpu_count() or 1
     header = f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(f"{header} {'errors':>7} {'CPU ms/req':>10} {'req/s on idle cores':>19}  goal")
@@ -465,7 +514,6 @@ def main(argv: list[str] | None = None) -> int:
         f"req/s on idle cores: {cores} x 1000 / that (what this machine gives when nothing "
         "else runs)"
     )
-    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
     print(
         f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
         f"({rows / seconds:,.0f} rows/s, streamed)"
@@ -474,8 +522,14 @@ def main(argv: list[str] | None = None) -> int:
         f"baseline, page at depth 90,000 (id order): OFFSET {offset_ms:.1f} ms, "
         f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
     )
+    return exit_status(results, "some requests failed: see the errors column")
+
+
+def exit_status(results: list[Result], failure: str) -> int:
+    """The load average after the runs; 1 (saying ``failure``) if any request failed."""
+    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
     if any(result.errors for result in results):
-        print("some requests failed: see the errors column", file=sys.stderr)
+        print(failure, file=sys.stderr)
         return 1
     return 0
 

@@ -13,33 +13,25 @@ Everything it starts is stopped and the database dropped. Never run in CI.
 
 from __future__ import annotations
 
-import argparse
 import http.cookiejar
-import os
 import re
-import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.bench_api import (
-    CpuMeter,
-    Result,
-    build_database,
+    bench_server,
+    exit_status,
+    measure_rounds,
     median_result,
-    run_wrk,
-    start_gunicorn,
-    stop,
+    print_runs,
+    wrk_parser,
 )
 from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, SESSION_COOKIE
-from tests.fixtures.api import add_key, drop_role
-from tests.fixtures.postgres import DEFAULT_ADMIN_URL, drop_database
 
 PAGE_P99_GOAL_MS = 100.0
 # The pages the goal is set for; the others are measured for the record.
@@ -102,63 +94,18 @@ def page_paths(owner_url: str, spreads: bool) -> dict[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per page")
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="runs per page, taken in turn (medians shown)"
-    )
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: run `make system-deps` (apt-get install wrk)")
-    admin_url = os.environ.get("TEST_PG_ADMIN_URL", DEFAULT_ADMIN_URL)
-    admin_url = make_url(admin_url).set(drivername="postgresql+psycopg").render_as_string(False)
-    workdir = Path(tempfile.mkdtemp(prefix="cs-bench-dashboard-"))
-    owner_url, readonly_url, role = build_database(admin_url)
-    process = None
-    try:
-        key = add_key(owner_url, "bench")
-        process, base = start_gunicorn(owner_url, readonly_url, workdir)
-        cookie = session_cookie(base, key)
+    args = wrk_parser(__doc__.split("\n\n")[0], "page").parse_args(argv)
+    with bench_server("cs-bench-dashboard-") as server:
+        cookie = session_cookie(server.base, server.key)
         spreads = any(endpoint == "dashboard.spreads" for endpoint, _ in EXTRA_PAGES)
-        paths = page_paths(owner_url, spreads)
-        check_pages(base, cookie, paths)
-        print(
-            f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
-            f"{args.duration} s per page, {os.cpu_count()} cores shared with wrk and Postgres; "
-            "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
+        paths = page_paths(server.owner_url, spreads)
+        check_pages(server.base, cookie, paths)
+        runs = measure_rounds(
+            paths, server.base, cookie, server.workdir, args, server.meter, "page", "Cookie"
         )
-        meter = CpuMeter(process.pid, owner_url, role)
-        for name, page in paths.items():  # warm-up
-            run_wrk(name, base, page, cookie, workdir, 2, args.connections, meter, "Cookie")
-        runs: dict[str, list[Result]] = {name: [] for name in paths}
-        for _ in range(args.repeat):
-            for name, page in paths.items():
-                runs[name].append(
-                    run_wrk(
-                        name,
-                        base,
-                        page,
-                        cookie,
-                        workdir,
-                        args.duration,
-                        args.connections,
-                        meter,
-                        "Cookie",
-                    )
-                )
         results = [median_result(page_runs) for page_runs in runs.values()]
-    finally:
-        if process is not None:
-            stop(process)
-        drop_database(admin_url, owner_url)
-        drop_role(admin_url, role)
-        shutil.rmtree(workdir, ignore_errors=True)
 
-    print()
-    print(f"each page: {args.repeat} runs of {args.duration} s, medians below; p99 per run:")
-    for name, page_runs in runs.items():
-        print(f"  {name:<16} p99 " + " / ".join(f"{r.p99_ms:.1f}" for r in page_runs) + " ms")
+    print_runs(runs, args, "page")
     header = f"{'page':<16} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(f"{header} {'errors':>7} {'CPU ms/req':>10}  goal")
     for result in results:
@@ -172,11 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.p99_ms:>8.1f} {result.errors:>7} {result.cpu_ms:>10.2f}  {goal}"
         )
     print("CPU ms/req: gunicorn + the read-only role's Postgres backends + wrk, per request")
-    print("load average after: " + "/".join(f"{value:.1f}" for value in os.getloadavg()))
-    if any(result.errors for result in results):
-        print("some requests failed (a redirect to /login counts as one)", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(results, "some requests failed: see the errors column")
 
 
 if __name__ == "__main__":
