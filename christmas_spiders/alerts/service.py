@@ -247,14 +247,20 @@ class AlertService:
             text(
                 "INSERT INTO alert_crawls (crawl_id, status, handled_through, reason, decided_at) "
                 "VALUES (:crawl_id, :status, :through, :reason, "
-                "CASE WHEN :status = 'pending' THEN NULL ELSE now() END) "
+                "CASE WHEN :decided THEN now() END) "
                 "ON CONFLICT (crawl_id) DO UPDATE SET status = EXCLUDED.status, "
                 "handled_through = "
                 "greatest(alert_crawls.handled_through, EXCLUDED.handled_through), "
                 "reason = coalesce(EXCLUDED.reason, alert_crawls.reason), "
                 "decided_at = coalesce(alert_crawls.decided_at, EXCLUDED.decided_at)"
             ),
-            {"crawl_id": crawl_id, "status": status, "through": through, "reason": reason},
+            {
+                "crawl_id": crawl_id,
+                "status": status,
+                "decided": status != "pending",
+                "through": through,
+                "reason": reason,
+            },
         )
 
     def _report_failed(self, conn: Connection, crawl_id: str, reason: str, changes: int) -> None:
