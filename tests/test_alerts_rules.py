@@ -24,6 +24,10 @@ def _cli(database_url: str, *args: str) -> str:
     return result.output
 
 
+def _dollars(amount: object) -> str:
+    return f"${Decimal(str(amount)):,.2f}"
+
+
 def _cheapest_in_stock(items: list[dict[str, Any]]) -> dict[str, Decimal]:
     best: dict[str, Decimal] = {}
     for it in items:
@@ -184,15 +188,15 @@ def test_each_rule_kind_fires_exactly_once_on_the_replica_day_2_changes(
         drop_item["name"],
         drop_sku,
         drop_item["vendor"],
-        f"${old_price}",
-        f"${drop_item['price']}",
+        _dollars(old_price),
+        _dollars(drop_item["price"]),
         drop_item["link"],
         f"{DASHBOARD}/ornaments/{drop_sku}",
     ):
         assert expected in body, (expected, body)
-    assert f"${now}" in receiver.at("cross")[0].body
+    assert _dollars(now) in receiver.at("cross")[0].body
     if was is not None:
-        assert f"was ${was}" in receiver.at("cross")[0].body
+        assert f"was {_dollars(was)}" in receiver.at("cross")[0].body
     assert newcomer["vendor"] in receiver.at("new")[0].body
     assert "out of stock -> in stock" in receiver.at("back")[0].body
 
@@ -240,3 +244,22 @@ def test_a_crossing_fires_once_however_many_crawls_follow(
     assert crawl("c8", "ornament_shop", "22.00") == 2  # above: re-armed
     assert crawl("c9", "ornament_shop", "20.00") == 3  # at the price: crosses again
     assert "under-20" in receiver.at("cross")[-1].body
+
+
+def test_a_rule_judges_only_changes_made_after_it_was_added(
+    storage_engine, migrated_database_url, receiver
+):
+    sku = "QX3003"
+    service = AlertService(storage_engine, alert_settings())
+    write_crawl(storage_engine, "c0", [item(sku, "ornament_shop", "30.00")])
+    service.drain()
+    # Written before the rule exists, handled by the service only after.
+    write_crawl(storage_engine, "c1", [item(sku, "ornament_shop", "20.00")])
+    _cli(migrated_database_url, "add", "drop", "--sku", sku, "--drop-percent", "10",
+         "--notify", receiver.url("drop"))  # fmt: skip
+    service.drain()
+    assert receiver.at("drop") == []
+    write_crawl(storage_engine, "c2", [item(sku, "ornament_shop", "15.00")])
+    service.drain()
+    [message] = receiver.at("drop")
+    assert "$20.00 -> $15.00" in message.body

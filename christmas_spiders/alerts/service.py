@@ -65,6 +65,8 @@ SERVICE_LOCK_KEY = 0x414C5254  # "ALRT"
 # How often an unresolved horizon is looked at again (a concurrent write is short).
 HORIZON_RECHECK_SECONDS = 0.05
 WAIT_SLICE_SECONDS = 0.25
+# A transaction open this long holds the position back: say so (once per period).
+SLOW_TRANSACTION_WARN_SECONDS = 60.0
 
 _ALLOCATED = text(
     "SELECT coalesce(pg_sequence_last_value("
@@ -132,6 +134,7 @@ class AlertService:
         # Highest audit id known to be final, and a candidate waiting on open transactions.
         self._safe = 0
         self._candidate: tuple[int, list[str]] | None = None
+        self._candidate_since = 0.0
         self._pending_crawls = False
         self._wake = threading.Event()
 
@@ -145,11 +148,20 @@ class AlertService:
             if not conn.execute(_STILL_OPEN, {"xids": xids}).scalar_one():
                 self._safe = max(self._safe, candidate)
                 self._candidate = None
+            elif time.monotonic() - self._candidate_since > SLOW_TRANSACTION_WARN_SECONDS:
+                logger.warning(
+                    "audit rows above id %d wait for transaction(s) %s to end "
+                    "(see pg_stat_activity.backend_xid)",
+                    self._safe,
+                    ", ".join(xids),
+                )
+                self._candidate_since = time.monotonic()
         if not open_now:
             self._safe = max(self._safe, allocated)
             self._candidate = None
         elif self._candidate is None and allocated > self._safe:
             self._candidate = (allocated, open_now)
+            self._candidate_since = time.monotonic()
         return self._safe
 
     @property
