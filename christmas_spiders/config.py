@@ -126,6 +126,24 @@ DEFAULTS: dict[str, Any] = {
         "session_ttl_seconds": 604800,
         "finished_session_ttl_seconds": 86400,
     },
+    # Price alerts (python -m christmas_spiders.alerts; docs/alerts.md).
+    "alerts": {
+        # Apprise URL(s) told when a crawl fails its verdict; empty: the failure is only logged.
+        "operator_notify": [],
+        # The dashboard's base URL: messages then link {dashboard_url}/ornaments/<sku>.
+        "dashboard_url": None,
+        # Delivery attempts per message, waiting base * 2**(attempt - 1) s (capped) between.
+        "retry_attempts": 6,
+        "retry_base_seconds": 2.0,
+        "retry_max_seconds": 600.0,
+        "delivery_workers": 4,
+        # A NOTIFY wakes the service at once; these bound how long it sleeps without one
+        # (while a crawl's verdict is awaited, the shorter one).
+        "poll_seconds": 30.0,
+        "verdict_poll_seconds": 0.5,
+        # Audit rows read per step.
+        "batch_rows": 5000,
+    },
     "scrapyd": {
         "url": "http://127.0.0.1:6800",
         "project": "christmas_spiders",

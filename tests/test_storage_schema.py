@@ -37,6 +37,11 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         after_up = _objects(engine)
         assert after_up["tables"] == [
             "alembic_version",
+            "alert_crawls",
+            "alert_cursor",
+            "alert_deliveries",
+            "alert_offers",
+            "alert_rules",
             "api_keys",
             "audit_settings",
             "crawl_runs",
@@ -85,7 +90,7 @@ def test_alembic_command_line_config_points_at_the_project_migrations(empty_data
     engine = make_engine(empty_database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
     finally:
         engine.dispose()
 
