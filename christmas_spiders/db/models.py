@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models: the one schema shared by the crawler, the API and Alembic.
 
-Changes from the user's original ``products`` table (see README, "Schema"):
+Against the first scraper's ``products`` table (docs/storage.md, "Schema"):
 prices are NUMERIC (exact cents), names and links are TEXT (real names exceed 40
 characters, real links 100), timestamps carry a time zone, ``release_year`` is an
 integer, ``currency`` is added, and (vendor, vendor_id) is unique.
