@@ -107,11 +107,19 @@ DEFAULTS: dict[str, Any] = {
         # None: database_url with readonly_role/readonly_password.
         "database_url_readonly": None,
         "pool_size": 8,
-        # Active key hashes are re-read this often (seconds): a revocation's delay.
+        # A key found is remembered this long (seconds): a revocation's delay. A key not
+        # found is asked for again on the next request.
         "key_cache_seconds": 5,
         "rate_limit_prefix": "christmas_api",
-        # Signs pagination tokens (integrity-checked, not secret: any constant will do).
-        "cursor_secret": "christmas-spiders-cursor-v1",
+        # Where rate-limit counters live: None: REDIS_URL when set, else this process's
+        # memory; "christmas-sqlite:///path" shares them between the processes of a machine.
+        "rate_limit_storage": None,
+        # Signs pagination cursors. None: the installation's own secret, generated in the
+        # database by migration 0005 (api_settings).
+        "cursor_secret": None,
+        # The API's public address for Link headers (https://example.org); None: links
+        # are relative to the request path (the Host header is never echoed).
+        "public_base_url": None,
     },
     # Several workers per crawl session through Redis (used when redis_url is set).
     "distributed": {
