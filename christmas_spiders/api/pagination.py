@@ -132,6 +132,9 @@ def convert_key(
     """Turn a decoded key back into typed values, each checked against its column (when
     given); any mismatch is a bad cursor."""
     try:
+        # A token of ours holds text and integers only (decimals and times as text).
+        if any(isinstance(value, bool) or not isinstance(value, str | int) for value in raw):
+            raise TypeError("a key value that no token holds")
         values = [convert(value) for convert, value in zip(converters, raw, strict=True)]
         for column, value in zip(columns, values, strict=False):
             check_key_value(column, value)
