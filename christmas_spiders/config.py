@@ -340,15 +340,29 @@ class ApiConfig(Section):
     )
     pool_size: int = setting(8, "Connections per API worker.", ge=1)
     key_cache_seconds: float = setting(
-        5.0, "Seconds between two reads of the active API keys (a revocation's delay).", ge=0
+        5.0,
+        "Seconds a key found is remembered (a revocation's delay); a key not found is asked "
+        "for again on the next request.",
+        ge=0,
     )
     rate_limit_prefix: str = setting(
         "christmas_api", "Prefix of the rate limiter's keys in Redis.", min_length=1
     )
-    cursor_secret: str = setting(
-        "christmas-spiders-cursor-v1",
-        "Signs pagination tokens (integrity-checked, not secret: any constant will do).",
-        min_length=1,
+    rate_limit_storage: str | None = setting(
+        None,
+        "Where rate-limit counters live; none: REDIS_URL when set, else this process's memory; "
+        "christmas-sqlite:///path shares them between the processes of a machine.",
+    )
+    cursor_secret: str | None = setting(
+        None,
+        "Signs pagination cursors; none: the installation's own secret, generated in the "
+        "database (table api_settings).",
+        min_length=16,
+    )
+    public_base_url: str | None = setting(
+        None,
+        "The API's public address for Link headers (https://example.org); none: links are "
+        "relative to the request path (the Host header is never echoed).",
     )
 
 

@@ -48,7 +48,7 @@ def test_embedded_default_is_started_migrated_and_reused(own_embedded):
     url = database_url(own_embedded)
     assert url.startswith("postgresql+psycopg://postgres@/christmas?host=")
     with psycopg.connect(libpq_url(url)) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0005",)
     pid = _pid(data_dir)
 
     # Another process (say the API while a crawl runs) finds the same server and database.

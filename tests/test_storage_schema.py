@@ -43,6 +43,7 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
             "alert_offers",
             "alert_rules",
             "api_keys",
+            "api_settings",
             "audit_settings",
             "crawl_runs",
             "product_audit",
@@ -50,6 +51,7 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         ]
         assert after_up["views"] == ["price_history"]
         assert after_up["functions"] == [
+            "christmas_api_key",
             "christmas_audit_product",
             "christmas_product_audit_append_only",
         ]
@@ -90,7 +92,7 @@ def test_alembic_command_line_config_points_at_the_project_migrations(empty_data
     engine = make_engine(empty_database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
     finally:
         engine.dispose()
 

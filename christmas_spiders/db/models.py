@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -178,6 +179,20 @@ class ApiKey(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiSettings(Base):
+    """The read API's installation values (one row, made by migration 0005)."""
+
+    __tablename__ = "api_settings"
+    __table_args__ = (CheckConstraint("singleton", name="one_row"),)
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    # Signs pagination cursors: generated per installation, never a constant in code.
+    cursor_secret: Mapped[str] = mapped_column(
+        Text,
+        server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
+    )
 
 
 # --- Price alerts (christmas_spiders.alerts; migration 0004) ---
