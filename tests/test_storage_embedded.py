@@ -125,7 +125,7 @@ def test_database_stopped_mid_crawl_fails_clearly_and_replay_loses_nothing(own_e
     errors = [line for line in log.splitlines() if "ERROR" in line and str(dead_letter) in line]
     assert errors, log[-3000:]
     assert "database unavailable after 3 attempts" in errors[0]
-    assert f"python -m christmas_spiders.db replay-dead-letter {dead_letter}" in errors[0]
+    assert f"christmas db replay-dead-letter {dead_letter}" in errors[0]
     scraped = int(
         next(line for line in log.splitlines() if "'item_scraped_count'" in line)
         .split(":")[1]

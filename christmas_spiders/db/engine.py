@@ -107,7 +107,7 @@ def _require_migrated(url: str) -> None:
         raise DatabaseConfigError(
             f"the embedded database is not migrated and this installation cannot read the "
             f"migrations ({MIGRATIONS_DIR} is not a folder); run "
-            "`python -m christmas_spiders.db upgrade` once from the project checkout"
+            "`christmas db upgrade` once from the project checkout"
         )
 
 

@@ -137,7 +137,7 @@ class UpsertProductPipeline:
             url = engine.url.render_as_string(hide_password=True)
             raise DatabaseSchemaError(
                 f"database {url} cannot store products: {problem}. Migrate it first: "
-                f"alembic -x url={url} upgrade head  (or: python -m christmas_spiders.db "
+                f"alembic -x url={url} upgrade head  (or: christmas db "
                 f"--database-url {url} upgrade)"
             )
 
