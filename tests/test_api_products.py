@@ -81,7 +81,6 @@ FILTERS: list[tuple[str, Any]] = [
         "vendor=ornament_shop,hookedonhallmark",
         lambda p: p["vendor"] in ("ornament_shop", "hookedonhallmark"),
     ),
-    ("vendor=no_such_shop", lambda p: False),
     ("sku=qx%200007", lambda p: p["sku"] == "QX0007"),
     ("release_year=2018", lambda p: p["release_year"] == 2018),
     ("year_min=2020", lambda p: p["release_year"] >= 2020),
@@ -117,7 +116,8 @@ def test_filters(client, api_db, query, keep):
     expected = sorted(p["id"] for p in api_db.products if keep(p))
     rows = fetch_all(client, f"/api/v1/products?{query}&limit=17")
     assert ids(rows) == expected
-    assert query.startswith("vendor=no_such") or expected, "the seed must exercise the filter"
+    # (An unknown vendor is a 400, not an empty page: test_api_hardening.py.)
+    assert expected, "the seed must exercise the filter"
 
 
 def test_changed_since_uses_the_audit(client, api_db):

@@ -203,7 +203,7 @@ def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
     server = Scrapyd(f"http://127.0.0.1:{port}", "christmas", password, scrapyd_dir)
     try:
         wait_until_up(server.url, server.auth, proc, scrapyd_dir)
-        # scrapyd-deploy with a target of the user's own scrapy.cfg (XDG config folder).
+        # scrapyd-deploy with a deploy target in a scrapy.cfg of the XDG config folder.
         xdg = tmp_path / "xdg"
         xdg.mkdir()
         (xdg / "scrapy.cfg").write_text(

@@ -60,7 +60,7 @@ PRODUCT_LIST = Query(
     YEAR_MIN,
     YEAR_MAX,
     AVAILABILITY,
-    Money(name="price_min", description="price >= price_min."),
+    Money(name="price_min", upper="price_max", description="price >= price_min."),
     Money(name="price_max", description="price <= price_max."),
     Text(name="q", description="Name contains (any case)."),
     Timestamp(
@@ -150,7 +150,9 @@ def product_history(product_id: str) -> Response:
 
 PRICES = Query(
     PRODUCT_ID,
-    Timestamp(name="since", description="Intervals still valid at or after this time."),
+    Timestamp(
+        name="since", upper="until", description="Intervals still valid at or after this time."
+    ),
     Timestamp(name="until", description="Intervals starting before this time."),
     FORMAT,
 )

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from christmas_spiders.db.store import UnstorableItem, row_from_item, set_crawl_id, upsert_rows
 
 logger = logging.getLogger(__name__)
-REPLAY_COMMAND = "python -m christmas_spiders.db replay-dead-letter"
+REPLAY_COMMAND = "christmas db replay-dead-letter"
 
 
 class DatabaseUnavailable(RuntimeError):
