@@ -101,6 +101,7 @@ def index() -> str:
 def search() -> str:
     query = request.args.get("q", "").strip()[:MAX_QUERY_LENGTH]
     results: list[dict[str, Any]] = []
+    truncated = False
     if query:
         conn = request_connection()
         sku = normalise_sku(query)
@@ -109,8 +110,9 @@ def search() -> str:
         # An exact sku first; a product matched both ways counts once.
         unique = {product["id"]: product for product in [*exact, *by_name]}
         results = ornament_rows(list(unique.values()))
+        truncated = len(by_name) >= SEARCH_ROWS
     return render_template(
-        "dashboard/search.html", query=query, results=results, truncated=len(results) >= SEARCH_ROWS
+        "dashboard/search.html", query=query, results=results, truncated=truncated
     )
 
 
