@@ -13,7 +13,7 @@ from typing import Any
 from spidermon import Monitor, MonitorSuite, monitors
 from spidermon.contrib.scrapy.runners import SpiderMonitorResult, SpiderMonitorRunner
 
-from christmas_spiders.items import ITEM_FIELDS
+from christmas_spiders.items import REQUIRED_FIELDS
 
 COVERAGE_STAT = "christmas/coverage/{field}"
 
@@ -64,7 +64,8 @@ class FieldCoverageMonitor(Monitor):
             return
         minimum = self.data.meta["min_field_coverage"]
         low = {}
-        for field in ITEM_FIELDS:
+        # A nullable field (was_price) is empty by right where a page shows none.
+        for field in REQUIRED_FIELDS:
             coverage = self.data.stats.get(COVERAGE_STAT.format(field=field), 0) / items
             if coverage < minimum:
                 low[field] = round(coverage, 4)
