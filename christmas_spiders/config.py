@@ -57,6 +57,15 @@ DEFAULTS: dict[str, Any] = {
         # None: ./var/dead-letter (items the database could not take; see README "Storage").
         "dead_letter_dir": None,
     },
+    # Stock phrases per shop, on top of the built-in ones (in_stock: "in stock",
+    # "only N left"; out_of_stock: "out of stock", "sold out"): text that starts with one
+    # (any case; the word N stands for a number) maps to it. Other wording gives items
+    # with availability "unknown" and a warning naming the text: add it here.
+    "stock_wording": {
+        "hookedonhallmark": {"in_stock": [], "out_of_stock": []},
+        "ornament_shop": {"in_stock": [], "out_of_stock": []},
+        "hallmark_ornaments": {"in_stock": [], "out_of_stock": []},
+    },
     "selenium": {
         "driver_name": "chrome",
         "driver_executable_path": "/usr/bin/chromedriver",

@@ -77,6 +77,9 @@ DOWNLOADER_MIDDLEWARES = {
 CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
 CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
 CHRISTMAS_YEAR_LINKS_FILE = _crawl["year_links_cache_file"]
+# {spider name: {"in_stock": [phrases], "out_of_stock": [phrases]}}, added to the built-in
+# stock phrases (christmas_spiders.parsing.availability); -s takes it as JSON.
+CHRISTMAS_STOCK_WORDING = CONFIG["stock_wording"]
 
 # --- Storage (christmas_spiders.pipelines.upsert, extensions.crawl_run) ---
 _pipeline = CONFIG["pipeline"]

@@ -94,10 +94,12 @@ class StockWording:
                 f"{where}: unknown keys {', '.join(map(str, unknown))} "
                 f"(known: {', '.join(WORDING_KEYS)})"
             )
-        return cls(
-            (*IN_STOCK_PHRASES, *_phrases(extra.get(IN_STOCK), f"{where}.{IN_STOCK}")),
-            (*OUT_OF_STOCK_PHRASES, *_phrases(extra.get(OUT_OF_STOCK), f"{where}.{OUT_OF_STOCK}")),
-        )
+        in_stock = _phrases(extra.get(IN_STOCK), f"{where}.{IN_STOCK}")
+        out_of_stock = _phrases(extra.get(OUT_OF_STOCK), f"{where}.{OUT_OF_STOCK}")
+        try:
+            return cls((*IN_STOCK_PHRASES, *in_stock), (*OUT_OF_STOCK_PHRASES, *out_of_stock))
+        except AvailabilityError as exc:
+            raise AvailabilityError(f"{where}: {exc}") from None
 
     def classify(self, value: object) -> str:
         """``in_stock`` / ``out_of_stock`` for text that starts with one of the phrases
