@@ -10,14 +10,16 @@ setup: system-deps $(VENV)/.installed
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-$(VENV)/.installed: requirements.txt
+# One pinned install: the runtime and test pins, and the project itself, editable (so
+# `christmas_spiders`, `replicas` and the `christmas` command work from any folder).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt -e '.[dev]'
 	@touch $@
 
 demo: setup
-	$(PY) -m tests.sites.demo
+	$(VENV)/bin/christmas demo
 
 # Lint first (ruff is part of the standard), then the suite; a skipped test fails it.
 test: setup
@@ -40,4 +42,4 @@ deploy: setup
 	$(VENV)/bin/scrapyd-deploy local -p christmas_spiders
 
 scheduler: setup
-	$(PY) -m christmas_spiders.scheduler
+	$(VENV)/bin/christmas scheduler

@@ -44,9 +44,9 @@ import psutil
 
 from christmas_spiders.config import get_config
 from christmas_spiders.items import VENDORS
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import CrawlResult, run_crawl
-from tests.sites.server import serve_replicas
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import CrawlResult, run_crawl
+from replicas.server import serve_replicas
 
 BENCH_DIR = Path(__file__).resolve().parent
 GOAL_VS_BROWSER = 15.0

@@ -56,30 +56,29 @@ def _round(arguments: list[str], base: str, links: list[str]) -> tuple[float, di
     from scrapy.utils.project import get_project_settings
     from scrapy_selenium import SeleniumRequest
 
-    from christmas_spiders.middlewares.selenium import (
-        BrowserConfig,
-        BrowserPool,
-        ManagedDriver,
-        RenderJob,
-        RenderOptions,
-        element_present,
-    )
+    from christmas_spiders.browser.driver import ManagedDriver
+    from christmas_spiders.browser.pool import BrowserPool, RenderJob
+    from christmas_spiders.browser.request import RenderOptions, element_present
+    from christmas_spiders.browser.settings import BrowserSettings
     from christmas_spiders.spiders.hallmark_ornaments import HallmarkOrnamentsSpider
 
     settings = get_project_settings()
     settings.set("SELENIUM_DRIVER_ARGUMENTS", arguments)
-    config = BrowserConfig.from_settings(settings)
+    settings.set("SELENIUM_POOL_SIZE", 1)
+    settings.set("SELENIUM_RETRY_TIMES", 0)
+    settings.set("SELENIUM_FAIL_ON_WAIT_TIMEOUT", True)
+    browser_settings = BrowserSettings.from_settings(settings)
     # The pool's own page routine, on a driver of our own: exactly what a crawl does per
     # JS page (load, wait in the page for the grid's links, read the document).
-    pool = BrowserPool(config, size=1)
-    options = RenderOptions(page_timeout=30, wait_time=10, retry_times=0, fail_on_wait_timeout=True)
+    pool = BrowserPool(browser_settings)
     wait_until = element_present(HallmarkOrnamentsSpider.year_page_wait_css)
-    driver = ManagedDriver(config)
+    driver = ManagedDriver(browser_settings)
     try:
 
         def render(url: str) -> None:
             request = SeleniumRequest(url=url, wait_until=wait_until)
-            pool._render(driver, RenderJob(request, options, deliver=lambda _: None))
+            options = RenderOptions.for_request(request, browser_settings)
+            pool.render(driver, RenderJob(request, options, deliver=lambda _: None))
 
         render(base + links[0])  # start-up and first page: not counted
         cpu_before = _cpu_by_kind(driver)
@@ -106,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ENV", "replica")
     from scrapy.utils.project import get_project_settings
 
-    from tests.sites.catalogue import generate_catalogue
-    from tests.sites.server import serve_replicas
+    from replicas.catalogue import generate_catalogue
+    from replicas.server import serve_replicas
 
     configured = get_project_settings().getlist("SELENIUM_DRIVER_ARGUMENTS")
     if not options.add and not options.drop:

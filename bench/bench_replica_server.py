@@ -39,8 +39,8 @@ from urllib.parse import urlsplit
 
 import psutil
 
-from tests.sites.catalogue import Catalogue, generate_catalogue
-from tests.sites.server import PROJECT_ROOT, ReplicaApp, serve_replicas
+from replicas.catalogue import Catalogue, generate_catalogue
+from replicas.server import PROJECT_ROOT, ReplicaApp, serve_replicas
 
 VENDOR = "hookedonhallmark"
 
@@ -193,7 +193,7 @@ def threading_server(catalogue: Catalogue) -> Iterator[tuple[str, psutil.Process
 
 def replica_child() -> psutil.Process:
     for child in psutil.Process().children(recursive=True):
-        if "tests.sites" in " ".join(child.cmdline()):
+        if "-m replicas serve" in " ".join(child.cmdline()):
             return child
     raise RuntimeError("replica server process not found")
 

@@ -39,9 +39,9 @@ from urllib.request import urlopen
 import psutil
 import redis
 
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import PROJECT_ROOT, crawl_environment
-from tests.sites.server import serve_replicas
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import PROJECT_ROOT, crawl_environment
+from replicas.server import serve_replicas
 
 CONTROL = ("/__replica__", "/robots.txt", "/ajax/")
 

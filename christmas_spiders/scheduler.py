@@ -386,8 +386,9 @@ class CronScheduler:
         logger.info("scheduler stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> int:
+    """``christmas scheduler`` and ``python -m christmas_spiders.scheduler``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--once", action="store_true", help="evaluate every entry now and exit")
     parser.add_argument(
         "--max-attempts",

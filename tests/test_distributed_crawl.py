@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,10 @@ from sqlalchemy.engine import make_url
 
 from christmas_spiders import redis_keys
 from christmas_spiders.db.models import PRODUCT_FIELDS
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import crawl_environment
+from replicas.server import serve_replicas
+from replicas.truth import ground_truth
 from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import (
     PROJECT_ROOT,
@@ -37,10 +42,6 @@ from tests.fixtures.scrapyd import (
     stop_process_group,
     wait_until_up,
 )
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import crawl_environment
-from tests.sites.server import serve_replicas
-from tests.sites.truth import ground_truth
 
 VENDOR = "ornament_shop"
 FIELDS = PRODUCT_FIELDS
@@ -218,6 +219,11 @@ def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
         deployed = scrapyd_deploy("test", "christmas_spiders", PROJECT_ROOT, deploy_env, 180)
         assert deployed.returncode == 0, deployed.stderr + deployed.stdout
         assert '"spiders": 3' in deployed.stdout, deployed.stdout
+        # The egg is the crawler alone: the replica shops stay with the checkout.
+        (egg,) = (scrapyd_dir / "eggs" / "christmas_spiders").glob("*.egg")
+        with zipfile.ZipFile(egg) as deployed_egg:
+            packages = {name.split("/")[0] for name in deployed_egg.namelist()}
+        assert packages == {"christmas_spiders", "EGG-INFO"}, packages
 
         with serve_replicas(catalogue) as base_urls:
             base_url = base_urls[VENDOR]

@@ -7,24 +7,14 @@ Every crawl also checks that no Chromium or chromedriver process outlives it.
 
 from __future__ import annotations
 
-import pickle
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from typing import Any
 
 import pytest
-import redis
-import scrapy
-from scrapy.utils.request import request_from_dict
-from scrapy_selenium import SeleniumRequest
 
-from christmas_spiders.middlewares.selenium import (
-    ElementPresent,
-    element_present,
-)
 from tests.fixtures.selenium import (
     CrawlResult,
     CrawlRunner,
@@ -421,75 +411,3 @@ def test_browsers_of_a_killed_crawl_are_reaped_by_the_next(
     # running on this machine got to them first: every crawl reaps at its first browser.
     assert killed.survivors() == []
     _assert_clean(result)
-
-
-# --- requests holding element_present survive serialisation -------------------------
-
-
-class _Spider(scrapy.Spider):
-    name = "selenium_round_trip"
-
-    def parse_year(self, response: scrapy.http.Response) -> None:
-        return None
-
-
-def _selenium_request(spider: _Spider) -> SeleniumRequest:
-    return SeleniumRequest(
-        url="http://127.0.0.1:1/years",
-        callback=spider.parse_year,
-        wait_time=7,
-        wait_until=element_present("a.year-link"),
-        screenshot=True,
-        script="window.scrollTo(0, 1);",
-        meta={"selenium_page_timeout": 5},
-    )
-
-
-def _assert_same(request: scrapy.Request, spider: _Spider) -> None:
-    assert type(request) is SeleniumRequest
-    assert request.url == "http://127.0.0.1:1/years"
-    assert request.callback == spider.parse_year
-    assert request.wait_time == 7
-    assert request.wait_until == element_present("a.year-link")
-    assert request.screenshot is True
-    assert request.script == "window.scrollTo(0, 1);"
-    assert request.meta["selenium_page_timeout"] == 5
-
-
-def test_element_present_round_trips_through_request_dicts() -> None:
-    spider = _Spider()
-    request = _selenium_request(spider)
-    _assert_same(request_from_dict(request.to_dict(spider=spider), spider=spider), spider)
-    # scrapy-redis's default serializer pickles that dict.
-    pickled = pickle.dumps(request.to_dict(spider=spider), protocol=-1)
-    _assert_same(request_from_dict(pickle.loads(pickled), spider=spider), spider)
-    # RetryMiddleware retries with request.copy().
-    _assert_same(request.copy(), spider)
-
-
-def test_element_present_round_trips_through_a_scrapy_redis_queue(redis_url: str) -> None:
-    from scrapy_redis.queue import PriorityQueue
-
-    spider = _Spider()
-    server = redis.Redis.from_url(redis_url)
-    key = f"test-selenium-{uuid.uuid4().hex}:requests"
-    queue = PriorityQueue(server, spider, key)
-    try:
-        queue.push(_selenium_request(spider))
-        popped = queue.pop()
-        assert popped is not None
-        _assert_same(popped, spider)
-    finally:
-        server.delete(key)
-        server.close()
-
-
-def test_element_present_is_a_plain_value() -> None:
-    condition = element_present("div.tile")
-    assert isinstance(condition, ElementPresent)
-    assert condition == ElementPresent("div.tile")
-    assert condition != element_present("div.other")
-    assert repr(condition) == "ElementPresent(css='div.tile')"
-    assert pickle.loads(pickle.dumps(condition)) == condition
-    with pytest.raises(ValueError, match="non-empty CSS selector"):
-        element_present("  ")

@@ -12,10 +12,10 @@ import pytest
 from parsel import Selector
 
 from christmas_spiders.items import VENDORS
-from tests.sites.catalogue import Catalogue, generate_catalogue
-from tests.sites.crawling import CrawlResult, run_crawl
-from tests.sites.server import serve_replicas
-from tests.sites.truth import expected_drops, ground_truth
+from replicas.catalogue import Catalogue, generate_catalogue
+from replicas.crawling import CrawlResult, run_crawl
+from replicas.server import serve_replicas
+from replicas.truth import expected_drops, ground_truth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from scrapy.utils.test import get_crawler
+from scrapy import signals
+from scrapy.crawler import Crawler
 from sqlalchemy import text
 
 from christmas_spiders.db.writer import ProductWriter
 from christmas_spiders.platforms.base import SpiderArgumentError, VendorSpider
 from christmas_spiders.spiders.ornament_shop import OrnamentShopSpider
+from tests.fixtures.crawler import project_crawler
 from tests.fixtures.storage import sample_items
 
 REPLICA = "http://127.0.0.1:8765"
 
 
+_crawlers: list[Crawler] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_crawlers() -> Iterator[None]:
+    """End each test's crawlers as a crawl ends: the crawl's database is disposed."""
+    yield
+    while _crawlers:
+        _crawlers.pop().signals.send_catch_log(signals.engine_stopped)
+
+
 def _spider(database_url: str, **arguments: str) -> VendorSpider:
-    crawler = get_crawler(
+    crawler = project_crawler(
         OrnamentShopSpider,
         {"CHRISTMAS_PROGRESS_INTERVAL": 0, "CHRISTMAS_DATABASE_URL": database_url},
     )
     spider = OrnamentShopSpider.from_crawler(crawler, base_url=REPLICA, **arguments)
     crawler.spider = spider
+    _crawlers.append(crawler)
     return spider
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import text
 
 from christmas_spiders.db.ids import product_id
 from christmas_spiders.db.writer import ProductWriter
-from tests.sites.catalogue import generate_catalogue
-from tests.sites.crawling import run_crawl
-from tests.sites.server import serve_replicas
-from tests.sites.truth import ground_truth
+from replicas.catalogue import generate_catalogue
+from replicas.crawling import run_crawl
+from replicas.server import serve_replicas
+from replicas.truth import ground_truth
 
 VENDORS = ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
 

@@ -37,6 +37,11 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         after_up = _objects(engine)
         assert after_up["tables"] == [
             "alembic_version",
+            "alert_crawls",
+            "alert_cursor",
+            "alert_deliveries",
+            "alert_offers",
+            "alert_rules",
             "api_keys",
             "audit_settings",
             "crawl_runs",

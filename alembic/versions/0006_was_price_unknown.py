@@ -6,7 +6,7 @@ with was_price among them (was_price is trackable; audit.tracked_fields decides 
 it is tracked).
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from christmas_spiders.db import audit_sql
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None
 

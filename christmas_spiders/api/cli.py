@@ -1,4 +1,4 @@
-"""``flask --app christmas_spiders.api keys create|list|revoke``: manage API keys.
+"""API keys: ``christmas keys create|list|revoke`` (or ``flask --app christmas_spiders.api keys``).
 
 These commands write, so they connect with the owner's URL (config
 ``database_url``), never with the API's read-only role.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -83,3 +83,13 @@ def revoke_key(name: str) -> None:
     if not done:
         raise click.ClickException(f"no active key named {name!r}")
     click.echo(f"API key {name!r} revoked.")
+
+
+@click.group("keys", commands=keys_cli.commands, help=keys_cli.help)
+@click.pass_context
+def keys_command(ctx: click.Context) -> None:
+    # ``christmas keys``: the same commands outside ``flask --app``; Flask's
+    # with_appcontext loads the app from this ScriptInfo when a command runs.
+    from christmas_spiders.api.app import create_app
+
+    ctx.obj = ScriptInfo(create_app=create_app)

@@ -52,15 +52,15 @@ def database_url(config: dict[str, Any] | None = None) -> str:
     config = get_config() if config is None else config
     if config.get("database_url"):
         return with_driver(str(config["database_url"]))
-    settings = config.get("embedded_postgres") or {}
+    settings = config["embedded_postgres"]
     data_dir = embedded.data_dir_from_config(config)
-    database = str(settings.get("database") or "christmas")
+    database = str(settings["database"])
     key = (data_dir, database)
     with _embedded_lock:
         cached = _embedded_urls.get(key)
         if cached and embedded.running_server_uri(data_dir) is not None:
             return cached
-        server = embedded.start_server(data_dir, bool(settings.get("allow_open_parents")))
+        server = embedded.start_server(data_dir, bool(settings["allow_open_parents"]))
         url = _embedded_url(server.get_uri(database))
         ensure_database(_embedded_url(server.get_uri("postgres")), database, url)
         _embedded_urls[key] = url

@@ -31,7 +31,7 @@ from twisted.internet.defer import DeferredLock
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import deferToThread
 
-from christmas_spiders.db.engine import database_url, make_engine
+from christmas_spiders.crawl.database import crawl_database
 from christmas_spiders.db.store import schema_problem
 from christmas_spiders.db.writer import (
     REPLAY_COMMAND,
@@ -45,12 +45,6 @@ from christmas_spiders.db.writer import (
 from christmas_spiders.signals import items_persisted
 
 logger = logging.getLogger(__name__)
-DEFAULT_DEAD_LETTER_DIR = "var/dead-letter"
-
-
-def crawl_database_url(crawler: Crawler) -> str:
-    """The database of this crawl: CHRISTMAS_DATABASE_URL, else the project's (config/embedded)."""
-    return crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
 
 
 class DatabaseSchemaError(RuntimeError):
@@ -88,17 +82,19 @@ class UpsertProductPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> UpsertProductPipeline:
         settings = crawler.settings
-        if not settings.getbool("CHRISTMAS_STORE_ITEMS", True):
-            raise NotConfigured("CHRISTMAS_STORE_ITEMS is off: items are not stored")
-        dead_letter_dir = Path(settings.get("CHRISTMAS_DEAD_LETTER_DIR") or DEFAULT_DEAD_LETTER_DIR)
+        if not settings.getbool("CHRISTMAS_STORE_ITEMS"):
+            # A deliberate off switch: INFO, not the WARNING of NotConfigured(message).
+            logger.info("CHRISTMAS_STORE_ITEMS is off: items are not stored")
+            raise NotConfigured
+        dead_letter_dir = Path(settings["CHRISTMAS_DEAD_LETTER_DIR"])
         if not dead_letter_dir.is_absolute():
             dead_letter_dir = Path.cwd() / dead_letter_dir
         return cls(
             crawler,
-            batch_size=settings.getint("CHRISTMAS_UPSERT_BATCH_SIZE", 500),
-            batch_seconds=settings.getfloat("CHRISTMAS_UPSERT_BATCH_SECONDS", 2.0),
-            retries=settings.getint("CHRISTMAS_DB_RETRIES", 5),
-            retry_base_seconds=settings.getfloat("CHRISTMAS_DB_RETRY_BASE_SECONDS", 0.5),
+            batch_size=settings.getint("CHRISTMAS_UPSERT_BATCH_SIZE"),
+            batch_seconds=settings.getfloat("CHRISTMAS_UPSERT_BATCH_SECONDS"),
+            retries=settings.getint("CHRISTMAS_DB_RETRIES"),
+            retry_base_seconds=settings.getfloat("CHRISTMAS_DB_RETRY_BASE_SECONDS"),
             dead_letter_dir=dead_letter_dir,
         )
 
@@ -114,8 +110,10 @@ class UpsertProductPipeline:
         )
 
     async def open_spider(self) -> None:
-        url = await maybe_deferred_to_future(deferToThread(crawl_database_url, self.crawler))
-        engine = make_engine(url, pool_size=2, max_overflow=2, connect_args={"connect_timeout": 10})
+        # The crawl's one engine (disposed when the crawl's engine stops); its first access
+        # resolves the database URL, which may start the embedded Postgres: in a thread.
+        database = crawl_database(self.crawler)
+        engine = await maybe_deferred_to_future(deferToThread(lambda: database.engine))
         await maybe_deferred_to_future(deferToThread(self._check_schema, engine))
         self.writer = ProductWriter(engine, self.crawl_id, self.retries, self.retry_base_seconds)
         vendor = getattr(self.spider, "vendor", None) or self.spider.name
@@ -253,5 +251,3 @@ class UpsertProductPipeline:
                 REPLAY_COMMAND,
                 self.dead_letter_path,
             )
-        if self.writer is not None:
-            self.writer.engine.dispose()

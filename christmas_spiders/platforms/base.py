@@ -36,8 +36,8 @@ from scrapy_selenium import SeleniumRequest
 from sqlalchemy import Engine
 from twisted.python.failure import Failure
 
+from christmas_spiders.browser.request import element_present
 from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
-from christmas_spiders.middlewares.selenium import element_present
 from christmas_spiders.parsing import (
     UNKNOWN,
     ParseError,
@@ -267,22 +267,17 @@ class VendorSpider(scrapy.Spider):
                 yield from self.follow_year_links(YearLink(int(y), str(u)) for y, u in cached)
 
     def refresh_engine(self) -> Engine:
-        """The crawl's database (CHRISTMAS_DATABASE_URL, else the project's), for refreshes."""
-        from christmas_spiders.db.engine import database_url, make_engine
+        """The crawl's one engine (christmas_spiders.crawl.database), for refreshes."""
+        from christmas_spiders.crawl.database import crawl_database
 
-        url = self.crawler.settings.get("CHRISTMAS_DATABASE_URL") or database_url()
-        return make_engine(url)
+        return crawl_database(self.crawler).engine
 
     def stale_product_links(self) -> Iterable[tuple[str, int]]:
         """(product link, release year) of products not refreshed for ``stale_hours``."""
         from christmas_spiders.db.refresh import stale_products
 
         assert self.stale_hours is not None
-        engine = self.refresh_engine()
-        try:
-            stale = stale_products(engine, self.name, self.stale_hours)
-        finally:
-            engine.dispose()
+        stale = stale_products(self.refresh_engine(), self.name, self.stale_hours)
         self.logger.info(
             "refreshing %d products not synced for %g hours", len(stale), self.stale_hours
         )
@@ -293,11 +288,7 @@ class VendorSpider(scrapy.Spider):
         """The release year the database holds for ``link`` (``-a product_url=`` alone)."""
         from christmas_spiders.db.refresh import stored_release_year
 
-        engine = self.refresh_engine()
-        try:
-            year = stored_release_year(engine, self.name, link)
-        finally:
-            engine.dispose()
+        year = stored_release_year(self.refresh_engine(), self.name, link)
         if year is None:
             raise SpiderArgumentError(
                 f"{self.name}: product_url={link} is not a stored product; "
