@@ -887,3 +887,16 @@ def test_hallmark_ornaments_stock_flag(flag: object, expected: str) -> None:
     data = {"catalogid": "9", "id": "QX9", "name": "A", "price": 5, "availability": flag}
     page = ho_product(json.dumps(data))
     assert product_item(spider, f"{ORIGIN}/x_p_9.html", page)["availability"] == expected
+
+
+def test_a_paginated_view_all_page_is_read_through_its_pagination() -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    body = """<div class="sub-categories"><a href="/1995-keepsake.html">Keepsake</a>
+    <a href="/1995-View-All.html">View All</a></div>"""
+    (first,) = requests_of(spider.follow_year_links([YearLink(1995, f"{ORIGIN}/1995.html")]))
+    (view_all,) = requests_of(spider.parse_listing(response_for(first, body), 1995))
+    # Its "next" link holds "View-All" too: it is pagination, not another view-all.
+    page = hoh_year_page(["a"], "/1995-View-All.html?page=2")
+    out = requests_of(spider.parse_listing(response_for(view_all, page), 1995))
+    assert [r.url for r in out] == [f"{ORIGIN}/a.html", f"{ORIGIN}/1995-View-All.html?page=2"]
+    assert stats(spider)["christmas/listings/view_all"] == 1

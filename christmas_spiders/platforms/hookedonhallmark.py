@@ -54,9 +54,10 @@ class HookedOnHallmarkStoreSpider(VendorSpider):
                 yield href
 
     def view_all_hrefs(self, response: Response) -> list[str]:
-        """The page's view-all links not yet requested (the view-all page itself, and the
-        pages of a paginated view-all, offer none new)."""
-        hrefs = response.xpath(_VIEW_ALL_LINKS).getall()
+        """The page's view-all links not yet requested, pagination links left out (the
+        pages of a paginated view-all link to each other: that is its pagination)."""
+        paging = set(response.css(self.paging_link_css).xpath("@href").getall())
+        hrefs = [href for href in response.xpath(_VIEW_ALL_LINKS).getall() if href not in paging]
         return [href for href in dict.fromkeys(hrefs) if not self.listing_seen(href, response)]
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
