@@ -171,12 +171,31 @@ class CrawlConfig(Section):
         "Render every year index again, ignoring the cache (also -a refresh_year_links=1).",
         scrapy="CHRISTMAS_REFRESH_YEAR_LINKS",
     )
+    stock_wording: dict[
+        Literal["hookedonhallmark", "ornament_shop", "hallmark_ornaments"], StockPhrases
+    ] = setting(
+        factory=dict,
+        description="More stock phrases per shop ({shop: {in_stock: [...], out_of_stock: "
+        "[...]}}); stock text that starts with none of them gives availability unknown.",
+        scrapy="CHRISTMAS_STOCK_WORDING",
+    )
     dead_letter_dir: str = setting(
         "var/dead-letter",
         "Where items the database could not take are kept (relative: to the working directory).",
         env="CHRISTMAS_DEAD_LETTER_DIR",
         scrapy="CHRISTMAS_DEAD_LETTER_DIR",
         min_length=1,
+    )
+
+
+class StockPhrases(Section):
+    """One shop's stock phrases, added to the built-in ones."""
+
+    in_stock: list[str] = setting(
+        factory=list, description="Phrases that mean in stock (the word N: a number)."
+    )
+    out_of_stock: list[str] = setting(
+        factory=list, description="Phrases that mean out of stock (the word N: a number)."
     )
 
 

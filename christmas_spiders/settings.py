@@ -9,7 +9,7 @@ module only maps it onto Scrapy's setting names, and wires the project's compone
 from __future__ import annotations
 
 from christmas_spiders.config import get_model
-from christmas_spiders.items import ITEM_FIELDS, ProductItem
+from christmas_spiders.items import REQUIRED_FIELDS, ProductItem
 
 _config = get_model()
 _crawl = _config.crawl
@@ -93,6 +93,11 @@ CHRISTMAS_PROGRESS_INTERVAL = _crawl.progress_interval_seconds
 CHRISTMAS_STATS_FILE = _crawl.stats_file
 CHRISTMAS_YEAR_LINKS_TTL = _crawl.year_links_ttl_seconds
 CHRISTMAS_YEAR_LINKS_FILE = _crawl.year_links_cache_file
+# {spider name: {"in_stock": [phrases], "out_of_stock": [phrases]}}, added to the built-in
+# stock phrases (christmas_spiders.parsing.availability); -s takes it as JSON.
+CHRISTMAS_STOCK_WORDING = {
+    shop: phrases.model_dump() for shop, phrases in _crawl.stock_wording.items()
+}
 CHRISTMAS_REFRESH_YEAR_LINKS = _crawl.refresh_year_links
 
 # --- Storage (christmas_spiders.pipelines.upsert, crawl.lifecycle) ---
@@ -135,8 +140,9 @@ SPIDERMON_MAX_ERRORS = 0
 # Spidermon's extension; a run without items has no coverage to judge.
 SPIDERMON_ADD_FIELD_COVERAGE = True
 SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True
+# Nullable fields (was_price) are left out: empty by right where a page shows none.
 SPIDERMON_FIELD_COVERAGE_RULES = {
-    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in ITEM_FIELDS
+    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in REQUIRED_FIELDS
 }
 # --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
 # Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);

@@ -55,6 +55,8 @@ def stored_products(database_url: str) -> list[dict[str, Any]]:
     for product in products:
         assert isinstance(product["price"], Decimal)
         product["price"] = f"{product['price']:.2f}"
+        if product["was_price"] is not None:  # NULL where the page shows no "was" price
+            product["was_price"] = f"{product['was_price']:.2f}"
     return products
 
 

@@ -257,3 +257,23 @@ def test_audit_rows_of_two_crawls_are_ordered_in_time(storage_engine):
         times = conn.execute(text("SELECT changed_at FROM product_audit ORDER BY id")).scalars()
         times = list(times)
     assert times[0] < times[-1]
+
+
+def test_was_price_is_trackable_and_unknown_stock_is_stored(storage_engine):
+    from christmas_spiders.db import audit_sql
+
+    item = dict(sample_items(1)[0], availability="unknown", was_price="29.95")
+    with storage_engine.begin() as conn:
+        audit_sql.sync(conn, {"tracked_fields": ["was_price"], "notify_channel": "product_changes"})
+        upsert_items(conn, [item], "c1")
+    with storage_engine.begin() as conn:
+        # Only was_price changes: the update trigger's condition must see it.
+        upsert_items(conn, [dict(item, was_price=None)], "c2")
+    pid = product_id(item["vendor"], item["vendor_id"])
+    assert _audit(storage_engine) == [
+        (pid, "INSERT", "was_price", None, "29.95", "c1"),
+        (pid, "UPDATE", "was_price", "29.95", None, "c2"),
+    ]
+    with storage_engine.connect() as conn:
+        stored = conn.execute(text("SELECT availability, was_price FROM products")).one()
+    assert tuple(stored) == ("unknown", None)

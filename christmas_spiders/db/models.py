@@ -74,7 +74,8 @@ class Product(Base):
         # The database refuses what validation should already have refused.
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(
-            "availability IN ('in_stock', 'out_of_stock', 'delisted')", name="availability_known"
+            "availability IN ('in_stock', 'out_of_stock', 'unknown', 'delisted')",
+            name="availability_known",
         ),
     )
 
@@ -86,10 +87,13 @@ class Product(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     brand: Mapped[str] = mapped_column(String(128))
-    # in_stock, out_of_stock, or delisted (not seen in the vendor's last complete crawl).
+    # in_stock, out_of_stock, unknown (stock wording the crawler does not know), or
+    # delisted (not seen in the vendor's last complete crawl).
     availability: Mapped[str] = mapped_column(String(16))
     release_year: Mapped[int] = mapped_column(Integer)
     link: Mapped[str] = mapped_column(Text)
+    # The struck "was" / retail price shown beside the price; NULL where none (0006).
+    was_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     last_synced_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -39,10 +39,14 @@ from twisted.python.failure import Failure
 from christmas_spiders.browser.request import element_present
 from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
 from christmas_spiders.parsing import (
+    UNKNOWN,
     ParseError,
+    PriceError,
+    StockWording,
     availability_from_text,
     clean_link,
     clean_text,
+    format_price,
     parse_year_list,
     swap_origin,
     validate_origin,
@@ -59,6 +63,9 @@ MISSING_SKU = "missing_sku"
 MISSING_PRICE = "missing_price"
 BAD_PRICE = "bad_price"
 BAD_PRODUCT_DATA = "bad_product_data"
+# The page's two price sources disagree (BigCommerce's BCData or 3dcart's _3d_item
+# against the visible price): a price the page contradicts is never stored.
+PRICE_CONFLICT = "price_conflict"
 DROP_REASONS: tuple[str, ...] = (
     MISSING_VENDOR_ID,
     MISSING_NAME,
@@ -66,7 +73,10 @@ DROP_REASONS: tuple[str, ...] = (
     MISSING_PRICE,
     BAD_PRICE,
     BAD_PRODUCT_DATA,
+    PRICE_CONFLICT,
 )
+#: Items whose stock wording the spider does not know (availability ``unknown``).
+UNKNOWN_STOCK_STAT = "christmas/availability/unknown"
 
 # Kinds of request, for ``christmas/failed/<kind>`` when one fails after its retries.
 YEAR_INDEX = "year_index"
@@ -116,6 +126,8 @@ class VendorSpider(scrapy.Spider):
     browser_wait_seconds: ClassVar[float] = 20.0
     #: False for a spider that cannot select stale products (:meth:`stale_product_links`).
     supports_stale_refresh: ClassVar[bool] = True
+    #: What the item's price is read from, and what a ``price_check`` is compared with it.
+    price_source: ClassVar[str] = "the visible price"
 
     def __init__(
         self,
@@ -155,12 +167,27 @@ class VendorSpider(scrapy.Spider):
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
         self.year_links_cache: YearLinksCache | None = None
+        # The built-in phrases; from_crawler adds the shop's configured ones.
+        self.stock_wording = StockWording()
+        # Stock texts (lower-cased) reported as unknown in this crawl: each is logged once.
+        self._unknown_stock_texts: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.year_links_cache = YearLinksCache.from_crawler(crawler)
+        spider.stock_wording = cls.configured_stock_wording(crawler)
         return spider
+
+    @classmethod
+    def configured_stock_wording(cls, crawler: Crawler) -> StockWording:
+        """The built-in stock phrases plus this shop's entry of CHRISTMAS_STOCK_WORDING
+        (``{"<spider name>": {"in_stock": [...], "out_of_stock": [...]}}``; the config's
+        ``stock_wording``)."""
+        configured = crawler.settings.getdict("CHRISTMAS_STOCK_WORDING")
+        return StockWording.configured(
+            configured.get(cls.name), where=f"CHRISTMAS_STOCK_WORDING[{cls.name!r}]"
+        )
 
     # ------------------------------------------------------------------ arguments
 
@@ -384,6 +411,10 @@ class VendorSpider(scrapy.Spider):
         finally:
             self._listing_finished(year, ok=True)
 
+    def listing_seen(self, href: str, response: Response) -> bool:
+        """Whether the listing page ``href`` (on ``response``'s page) was requested."""
+        return self.absolute(href, response) in self._listing_urls
+
     def product_hrefs(self, response: Response) -> Iterable[str]:
         """Product links of a listing page."""
         raise NotImplementedError
@@ -433,7 +464,8 @@ class VendorSpider(scrapy.Spider):
     def parse_product(self, response: Response, release_year: int) -> Iterator[ProductItem]:
         self.crawler.stats.inc_value("christmas/product_pages")
         try:
-            item = self.build_item(self.extract_product(response), response, release_year)
+            fields = self.extract_product(response)
+            item = self.build_item(fields, response, release_year)
         except DropProduct as drop:
             self.crawler.stats.inc_value(f"christmas/dropped/{drop.reason}")
             self.logger.warning("dropped product page %s: %s", response.url, drop)
@@ -443,31 +475,79 @@ class VendorSpider(scrapy.Spider):
             self.logger.debug("product %s seen before, at %s", item["vendor_id"], response.url)
             return
         self._vendor_ids.add(item["vendor_id"])
+        if item.availability == UNKNOWN:
+            self.unknown_stock(fields.get("availability"), response.url)
         yield item
 
     def extract_product(self, response: Response) -> dict[str, Any]:
         """Raw fields of a product page: ``vendor_id``, ``sku``, ``name``, ``price`` (text
         or number), ``availability`` (as the shop says it, see :meth:`parse_availability`),
-        ``brand`` (optional). Raises :class:`DropProduct` for a page that cannot be read."""
+        ``brand`` and ``was_price`` (optional), and ``price_check``: ``(source, value)``
+        of the page's second price source, where it has one (compared with ``price``;
+        see :attr:`price_source`). Raises :class:`DropProduct` for a page that cannot be
+        read."""
         raise NotImplementedError
 
     def parse_availability(self, raw: object) -> str:
-        """The shop's stock wording -> ``in_stock`` / ``out_of_stock`` (hook per shop)."""
-        return availability_from_text(raw)
+        """The shop's stock wording -> ``in_stock`` / ``out_of_stock`` / ``unknown``
+        (the shop's phrases: :attr:`stock_wording`; a hook per shop)."""
+        return availability_from_text(raw, self.stock_wording)
+
+    def unknown_stock(self, raw: object, url: str) -> None:
+        """Count an item whose stock wording is unknown; log each distinct text once per
+        crawl, so that an operator sees the new wording and maps it."""
+        self.crawler.stats.inc_value(UNKNOWN_STOCK_STAT)
+        text = clean_text(raw) if isinstance(raw, str) else ("" if raw is None else repr(raw))
+        # Distinct as matched: any case is the same wording.
+        if text.lower() in self._unknown_stock_texts:
+            return
+        self._unknown_stock_texts.add(text.lower())
+        self.logger.warning(
+            "stock wording %r is not one %s knows (first seen on %s): items say "
+            "availability unknown; map it in the configuration's stock_wording.%s",
+            text or "(none)",
+            self.name,
+            url,
+            self.name,
+        )
+
+    def check_price(self, price: object, check: tuple[str, object] | None) -> None:
+        """:class:`DropProduct` (``price_conflict``) where the page's second price source
+        says another amount than ``price``; a source without a readable amount is no check
+        (the price itself is judged by the item definition)."""
+        if check is None:
+            return
+        source, other = check
+        try:
+            mine, theirs = format_price(price), format_price(other)
+        except PriceError:
+            return
+        if mine != theirs:
+            raise DropProduct(
+                PRICE_CONFLICT, f"{self.price_source} is {mine} but {source} says {theirs}"
+            )
+
+    def clean_was_price(self, raw: object, url: str) -> str | None:
+        """The "was" price, or None where it cannot be read (a bad was-price never costs
+        the product: the price is what matters)."""
+        if raw is None or (isinstance(raw, str) and not clean_text(raw)):
+            return None
+        try:
+            return format_price(raw)
+        except PriceError as exc:
+            self.crawler.stats.inc_value("christmas/was_price/unreadable")
+            self.logger.debug("unreadable was-price on %s: %s", url, exc)
+            return None
 
     def build_item(
         self, fields: dict[str, Any], response: Response, release_year: int
     ) -> ProductItem:
         """The item of a page's raw fields, or :class:`DropProduct` naming the first gap.
 
-        The shop-specific parts are done here (stock wording, the default brand); the
-        item definition normalises and checks the rest, once.
+        The shop-specific parts are done here (stock wording, the default brand, the
+        price cross-check); the item definition normalises and checks the rest, once.
         """
-        availability_error: ParseError | None = None
-        try:
-            availability: str | None = self.parse_availability(fields.get("availability"))
-        except ParseError as exc:
-            availability, availability_error = None, exc
+        availability = self.parse_availability(fields.get("availability"))
         brand = fields.get("brand")
         try:
             item = ProductItem.from_raw(
@@ -482,11 +562,12 @@ class VendorSpider(scrapy.Spider):
                     "availability": availability,
                     "release_year": release_year,
                     "link": response.url,
+                    "was_price": self.clean_was_price(fields.get("was_price"), response.url),
                 }
             )
         except InvalidProduct as invalid:
-            # Unreadable stock wording leaves availability missing: always refused here.
-            raise _drop_for(invalid, availability_error) from invalid
+            raise _drop_for(invalid) from invalid
+        self.check_price(fields.get("price"), fields.get("price_check"))
         return item
 
     # ------------------------------------------------------------------ failures
@@ -516,7 +597,7 @@ _MISSING_FIELD_REASONS: dict[str, str] = {
 }
 
 
-def _drop_for(invalid: InvalidProduct, availability_error: ParseError | None) -> DropProduct:
+def _drop_for(invalid: InvalidProduct) -> DropProduct:
     """The DropProduct of an item the definition refused (the first gap, as judged above)."""
     for field, missing_reason in _MISSING_FIELD_REASONS.items():
         reason = invalid.problems.get(field)
@@ -524,6 +605,4 @@ def _drop_for(invalid: InvalidProduct, availability_error: ParseError | None) ->
             return DropProduct(missing_reason)
         if reason is not None:
             return DropProduct(BAD_PRICE if field == "price" else BAD_PRODUCT_DATA, reason)
-    if availability_error is not None:
-        return DropProduct(BAD_PRODUCT_DATA, str(availability_error))
     return DropProduct(BAD_PRODUCT_DATA, str(invalid))
