@@ -94,8 +94,19 @@ DEFAULTS: dict[str, Any] = {
         "retry_base_seconds": 0.5,
     },
     "monitors": {
+        # Items of a full crawl (or a refresh) against the previous session of its kind.
         "max_item_drop_ratio": 0.2,
         "min_field_coverage": 1.0,
+        # Shares of product pages asked for / answered; of items for unknown availability.
+        "max_failed_product_page_ratio": 0.01,
+        "max_failed_year_indexes": 0,
+        "max_dropped_ratio": 0.1,
+        "max_drop_reason_ratio": 0.05,
+        "max_price_conflict_ratio": 0.01,
+        "max_unknown_availability_ratio": 0.05,
+        # A complete crawl delisting more than this share of the vendor's products
+        # delists nothing and fails instead.
+        "max_delist_ratio": 0.1,
     },
     "api": {
         "max_limit": 500,

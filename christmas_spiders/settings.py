@@ -17,6 +17,8 @@ _selenium = CONFIG["selenium"]
 BOT_NAME = "christmas_spiders"
 SPIDER_MODULES = ["christmas_spiders.spiders"]
 NEWSPIDER_MODULE = "christmas_spiders.spiders"
+# The project's `scrapy crawl`: exits non-zero unless the crawl's verdict is a pass.
+COMMANDS_MODULE = "christmas_spiders.commands"
 
 # --- Politeness (real shops by default; the "replica" profile lifts these) ---
 USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl['contact']})"
@@ -90,8 +92,16 @@ CHRISTMAS_UPSERT_BATCH_SECONDS = float(_pipeline["batch_seconds"])
 CHRISTMAS_DB_RETRIES = int(_pipeline["db_retries"])
 CHRISTMAS_DB_RETRY_BASE_SECONDS = float(_pipeline["retry_base_seconds"])
 CHRISTMAS_DEAD_LETTER_DIR = _crawl["dead_letter_dir"] or "var/dead-letter"
-CHRISTMAS_MAX_ITEM_DROP_RATIO = float(CONFIG["monitors"]["max_item_drop_ratio"])
-CHRISTMAS_MIN_FIELD_COVERAGE = float(CONFIG["monitors"]["min_field_coverage"])
+_monitors = CONFIG["monitors"]
+CHRISTMAS_MAX_ITEM_DROP_RATIO = float(_monitors["max_item_drop_ratio"])
+CHRISTMAS_MIN_FIELD_COVERAGE = float(_monitors["min_field_coverage"])
+CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO = float(_monitors["max_failed_product_page_ratio"])
+CHRISTMAS_MAX_FAILED_YEAR_INDEXES = int(_monitors["max_failed_year_indexes"])
+CHRISTMAS_MAX_DROPPED_RATIO = float(_monitors["max_dropped_ratio"])
+CHRISTMAS_MAX_DROP_REASON_RATIO = float(_monitors["max_drop_reason_ratio"])
+CHRISTMAS_MAX_PRICE_CONFLICT_RATIO = float(_monitors["max_price_conflict_ratio"])
+CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO = float(_monitors["max_unknown_availability_ratio"])
+CHRISTMAS_MAX_DELIST_RATIO = float(_monitors["max_delist_ratio"])
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -115,6 +125,7 @@ EXTENSIONS = {
 # The run's verdict (christmas_spiders.crawl.judge): Spidermon's own monitors read their
 # thresholds here; the item-count drop monitor reads CHRISTMAS_MAX_ITEM_DROP_RATIO.
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+# ERROR lines no counted request failure explains (failed requests are judged as shares).
 SPIDERMON_MAX_ERRORS = 0
 # The coverage is counted by CrawlLifecycle (christmas/coverage/<field>), not by
 # Spidermon's extension; a run without items has no coverage to judge.

@@ -17,7 +17,13 @@ from christmas_spiders.parsing import (
     clean_text,
     year_from_path_number,
 )
-from christmas_spiders.platforms.base import BAD_PRODUCT_DATA, DropProduct, VendorSpider, YearLink
+from christmas_spiders.platforms.base import (
+    BAD_PRODUCT_DATA,
+    PRODUCT_COUNT_MISMATCH,
+    DropProduct,
+    VendorSpider,
+    YearLink,
+)
 from christmas_spiders.platforms.select import root_of, select
 
 _ITEM_ASSIGNMENT = re.compile(r"\bvar\s+_3d_item\s*=\s*")
@@ -88,6 +94,7 @@ class Shift4ShopSpider(VendorSpider):
         expected = int(match.group(1).replace(",", ""))
         if expected != seen:
             self.crawler.stats.inc_value("christmas/product_count_mismatch")
+            self.mark_year_incomplete(year, PRODUCT_COUNT_MISMATCH, response.url)
             self.logger.warning(
                 "year %d page %s says %d products, saw %d (tiles: %d)",
                 year,
