@@ -59,7 +59,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_constraint("ck_crawl_runs_verdict_known", "crawl_runs", type_="check")
+    op.drop_constraint(op.f("ck_crawl_runs_verdict_known"), "crawl_runs", type_="check")
     for column in ("verdict_reason", "verdict", "numbers", "heartbeat_at", "kind"):
         op.drop_column("crawl_runs", column)
     op.drop_column("products", "last_listed_at")

@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = replay_dead_letter(engine, path)
                 print(
                     f"{path}: {result.lines} items: {result.inserted} inserted, "
-                    f"{result.updated} updated, {result.skipped_newer} already newer or repeated, "
+                    f"{result.changed} changed, {result.unchanged} unchanged, "
+                    f"{result.skipped_newer} already newer or repeated, "
                     f"{len(result.rejected)} refused"
                 )
                 for item, reason in result.rejected:
