@@ -5,6 +5,7 @@ upgrade                  migrate to the latest schema (same as `alembic upgrade 
 sync-audit               copy audit.tracked_fields / audit.notify_channel from the config
 replay-dead-letter FILE  store the items of a dead-letter file (idempotent)
 create-readonly-role     create the API's read-only role (api.readonly_role)
+housekeeping             close crawl runs left running by processes that are gone (abandoned)
 embedded-status | embedded-stop   the embedded Postgres (data folder, running or not)
 """
 
@@ -20,6 +21,7 @@ from christmas_spiders.config import get_config
 from christmas_spiders.db import audit_sql, embedded
 from christmas_spiders.db.engine import database_url, make_engine, upgrade
 from christmas_spiders.db.roles import create_readonly_role
+from christmas_spiders.db.verdicts import close_abandoned_runs
 from christmas_spiders.db.writer import replay_dead_letter
 
 
@@ -50,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         "--password",
         help="default: config api.readonly_password (env "
         "CHRISTMAS_READONLY_PASSWORD); none: no password login",
+    )
+    housekeeping = commands.add_parser("housekeeping")
+    housekeeping.add_argument(
+        "--worker-timeout",
+        type=float,
+        help="seconds without a heartbeat (default: distributed.worker_timeout_seconds)",
     )
     commands.add_parser("embedded-status")
     commands.add_parser("embedded-stop")
@@ -91,6 +99,15 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"role {role_name}: SELECT only, read-only sessions, "
                 f"statement_timeout {config['api']['statement_timeout_ms']} ms"
+            )
+        elif args.command == "housekeeping":
+            engine = make_engine(_url(args))
+            with engine.begin() as conn:
+                closed = close_abandoned_runs(conn, args.worker_timeout)
+            engine.dispose()
+            print(
+                f"closed {len(closed)} crawl run(s) left running by processes that are gone"
+                + (f": ids {', '.join(map(str, closed))}" if closed else "")
             )
         elif args.command == "embedded-status":
             data_dir = embedded.data_dir_from_config(config)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, select, update
 
 from christmas_spiders.config import get_config
 from christmas_spiders.db.models import CrawlRun
@@ -52,12 +53,27 @@ class SessionVerdict:
         return self.status == PASSED
 
 
-def _gone(timeout_seconds: float):  # type: ignore[no-untyped-def]
-    """SQL: a running row whose last sign of life is older than the timeout."""
-    last_alive = func.coalesce(CrawlRun.heartbeat_at, CrawlRun.started_at)
+def _gone(timeout_seconds: float, *, by_start: bool) -> ColumnElement[bool]:
+    """SQL: a running row whose last sign of life is older than the timeout. A row
+    without a heartbeat (written before heartbeats were) is judged by its start only
+    when ``by_start``: closing it, not reading it."""
+    last_alive = (
+        func.coalesce(CrawlRun.heartbeat_at, CrawlRun.started_at)
+        if by_start
+        else CrawlRun.heartbeat_at
+    )
     return CrawlRun.finished_at.is_(None) & (
         last_alive < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, timeout_seconds)
     )
+
+
+def _judged(row: Row[Any]) -> str | None:
+    if row.verdict is not None:
+        return str(row.verdict)
+    # A run judged before session verdicts were recorded: its monitors' verdict.
+    if row.monitors_passed is not None:
+        return PASSED if row.monitors_passed else FAILED
+    return None
 
 
 def session_verdict(
@@ -70,7 +86,7 @@ def session_verdict(
     judged (a worker killed, a database lost at the end).
     """
     timeout = worker_timeout_seconds() if timeout_seconds is None else timeout_seconds
-    gone = _gone(timeout).label("gone")
+    gone = func.coalesce(_gone(timeout, by_start=False), False).label("gone")
     rows = conn.execute(
         select(
             CrawlRun.vendor,
@@ -78,6 +94,7 @@ def session_verdict(
             CrawlRun.finish_reason,
             CrawlRun.verdict,
             CrawlRun.verdict_reason,
+            CrawlRun.monitors_passed,
             CrawlRun.delisted,
             gone,
         )
@@ -98,12 +115,12 @@ def session_verdict(
         return SessionVerdict(
             crawl_id, RUNNING, f"{running} of {len(rows)} workers running", **common
         )
-    judged = [r for r in rows if r.verdict is not None]
+    judged = [r for r in rows if _judged(r) is not None]
     if judged:
-        last = max(judged, key=lambda r: r.finished_at)
+        last = max(judged, key=lambda r: r.finished_at or dt.datetime.min.replace(tzinfo=dt.UTC))
         return SessionVerdict(
             crawl_id,
-            last.verdict,
+            str(_judged(last)),
             last.verdict_reason or "",
             delisted=last.delisted,
             finished_at=last.finished_at,
@@ -130,7 +147,7 @@ def close_abandoned_runs(
     timeout = worker_timeout_seconds() if timeout_seconds is None else timeout_seconds
     statement = (
         update(CrawlRun)
-        .where(_gone(timeout))
+        .where(_gone(timeout, by_start=True))
         .values(finished_at=func.now(), finish_reason=ABANDONED)
         .returning(CrawlRun.id)
     )
