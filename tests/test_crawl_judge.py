@@ -115,6 +115,9 @@ def test_failed_requests_are_judged_as_a_share_not_one_by_one(crawler: Crawler) 
     # Any failed year index fails the crawl.
     index = _checks(_numbers(errors=1, failed={"year_index": 1}), crawler)
     assert list(index) == ["Request failures/the year index was read"]
+    # Scrapy's "Gave up retrying" ERROR of a failed request is explained as well.
+    retried = _numbers(product_pages=199, errors=2, failed={"product_page": 1}, retries_exhausted=1)
+    assert judge(retried, crawler).passed is True
     # An ERROR no counted failure explains (a traceback) still fails, whatever the shares.
     traceback = _failed(_numbers(product_pages=199, errors=2, failed={"product_page": 1}), crawler)
     assert list(traceback) == ["Error Count Monitor"]

@@ -63,6 +63,8 @@ class RunNumbers:
     product_pages: int = 0
     #: Requests failed after their retries, per kind (year_index, year_page, product_page).
     failed: Mapping[str, int] = field(default_factory=dict)
+    #: Requests Scrapy's retry middleware gave up on (each logs an ERROR of its own).
+    retries_exhausted: int = 0
     #: Items dropped, per reason.
     dropped: Mapping[str, int] = field(default_factory=dict)
     #: Items with each item field filled.
@@ -97,9 +99,10 @@ class RunNumbers:
 
     @property
     def unexplained_errors(self) -> int:
-        """ERROR lines beyond the one each failed request logs (a traceback, a lost
-        database...): those fail a crawl whatever their number."""
-        return max(0, self.errors - self.failed_requests)
+        """ERROR lines beyond those each failed request logs (the spider's, and Scrapy's
+        "Gave up retrying"): a traceback, a lost database... fail a crawl whatever
+        their number."""
+        return max(0, self.errors - self.failed_requests - self.retries_exhausted)
 
     @classmethod
     def from_stats(
@@ -122,6 +125,7 @@ class RunNumbers:
             browser_renders=int(stats.get("christmas/browser_renders", 0)),
             product_pages=int(stats.get(PRODUCT_PAGES_STAT, 0)),
             failed=_prefixed(stats, FAILED_PREFIX),
+            retries_exhausted=int(stats.get("retry/max_reached", 0)),
             dropped=_prefixed(stats, DROPPED_PREFIX),
             filled={
                 name: int(stats.get(COVERAGE_STAT.format(field=name), 0)) for name in ITEM_FIELDS
@@ -183,6 +187,7 @@ def combine(workers: Sequence[RunNumbers]) -> RunNumbers:
         browser_renders=sum(w.browser_renders for w in workers),
         product_pages=sum(w.product_pages for w in workers),
         failed=_summed(w.failed for w in workers),
+        retries_exhausted=sum(w.retries_exhausted for w in workers),
         dropped=_summed(w.dropped for w in workers),
         filled=_summed(w.filled for w in workers),
         unknown_availability=sum(w.unknown_availability for w in workers),
