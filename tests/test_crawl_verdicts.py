@@ -140,8 +140,8 @@ def _scrapy_crawl(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_a_bad_argument_is_one_line_before_any_request():
     for argument, message in (
         ("year=1995", "unknown argument year; known: base_url, years, crawl_id"),
-        ("stale_hours=inf", "stale_hours='inf' is not a number of hours above 0"),
-        ("stale_hours=nan", "stale_hours='nan' is not a number of hours above 0"),
+        ("stale_hours=inf", "stale_hours='inf' is not a positive number of hours"),
+        ("stale_hours=nan", "stale_hours='nan' is not a positive number of hours"),
         ("release_year=1995", "release_year= only goes with product_url="),
     ):
         done = _scrapy_crawl("base_url=http://127.0.0.1:9", argument)

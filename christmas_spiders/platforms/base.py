@@ -240,8 +240,8 @@ class VendorSpider(scrapy.Spider):
         # ``not <=`` also refuses nan; inf is out of range.
         if not 0 < hours <= MAX_STALE_HOURS:
             raise SpiderArgumentError(
-                f"{self.name}: stale_hours={stale_hours!r} is not a number of hours "
-                f"above 0 and at most {MAX_STALE_HOURS}"
+                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of "
+                f"hours (at most {MAX_STALE_HOURS})"
             )
         if not self.supports_stale_refresh:
             raise SpiderArgumentError(
