@@ -4,14 +4,12 @@ whose heartbeat stopped (closed as abandoned), housekeeping and the session verd
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from christmas_spiders.config import PROJECT_ROOT
 from christmas_spiders.crawl.delist import Completeness, delist_unseen
+from christmas_spiders.db.__main__ import main as db_main
 from christmas_spiders.db.verdicts import close_abandoned_runs, session_verdict
 from christmas_spiders.db.writer import ProductWriter
 from tests.fixtures.storage import run_feed_crawl, sample_items
@@ -96,7 +94,7 @@ def _insert_run(conn, crawl_id: str, heartbeat_seconds_ago: float | None, **valu
 
 
 def test_a_worker_whose_heartbeat_stopped_is_abandoned_not_running(
-    storage_engine, migrated_database_url
+    storage_engine, migrated_database_url, capsys
 ):
     with storage_engine.begin() as conn:
         alive = _insert_run(conn, "s-alive", 1)
@@ -123,25 +121,11 @@ def test_a_worker_whose_heartbeat_stopped_is_abandoned_not_running(
         assert session_verdict(conn, "nothing", 20).status == "unknown"
 
     # Housekeeping closes the rows of processes that are gone (end time, abandoned).
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "christmas_spiders.db",
-            "--database-url",
-            migrated_database_url,
-            "housekeeping",
-            "--worker-timeout",
-            "20",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    arguments = ["--database-url", migrated_database_url, "housekeeping", "--worker-timeout", "20"]
+    assert db_main(arguments) == 0
+    assert "closed 2 crawl run(s) left running by processes that are gone" in (
+        capsys.readouterr().out
     )
-    assert done.returncode == 0, done.stderr
-    assert "closed 2 crawl run(s) left running by processes that are gone" in done.stdout
     with storage_engine.begin() as conn:
         rows = dict(
             conn.execute(
