@@ -335,6 +335,55 @@ class MonitorsConfig(Section):
         ge=0,
         le=1,
     )
+    max_failed_product_page_ratio: float = setting(
+        0.01,
+        "Largest share of product pages that may fail (after their retries) for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_failed_year_indexes: int = setting(
+        0,
+        "Most year indexes (year listing walks) that may fail for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_YEAR_INDEXES",
+        ge=0,
+    )
+    max_dropped_ratio: float = setting(
+        0.1,
+        "Largest share of product pages that may be dropped (unparseable) for a pass.",
+        scrapy="CHRISTMAS_MAX_DROPPED_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_drop_reason_ratio: float = setting(
+        0.05,
+        "Largest share of product pages any one drop reason may take (layout drift).",
+        scrapy="CHRISTMAS_MAX_DROP_REASON_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_price_conflict_ratio: float = setting(
+        0.01,
+        "Largest share of product pages whose two prices may disagree (price_conflict).",
+        scrapy="CHRISTMAS_MAX_PRICE_CONFLICT_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_unknown_availability_ratio: float = setting(
+        0.05,
+        "Largest share of items whose stock wording may be unknown.",
+        scrapy="CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_delist_ratio: float = setting(
+        0.1,
+        "A complete crawl delisting more than this share of a vendor's products delists "
+        "nothing and fails instead.",
+        scrapy="CHRISTMAS_MAX_DELIST_RATIO",
+        ge=0,
+        le=1,
+    )
 
 
 class ApiConfig(Section):

@@ -20,6 +20,8 @@ _distributed = _config.distributed
 BOT_NAME = "christmas_spiders"
 SPIDER_MODULES = ["christmas_spiders.spiders"]
 NEWSPIDER_MODULE = "christmas_spiders.spiders"
+# The project's `scrapy crawl`: exits non-zero unless the crawl's verdict is a pass.
+COMMANDS_MODULE = "christmas_spiders.commands"
 
 # --- Politeness (real shops by default; the "replica" profile lifts these) ---
 USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl.contact})"
@@ -112,6 +114,13 @@ CHRISTMAS_DB_RETRY_BASE_SECONDS = _pipeline.retry_base_seconds
 CHRISTMAS_DEAD_LETTER_DIR = _crawl.dead_letter_dir
 CHRISTMAS_MAX_ITEM_DROP_RATIO = _config.monitors.max_item_drop_ratio
 CHRISTMAS_MIN_FIELD_COVERAGE = _config.monitors.min_field_coverage
+CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO = _config.monitors.max_failed_product_page_ratio
+CHRISTMAS_MAX_FAILED_YEAR_INDEXES = _config.monitors.max_failed_year_indexes
+CHRISTMAS_MAX_DROPPED_RATIO = _config.monitors.max_dropped_ratio
+CHRISTMAS_MAX_DROP_REASON_RATIO = _config.monitors.max_drop_reason_ratio
+CHRISTMAS_MAX_PRICE_CONFLICT_RATIO = _config.monitors.max_price_conflict_ratio
+CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO = _config.monitors.max_unknown_availability_ratio
+CHRISTMAS_MAX_DELIST_RATIO = _config.monitors.max_delist_ratio
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -135,6 +144,7 @@ EXTENSIONS = {
 # The run's verdict (christmas_spiders.crawl.judge): Spidermon's own monitors read their
 # thresholds here; the item-count drop monitor reads CHRISTMAS_MAX_ITEM_DROP_RATIO.
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+# ERROR lines no counted request failure explains (failed requests are judged as shares).
 SPIDERMON_MAX_ERRORS = 0
 # The coverage is counted by CrawlLifecycle (christmas/coverage/<field>), not by
 # Spidermon's extension; a run without items has no coverage to judge.

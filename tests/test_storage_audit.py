@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from christmas_spiders.db.engine import libpq_url
 from christmas_spiders.db.ids import product_id
-from christmas_spiders.db.store import upsert_items
+from christmas_spiders.db.store import UpsertCounts, upsert_items
 from tests.fixtures.storage import sample_items
 
 
@@ -47,7 +47,7 @@ def _products(engine) -> list[tuple]:
 def test_first_load_audits_each_tracked_field_once_per_product(storage_engine):
     items = sample_items(3)
     with storage_engine.begin() as conn:
-        assert upsert_items(conn, items, "crawl-1") == (3, 0)
+        assert upsert_items(conn, items, "crawl-1") == UpsertCounts(inserted=3)
     audit = _audit(storage_engine)
     expected = []
     for item in items:
@@ -66,7 +66,7 @@ def test_identical_reload_changes_no_row_and_writes_no_audit(storage_engine):
         synced_before = conn.execute(text("SELECT max(last_synced_at) FROM products")).scalar()
 
     with storage_engine.begin() as conn:
-        assert upsert_items(conn, items, "crawl-2") == (0, 20)
+        assert upsert_items(conn, items, "crawl-2") == UpsertCounts(unchanged=20)
 
     assert _products(storage_engine) == products_before
     assert _audit(storage_engine) == audit_before

@@ -21,6 +21,7 @@ Seams for other parts of the project:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections import Counter
@@ -84,13 +85,29 @@ YEAR_PAGE = "year_page"
 PRODUCT_PAGE = "product_page"
 
 
-class SpiderArgumentError(ValueError):
-    """A ``-a`` spider argument is unusable; raised before any request is made."""
+# Why a year's listing is incomplete (its products are then never delisted).
+LISTING_PAGE_FAILED = "listing_page_failed"
+PRODUCT_COUNT_MISMATCH = "product_count_mismatch"
+BROWSER_WAIT_TIMED_OUT = "browser_wait_timed_out"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        # Logged as well, so the reason is one plain line above Scrapy's traceback.
-        logger.error("bad spider argument: %s", message)
+# The -a arguments every VendorSpider takes (``_job``: scrapyd's job id).
+ARGUMENTS: tuple[str, ...] = (
+    "base_url",
+    "years",
+    "crawl_id",
+    "product_url",
+    "release_year",
+    "stale_hours",
+    "refresh_year_links",
+    "_job",
+)
+# Ten years: a larger number of hours is a typo, not a refresh.
+MAX_STALE_HOURS = 24 * 366 * 10
+
+
+class SpiderArgumentError(ValueError):
+    """A ``-a`` spider argument is unusable; raised before any request is made (the
+    project's ``crawl`` command prints it as one line and exits 2)."""
 
 
 class DropProduct(Exception):
@@ -128,6 +145,8 @@ class VendorSpider(scrapy.Spider):
     supports_stale_refresh: ClassVar[bool] = True
     #: What the item's price is read from, and what a ``price_check`` is compared with it.
     price_source: ClassVar[str] = "the visible price"
+    #: -a arguments a shop's spider takes beyond :data:`ARGUMENTS`.
+    extra_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -140,6 +159,12 @@ class VendorSpider(scrapy.Spider):
         stale_hours: str | None = None,
         **kwargs: Any,
     ) -> None:
+        unknown = sorted(set(kwargs) - set(self.known_arguments()) - {"name"})
+        if unknown:
+            raise SpiderArgumentError(
+                f"{self.name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; known: {', '.join(self.known_arguments())}"
+            )
         super().__init__(*args, **kwargs)
         try:
             self.base_url: str = (
@@ -166,6 +191,11 @@ class VendorSpider(scrapy.Spider):
         self._vendor_ids: set[str] = set()
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
+        #: Every product link listed on a year page read (whether its page then failed,
+        #: was dropped or yielded an item): delisting spares these.
+        self.listed_links: set[str] = set()
+        #: Years whose listing was not read completely, with why: they delist nothing.
+        self.incomplete_years: dict[int, set[str]] = {}
         self.year_links_cache: YearLinksCache | None = None
         # The built-in phrases; from_crawler adds the shop's configured ones.
         self.stock_wording = StockWording()
@@ -191,6 +221,25 @@ class VendorSpider(scrapy.Spider):
 
     # ------------------------------------------------------------------ arguments
 
+    @classmethod
+    def known_arguments(cls) -> tuple[str, ...]:
+        return (*ARGUMENTS, *cls.extra_arguments)
+
+    @classmethod
+    def check_arguments(cls, arguments: dict[str, Any]) -> None:
+        """Raise :class:`SpiderArgumentError` for arguments the spider would refuse
+        (the spider's own checks, without a crawler: nothing is requested or opened)."""
+        cls(**arguments)
+
+    @property
+    def crawl_kind(self) -> str:
+        """full / years / product / refresh (a run is compared with runs of its kind)."""
+        if self.product_url is not None:
+            return "product"
+        if self.stale_hours is not None:
+            return "refresh"
+        return "years" if self.years is not None else "full"
+
     def _parse_refresh(self, product_url: str, release_year: str | None) -> tuple[str, int | None]:
         try:
             link = clean_link(product_url)
@@ -215,9 +264,11 @@ class VendorSpider(scrapy.Spider):
             hours = float(stale_hours)
         except ValueError:
             hours = -1.0
-        if not hours > 0:
+        # ``not <=`` also refuses nan; inf is out of range.
+        if not 0 < hours <= MAX_STALE_HOURS:
             raise SpiderArgumentError(
-                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of hours"
+                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of "
+                f"hours (at most {MAX_STALE_HOURS})"
             )
         if not self.supports_stale_refresh:
             raise SpiderArgumentError(
@@ -398,9 +449,15 @@ class VendorSpider(scrapy.Spider):
 
     def parse_listing(self, response: Response, year: int) -> Iterator[scrapy.Request]:
         try:
+            if response.meta.get("selenium_wait_timed_out"):
+                # The page was rendered before its tiles were complete: what it lists
+                # may be short of what the shop lists.
+                self.mark_year_incomplete(year, BROWSER_WAIT_TIMED_OUT, response.url)
             product_hrefs = list(self.product_hrefs(response))
             for href in product_hrefs:
-                request = self.product_request(self.absolute(href, response), year)
+                url = self.absolute(href, response)
+                self.note_listed(url)
+                request = self.product_request(url, year)
                 if request is not None:
                     yield request
             for href in self.more_listing_hrefs(response, has_products=bool(product_hrefs)):
@@ -424,7 +481,20 @@ class VendorSpider(scrapy.Spider):
         raise NotImplementedError
 
     def check_listing(self, response: Response, year: int, product_hrefs: list[str]) -> None:
-        """Hook: sanity checks of a parsed listing page (e.g. its product count)."""
+        """Hook: sanity checks of a parsed listing page (e.g. its product count); a page
+        short of products calls :meth:`mark_year_incomplete`."""
+
+    def note_listed(self, url: str) -> None:
+        """Record a product link a listing page shows (cleaned as its request will be)."""
+        with contextlib.suppress(ParseError):
+            self.listed_links.add(clean_link(url))
+
+    def mark_year_incomplete(self, year: int, reason: str, url: str = "") -> None:
+        """``year``'s listing was not read completely (``reason``): none of its products
+        is delisted by this crawl."""
+        self.incomplete_years.setdefault(year, set()).add(reason)
+        self.crawler.stats.inc_value(f"christmas/years/incomplete/{reason}")
+        self.logger.warning("year %d listing incomplete (%s) %s", year, reason, url)
 
     def _listing_finished(self, year: int, ok: bool) -> None:
         if not ok:
@@ -579,7 +649,9 @@ class VendorSpider(scrapy.Spider):
         self.crawler.stats.inc_value(f"christmas/failed/{kind}")
         self.logger.error("%s failed: %s (%s)", kind, request.url, failure.getErrorMessage())
         if kind == YEAR_PAGE:
-            self._listing_finished(request.meta["christmas_year"], ok=False)
+            year = request.meta["christmas_year"]
+            self.mark_year_incomplete(year, LISTING_PAGE_FAILED, request.url)
+            self._listing_finished(year, ok=False)
 
 
 def _same_shop(url: str, real_origin: str) -> bool:

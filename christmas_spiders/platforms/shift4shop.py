@@ -17,7 +17,13 @@ from christmas_spiders.parsing import (
     script_object,
     year_from_path_number,
 )
-from christmas_spiders.platforms.base import BAD_PRODUCT_DATA, DropProduct, VendorSpider, YearLink
+from christmas_spiders.platforms.base import (
+    BAD_PRODUCT_DATA,
+    PRODUCT_COUNT_MISMATCH,
+    DropProduct,
+    VendorSpider,
+    YearLink,
+)
 from christmas_spiders.platforms.select import first, root_of, select, text_of
 
 _PRODUCT_COUNT = re.compile(r"\bof\s+([\d,]+)", re.IGNORECASE)
@@ -86,6 +92,7 @@ class Shift4ShopSpider(VendorSpider):
         expected = int(match.group(1).replace(",", ""))
         if expected != seen:
             self.crawler.stats.inc_value("christmas/product_count_mismatch")
+            self.mark_year_incomplete(year, PRODUCT_COUNT_MISMATCH, response.url)
             self.logger.warning(
                 "year %d page %s says %d products, saw %d (tiles: %d)",
                 year,
