@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import text
 
 from christmas_spiders.db.verdicts import session_verdict
+from replicas.crawling import PROJECT_ROOT, crawl_environment, run_crawl
 from tests.fixtures.scrapyd import free_port
-from tests.sites.crawling import PROJECT_ROOT, crawl_environment, run_crawl
 
 VENDOR = "ornament_shop"
 
