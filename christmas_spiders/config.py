@@ -171,12 +171,31 @@ class CrawlConfig(Section):
         "Render every year index again, ignoring the cache (also -a refresh_year_links=1).",
         scrapy="CHRISTMAS_REFRESH_YEAR_LINKS",
     )
+    stock_wording: dict[
+        Literal["hookedonhallmark", "ornament_shop", "hallmark_ornaments"], StockPhrases
+    ] = setting(
+        factory=dict,
+        description="More stock phrases per shop ({shop: {in_stock: [...], out_of_stock: "
+        "[...]}}); stock text that starts with none of them gives availability unknown.",
+        scrapy="CHRISTMAS_STOCK_WORDING",
+    )
     dead_letter_dir: str = setting(
         "var/dead-letter",
         "Where items the database could not take are kept (relative: to the working directory).",
         env="CHRISTMAS_DEAD_LETTER_DIR",
         scrapy="CHRISTMAS_DEAD_LETTER_DIR",
         min_length=1,
+    )
+
+
+class StockPhrases(Section):
+    """One shop's stock phrases, added to the built-in ones."""
+
+    in_stock: list[str] = setting(
+        factory=list, description="Phrases that mean in stock (the word N: a number)."
+    )
+    out_of_stock: list[str] = setting(
+        factory=list, description="Phrases that mean out of stock (the word N: a number)."
     )
 
 
@@ -313,6 +332,55 @@ class MonitorsConfig(Section):
         1.0,
         "Smallest share of items that must carry each required field for the crawl to pass.",
         scrapy="CHRISTMAS_MIN_FIELD_COVERAGE",
+        ge=0,
+        le=1,
+    )
+    max_failed_product_page_ratio: float = setting(
+        0.01,
+        "Largest share of product pages that may fail (after their retries) for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_failed_year_indexes: int = setting(
+        0,
+        "Most year indexes (year listing walks) that may fail for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_YEAR_INDEXES",
+        ge=0,
+    )
+    max_dropped_ratio: float = setting(
+        0.1,
+        "Largest share of product pages that may be dropped (unparseable) for a pass.",
+        scrapy="CHRISTMAS_MAX_DROPPED_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_drop_reason_ratio: float = setting(
+        0.05,
+        "Largest share of product pages any one drop reason may take (layout drift).",
+        scrapy="CHRISTMAS_MAX_DROP_REASON_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_price_conflict_ratio: float = setting(
+        0.01,
+        "Largest share of product pages whose two prices may disagree (price_conflict).",
+        scrapy="CHRISTMAS_MAX_PRICE_CONFLICT_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_unknown_availability_ratio: float = setting(
+        0.05,
+        "Largest share of items whose stock wording may be unknown.",
+        scrapy="CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_delist_ratio: float = setting(
+        0.1,
+        "A complete crawl delisting more than this share of a vendor's products delists "
+        "nothing and fails instead.",
+        scrapy="CHRISTMAS_MAX_DELIST_RATIO",
         ge=0,
         le=1,
     )

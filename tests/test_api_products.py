@@ -52,8 +52,12 @@ def test_product_fields_and_price_as_exact_string(client, api_db):
     assert data["last_synced_at"] == product["last_synced_at"].isoformat().replace("+00:00", "Z")
     assert set(data) == {
         "id", "vendor", "vendor_id", "sku", "name", "price", "currency", "brand",
-        "availability", "release_year", "link", "last_synced_at", "created_at",
+        "availability", "release_year", "link", "was_price", "last_synced_at", "created_at",
     }  # fmt: skip
+    assert data["was_price"] is None and product["was_price"] is None
+    on_sale = api_db.products[6]
+    data = client.get(f"/api/v1/products/{on_sale['id']}").get_json()["data"]
+    assert data["was_price"] == format(on_sale["was_price"], "f") and on_sale["was_price"]
 
 
 @pytest.mark.parametrize("limit", [1, 7, 500])
@@ -90,6 +94,18 @@ FILTERS: list[tuple[str, Any]] = [
     (
         "availability=out_of_stock,delisted",
         lambda p: p["availability"] in ("out_of_stock", "delisted"),
+    ),
+    ("availability=unknown", lambda p: p["availability"] == "unknown"),
+    ("on_sale=true", lambda p: p["was_price"] is not None and p["was_price"] > p["price"]),
+    ("on_sale=false", lambda p: p["was_price"] is None or p["was_price"] <= p["price"]),
+    (
+        "on_sale=true&availability=in_stock,unknown&vendor=ornament_shop",
+        lambda p: (
+            p["was_price"] is not None
+            and p["was_price"] > p["price"]
+            and p["availability"] in ("in_stock", "unknown")
+            and p["vendor"] == "ornament_shop"
+        ),
     ),
     ("price_min=50", lambda p: p["price"] >= Decimal(50)),
     ("price_max=20.5", lambda p: p["price"] <= Decimal("20.5")),

@@ -256,6 +256,19 @@ class ChoiceList(TextList):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Flag(Param):
+    """``true`` or ``false`` (nothing else: no ``1``, no ``yes``)."""
+
+    def parse(self, raw: str, csv: bool) -> bool:
+        if raw not in ("true", "false"):
+            raise self.bad("must be true or false")
+        return raw == "true"
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "enum": ["true", "false"]}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Timestamp(Param):
     """An ISO 8601 date or date-time; without a zone it is taken as UTC."""
 
@@ -481,7 +494,12 @@ CURSOR = Cursor()
 AVAILABILITY = ChoiceList(
     name="availability",
     choices=STORED_AVAILABILITIES,
-    description="in_stock, out_of_stock or delisted (several: comma-separated).",
+    description=f"{', '.join(STORED_AVAILABILITIES)} (several: comma-separated); unknown: "
+    "stock wording the crawler did not know (never counted as in stock).",
+)
+ON_SALE = Flag(
+    name="on_sale",
+    description="true: products whose page shows a was_price above the price; false: the rest.",
 )
 FIELD = ChoiceList(
     name="field",

@@ -22,6 +22,7 @@ from christmas_spiders.api.params import (
     JSON_ONLY,
     LIMIT,
     MAX_SKU_LENGTH,
+    ON_SALE,
     PRODUCT_ID,
     SINCE,
     UNTIL,
@@ -62,6 +63,7 @@ PRODUCT_LIST = Query(
     AVAILABILITY,
     Money(name="price_min", upper="price_max", description="price >= price_min."),
     Money(name="price_max", description="price <= price_max."),
+    ON_SALE,
     Text(name="q", description="Name contains (any case)."),
     Timestamp(
         name="changed_since",

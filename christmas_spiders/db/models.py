@@ -74,7 +74,8 @@ class Product(Base):
         # The database refuses what validation should already have refused.
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(
-            "availability IN ('in_stock', 'out_of_stock', 'delisted')", name="availability_known"
+            "availability IN ('in_stock', 'out_of_stock', 'unknown', 'delisted')",
+            name="availability_known",
         ),
     )
 
@@ -86,16 +87,23 @@ class Product(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     brand: Mapped[str] = mapped_column(String(128))
-    # in_stock, out_of_stock, or delisted (not seen in the vendor's last complete crawl).
+    # in_stock, out_of_stock, unknown (stock wording the crawler does not know), or
+    # delisted (not seen in the vendor's last complete crawl).
     availability: Mapped[str] = mapped_column(String(16))
     release_year: Mapped[int] = mapped_column(Integer)
     link: Mapped[str] = mapped_column(Text)
+    # The struck "was" / retail price shown beside the price; NULL where none (0006).
+    was_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     last_synced_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # When a year page of the vendor last listed this product (set at the end of each
+    # crawl worker, whether the product's own page then answered or not); delisting
+    # needs a complete crawl that did not list it.
+    last_listed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProductAudit(Base):
@@ -141,6 +149,7 @@ class CrawlRun(Base):
     __table_args__ = (
         Index("ix_crawl_runs_vendor_started_at", "vendor", "started_at"),
         Index("ix_crawl_runs_crawl_id", "crawl_id"),
+        CheckConstraint("verdict IN ('passed', 'failed')", name="verdict_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -163,6 +172,17 @@ class CrawlRun(Base):
     monitors_passed: Mapped[bool | None] = mapped_column(Boolean)
     monitor_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     delisted: Mapped[int] = mapped_column(Integer, server_default="0")
+    # full / years / product / refresh: a session is compared with the previous one of its kind.
+    kind: Mapped[str] = mapped_column(String(16), server_default="full")
+    # Written every few seconds while the worker runs: a row whose heartbeat stopped for
+    # longer than the worker timeout belongs to a process that is gone (closed "abandoned").
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # This worker's numbers (christmas_spiders.crawl.numbers.RunNumbers), summed per session.
+    numbers: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The session's verdict, on the row of the worker that judged it (the last to finish):
+    # passed / failed, and why. NULL on the other workers' rows and while running.
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):

@@ -191,7 +191,8 @@ class UpsertProductPipeline:
             return
         stats.inc_value("christmas/db/batches")
         stats.inc_value("christmas/db/inserted", result.inserted)
-        stats.inc_value("christmas/db/updated", result.updated)
+        stats.inc_value("christmas/db/changed", result.changed)
+        stats.inc_value("christmas/db/unchanged", result.unchanged)
         if result.retries:
             stats.inc_value("christmas/db/retries", result.retries)
         if result.rejected:
