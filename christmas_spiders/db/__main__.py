@@ -166,5 +166,11 @@ def embedded_stop() -> None:
     click.echo(f"data folder {data_dir}: " + ("stopped" if stopped else "was not running"))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Run ``db`` with ``argv`` in this process and return its exit status."""
+    result = db.main(args=argv, prog_name="python -m christmas_spiders.db", standalone_mode=False)
+    return result if isinstance(result, int) else 0
+
+
 if __name__ == "__main__":
     db.main(prog_name="python -m christmas_spiders.db")
