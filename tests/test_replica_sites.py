@@ -1283,9 +1283,9 @@ def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
 
 def test_cli_truth_with_live_variants() -> None:
     base = "http://127.0.0.1:8123"
-    command = [sys.executable, "-m", "replicas", "truth", "--seed", "4", "--products", "60"]
+    command = [sys.executable, "-m", "replicas", "truth", "--seed", "4", "--products", "100"]
     command += ["--vendor", "ornament_shop", "--base-url", base, "--live-variants"]
-    catalogue = generate_catalogue(seed=4, products_per_shop=60, live_variants=True)
+    catalogue = generate_catalogue(seed=4, products_per_shop=100, live_variants=True)
     lines = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     assert [json.loads(line) for line in lines.splitlines()] == ground_truth(
         catalogue, "ornament_shop", base

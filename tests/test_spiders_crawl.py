@@ -23,7 +23,7 @@ from replicas.truth import expected_drops, ground_truth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PRODUCTS = 80
+PRODUCTS = 100
 MALFORMED = 0.1
 CRAWL_TIMEOUT = 300.0
 
