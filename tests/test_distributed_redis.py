@@ -122,13 +122,15 @@ def test_a_worker_killed_mid_crawl_loses_nothing_the_other_finishes(
     with serve_tiny_shop(shop) as base_url:
         workers = Workers(base_url, tmp_path, redis_url, prefix)
         try:
+            # The doomed worker crawls before the survivor starts: started together, a slow
+            # start could leave the whole crawl to the survivor.
             doomed = workers.start("crawl_id=k1")
+            inflight = redis_keys.session_keys("tinyshop", "k1", prefix)["inflight"]
+            server = redis.Redis.from_url(redis_url)
+            wait_until_in_flight(server, inflight, worker_id(workers, doomed))
             survivor = workers.start("crawl_id=k1")
             wait_for_fetches(shop, 12)
-            inflight = redis_keys.session_keys("tinyshop", "k1", prefix)["inflight"]
-            wait_until_in_flight(
-                redis.Redis.from_url(redis_url), inflight, worker_id(workers, doomed)
-            )
+            wait_until_in_flight(server, inflight, worker_id(workers, doomed))
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
             assert survivor.wait(120) == 0
