@@ -481,6 +481,12 @@ class DistributedConfig(Section):
         scrapy="CHRISTMAS_FINISHED_SESSION_TTL",
         ge=1,
     )
+    redis_outage_limit_seconds: float = setting(
+        60.0,
+        "Seconds Redis may stay unreachable before a worker stops (reason redis_unavailable).",
+        scrapy="CHRISTMAS_REDIS_OUTAGE_LIMIT",
+        gt=0,
+    )
 
 
 class AlertsConfig(Section):
