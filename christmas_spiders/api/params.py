@@ -371,10 +371,14 @@ class PathKey(Param):
     normalise: Callable[[str], str] | None = None
 
     def parse(self, raw: str, csv: bool) -> str:
-        # Text Postgres could not hold (NUL, lone surrogates, bytes that were not UTF-8)
-        # names nothing that exists either.
+        # Text no column could hold (NUL, lone surrogates, bytes that were not UTF-8, an
+        # over-long value) is a bad request naming the segment; well-formed text of the
+        # wrong shape names nothing that can exist: a 404. Neither reaches SQL.
+        problem = raw_problem(raw)
+        if problem is not None:
+            raise self.bad(problem)
         value = raw if self.normalise is None else self.normalise(raw)
-        if raw_problem(raw) is not None or not self.pattern.fullmatch(value):
+        if not self.pattern.fullmatch(value):
             raise NotFound(f"no {self.thing} {raw[:QUOTED_PATH_LENGTH]!r}")
         return value
 
