@@ -902,7 +902,10 @@ def _apply_live_variants(catalogue: Catalogue) -> None:
             # Four-figure prices stay readable: every shop keeps one in its truth.
             candidates = [listing for listing in good if listing.price < 1000]
             count = _variant_pages(
-                PRICE_CONFLICT_RATIO, len(good), MONITORS.max_price_conflict_ratio
+                PRICE_CONFLICT_RATIO,
+                # The monitor divides by every product page a year lists, broken ones too.
+                sum(1 for listing in shop.listings.values() if listing.year is not None),
+                MONITORS.max_price_conflict_ratio,
             )
             for listing in candidates[:count]:
                 listing.malformed = PRICE_CONFLICT
