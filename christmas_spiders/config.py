@@ -610,7 +610,7 @@ class ProjectConfig(Section):
     scrapyd: ScrapydConfig = setting(factory=ScrapydConfig, description="The scrapyd server.")
     schedules: list[ScheduleEntryConfig] = setting(
         factory=_default_schedules,
-        description="Cron entries of python -m christmas_spiders.scheduler.",
+        description="Cron entries of christmas scheduler.",
     )
     scheduler: SchedulerConfig = setting(
         factory=SchedulerConfig, description="The cron scheduler process."

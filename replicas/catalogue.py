@@ -86,7 +86,7 @@ STOCK_FLIP_RATIO = 0.02
 
 # The one switch of the live shops' page variants (module docstring); the replicas'
 # callers (fixture, command line, demo) take their default from here. On: the spiders
-# read the live shops' pages as they are (vendor-sites.md).
+# read the live shops' pages as they are (docs/shops.md).
 LIVE_VARIANTS_DEFAULT = True
 PRICE_CONFLICT = "price_conflict"
 # Live variants: share of pages whose two price sources disagree (ornament_shop,
