@@ -40,12 +40,19 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
             "api_keys",
             "audit_settings",
             "crawl_runs",
+            "index_closes",
+            "ornament_summary",
             "product_audit",
             "products",
+            "retail_prices",
         ]
         assert after_up["views"] == ["price_history"]
         assert after_up["functions"] == [
             "christmas_audit_product",
+            "christmas_in_stock_share",
+            "christmas_lowest_price_seen",
+            "christmas_ornament_summary_changed",
+            "christmas_ornament_summary_refresh",
             "christmas_product_audit_append_only",
         ]
         with engine.connect() as conn:
@@ -60,6 +67,10 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
                 .all()
             )
         assert triggers == [
+            "ornament_summary_delete",
+            "ornament_summary_insert",
+            "ornament_summary_truncate",
+            "ornament_summary_update",
             "product_audit_append_only",
             "product_audit_no_truncate",
             "products_audit_delete",
@@ -85,7 +96,7 @@ def test_alembic_command_line_config_points_at_the_project_migrations(empty_data
     engine = make_engine(empty_database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0003"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0007"
     finally:
         engine.dispose()
 

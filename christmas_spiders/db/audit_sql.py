@@ -30,6 +30,8 @@ from christmas_spiders.items import ITEM_FIELDS
 # Columns a user may track (everything that describes the product; not the bookkeeping).
 AUDITABLE_FIELDS: tuple[str, ...] = ITEM_FIELDS
 FUNCTION_NAME = "christmas_audit_product"
+# An audit value is read as a price only when it looks like one.
+NUMERIC_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 APPEND_ONLY_FUNCTION_NAME = "christmas_product_audit_append_only"
 
 CREATE_FUNCTION = f"""
@@ -202,3 +204,221 @@ def current_settings(conn: Connection) -> tuple[list[str], str]:
         text("SELECT tracked_fields, notify_channel FROM audit_settings WHERE id")
     ).one()
     return list(row[0]), str(row[1])
+
+
+# The ornament summary (table ornament_summary, migration 0007): one row per sku across
+# the shops, recomputed for the skus a statement on products touched. Statement-level
+# triggers see the whole batch of an upsert at once (transition tables), so a batch of
+# 500 offers is one recomputation, and an unchanged re-crawl (only last_synced_at
+# moves) recomputes nothing. ENABLE ALWAYS: a bulk load with session_replication_role =
+# replica skips the audit, not this derived table.
+SUMMARY_REFRESH_FUNCTION = "christmas_ornament_summary_refresh"
+SUMMARY_TRIGGER_FUNCTION = "christmas_ornament_summary_changed"
+IN_STOCK_SHARE_FUNCTION = "christmas_in_stock_share"
+LOWEST_PRICE_FUNCTION = "christmas_lowest_price_seen"
+# The products columns the summary is made of.
+_SUMMARY_SOURCE = "id, vendor, sku, name, price, availability, release_year"
+
+CREATE_SUMMARY_REFRESH = f"""
+CREATE OR REPLACE FUNCTION {SUMMARY_REFRESH_FUNCTION}(changed text[]) RETURNS void
+LANGUAGE plpgsql AS $function$
+BEGIN
+    -- A row to lock for every sku, locked in sku order: two writers of one sku then
+    -- recompute it one after the other, the second seeing the first's committed offers.
+    INSERT INTO ornament_summary (sku)
+    SELECT DISTINCT wanted FROM unnest(changed) AS wanted ORDER BY wanted
+    ON CONFLICT (sku) DO NOTHING;
+    PERFORM 1 FROM ornament_summary WHERE sku IN (SELECT unnest(changed))
+    ORDER BY sku FOR UPDATE;
+    UPDATE ornament_summary AS summary SET
+        names = fresh.names,
+        release_year = fresh.release_year,
+        offers = fresh.offers,
+        in_stock_offers = fresh.in_stock_offers,
+        vendors = fresh.vendors,
+        in_stock_vendors = fresh.in_stock_vendors,
+        cheapest_vendor = fresh.cheapest_vendor,
+        cheapest_product_id = fresh.cheapest_product_id,
+        cheapest_price = fresh.cheapest_price,
+        dearest_vendor = fresh.dearest_vendor,
+        dearest_product_id = fresh.dearest_product_id,
+        dearest_price = fresh.dearest_price,
+        spread_amount = CASE WHEN fresh.in_stock_offers >= 2
+            THEN fresh.dearest_price - fresh.cheapest_price END,
+        spread_percent = CASE WHEN fresh.in_stock_offers >= 2 AND fresh.cheapest_price > 0
+            THEN (fresh.dearest_price - fresh.cheapest_price) / fresh.cheapest_price * 100 END,
+        updated_at = now()
+    FROM (
+        SELECT p.sku,
+               array_agg(DISTINCT p.name ORDER BY p.name) AS names,
+               mode() WITHIN GROUP (ORDER BY p.release_year) AS release_year,
+               count(*) AS offers,
+               count(*) FILTER (WHERE p.availability = 'in_stock') AS in_stock_offers,
+               coalesce(array_agg(DISTINCT p.vendor ORDER BY p.vendor)
+                   FILTER (WHERE p.availability <> 'delisted'), '{{}}') AS vendors,
+               coalesce(array_agg(DISTINCT p.vendor ORDER BY p.vendor)
+                   FILTER (WHERE p.availability = 'in_stock'), '{{}}') AS in_stock_vendors,
+               -- Ties as on /ornaments/<sku>: by vendor, then product id.
+               (array_agg(p.vendor ORDER BY p.price, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS cheapest_vendor,
+               (array_agg(p.id ORDER BY p.price, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS cheapest_product_id,
+               min(p.price) FILTER (WHERE p.availability = 'in_stock') AS cheapest_price,
+               (array_agg(p.vendor ORDER BY p.price DESC, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_vendor,
+               (array_agg(p.id ORDER BY p.price DESC, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_product_id,
+               max(p.price) FILTER (WHERE p.availability = 'in_stock') AS dearest_price
+        FROM products AS p
+        WHERE p.sku IN (SELECT unnest(changed))
+        GROUP BY p.sku
+    ) AS fresh
+    WHERE summary.sku = fresh.sku;
+    DELETE FROM ornament_summary AS summary
+    WHERE summary.sku IN (SELECT unnest(changed))
+      AND NOT EXISTS (SELECT FROM products AS p WHERE p.sku = summary.sku);
+END
+$function$
+"""
+
+CREATE_SUMMARY_TRIGGER_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {SUMMARY_TRIGGER_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql AS $function$
+DECLARE
+    changed text[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM ornament_summary;
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT sku) INTO changed FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT sku) INTO changed FROM old_rows;
+    ELSE
+        -- Both sides of every row whose summarised columns changed (a sku change
+        -- touches two skus).
+        SELECT array_agg(DISTINCT sku) INTO changed FROM (
+            (SELECT {_SUMMARY_SOURCE} FROM old_rows EXCEPT SELECT {_SUMMARY_SOURCE} FROM new_rows)
+            UNION ALL
+            (SELECT {_SUMMARY_SOURCE} FROM new_rows EXCEPT SELECT {_SUMMARY_SOURCE} FROM old_rows)
+        ) AS moved;
+    END IF;
+    IF changed IS NOT NULL THEN
+        PERFORM {SUMMARY_REFRESH_FUNCTION}(changed);
+    END IF;
+    RETURN NULL;
+END
+$function$
+"""
+
+# (trigger, event, its transition tables)
+SUMMARY_TRIGGERS: tuple[tuple[str, str, str], ...] = (
+    ("ornament_summary_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
+    (
+        "ornament_summary_update",
+        "UPDATE",
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    ("ornament_summary_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
+    ("ornament_summary_truncate", "TRUNCATE", ""),
+)
+
+# The share of the ``days`` before ``at`` when some offer of the sku was in stock.
+# An offer's state at a time is the one its latest availability change set; the
+# latest change's state is its current one (products.availability), and an offer
+# with no audited change has had its current state since it was stored. Before an
+# offer's first change its state is unknown: never in stock.
+CREATE_IN_STOCK_SHARE = f"""
+CREATE OR REPLACE FUNCTION {IN_STOCK_SHARE_FUNCTION}(wanted text, at timestamptz, days integer)
+RETURNS double precision
+LANGUAGE sql STABLE AS $function$
+WITH states AS (
+    SELECT a.changed_at AS since,
+           lead(a.changed_at) OVER later AS until,
+           CASE WHEN lead(a.changed_at) OVER later IS NULL THEN p.availability
+                ELSE a.new_value END AS state
+    FROM products AS p
+    JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'availability'
+    WHERE p.sku = wanted
+    WINDOW later AS (PARTITION BY a.product_id ORDER BY a.changed_at, a.id)
+    UNION ALL
+    SELECT p.created_at, NULL, p.availability
+    FROM products AS p
+    WHERE p.sku = wanted
+      AND NOT EXISTS (
+          SELECT FROM product_audit AS a WHERE a.product_id = p.id AND a.field = 'availability'
+      )
+), stocked AS (
+    SELECT range_agg(tstzrange(least(since, at), least(coalesce(until, at), at)))
+           * tstzmultirange(tstzrange(at - make_interval(days => days), at)) AS spans
+    FROM states
+    WHERE state = 'in_stock'
+)
+SELECT coalesce(
+           (SELECT extract(epoch FROM sum(upper(span) - lower(span)))
+            FROM stocked, unnest(stocked.spans) AS span),
+           0)::double precision
+       / extract(epoch FROM make_interval(days => days))::double precision
+$function$
+"""
+
+# Every price the sku's offers were seen at: the current ones and both sides of each
+# audited price change.
+CREATE_LOWEST_PRICE = f"""
+CREATE OR REPLACE FUNCTION {LOWEST_PRICE_FUNCTION}(wanted text) RETURNS numeric
+LANGUAGE sql STABLE AS $function$
+SELECT min(seen.price) FROM (
+    SELECT p.price FROM products AS p WHERE p.sku = wanted
+    UNION ALL
+    SELECT CASE WHEN value ~ '{NUMERIC_TEXT}' THEN value::numeric(12, 2) END
+    FROM products AS p
+    JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'price',
+    LATERAL (VALUES (a.old_value), (a.new_value)) AS sides(value)
+    WHERE p.sku = wanted
+) AS seen(price)
+$function$
+"""
+
+
+def install_ornament_summary(conn: Connection) -> None:
+    """Create the summary's functions and triggers (the table comes from the migration)
+    and fill it from the products there are."""
+    for statement in (
+        CREATE_SUMMARY_REFRESH,
+        CREATE_SUMMARY_TRIGGER_FUNCTION,
+        CREATE_IN_STOCK_SHARE,
+        CREATE_LOWEST_PRICE,
+    ):
+        conn.execute(text(statement))
+    for name, event, tables in SUMMARY_TRIGGERS:
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {name} AFTER {event} ON products {tables} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {SUMMARY_TRIGGER_FUNCTION}()"
+            )
+        )
+        conn.execute(text(f"ALTER TABLE products ENABLE ALWAYS TRIGGER {name}"))
+    rebuild_ornament_summary(conn)
+
+
+def rebuild_ornament_summary(conn: Connection) -> None:
+    """Recompute every sku's summary (after a load with the triggers disabled)."""
+    conn.execute(text(f"SELECT {SUMMARY_REFRESH_FUNCTION}(array_agg(DISTINCT sku)) FROM products"))
+    conn.execute(
+        text(
+            "DELETE FROM ornament_summary AS summary "
+            "WHERE NOT EXISTS (SELECT FROM products AS p WHERE p.sku = summary.sku)"
+        )
+    )
+
+
+def uninstall_ornament_summary(conn: Connection) -> None:
+    for name, _, _ in SUMMARY_TRIGGERS:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON products"))
+    for function in (
+        f"{SUMMARY_TRIGGER_FUNCTION}()",
+        f"{SUMMARY_REFRESH_FUNCTION}(text[])",
+        f"{IN_STOCK_SHARE_FUNCTION}(text, timestamptz, integer)",
+        f"{LOWEST_PRICE_FUNCTION}(text)",
+    ):
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {function}"))
