@@ -27,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     DateTime,
+    Float,
     Integer,
     Numeric,
     Select,
@@ -37,6 +38,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import array
 
@@ -422,8 +424,11 @@ def _year_statement(
             ).label("median_price"),
             func.round(cast(func.avg(in_stock), Numeric), 4).label("in_stock_share"),
             func.count(retail).label("retail_known"),
-            # NULL ratios (no retail price) are left out of the median.
-            func.percentile_cont(0.5).within_group(Product.price / retail).label("median_multiple"),
+            # NULL ratios (no retail price) are left out of the median; a float, not
+            # rounded to cents as the price's type would have it.
+            type_coerce(
+                func.percentile_cont(0.5).within_group(Product.price / retail), Float
+            ).label("median_multiple"),
             func.sum(Product.price).filter(known).label("basket_price"),
             func.sum(retail).label("basket_retail"),
         )
