@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, text
 
+from christmas_spiders.db.audit_sql import rebuild_ornament_summary
 from christmas_spiders.db.ids import product_id
 from christmas_spiders.db.models import Product, ProductAudit
 from christmas_spiders.db.ornaments import ornament_summaries, rarity
@@ -353,6 +354,47 @@ def test_a_bulk_load_without_the_audit_still_fills_the_summary(storage_engine):
     assert sorted(summaries(storage_engine)) == ["QX5000", "QX5001", "QX5002"]
 
 
+def test_the_trigger_and_the_rebuild_from_the_audit_keep_the_same_history(storage_engine):
+    shop_a = sample_items(3, price="20.00")
+    shop_b = sample_items(3, vendor="hookedonhallmark", price="22.00")
+    steps = [
+        [],
+        [("a", 0, "availability", "out_of_stock")],
+        [("b", 0, "availability", "out_of_stock"), ("a", 1, "price", "15.00")],
+        [("a", 0, "availability", "in_stock"), ("a", 1, "price", "25.00")],
+    ]
+    for number, changes in enumerate(steps):
+        for shop, index, field, value in changes:
+            (shop_a if shop == "a" else shop_b)[index][field] = value
+        with storage_engine.begin() as conn:  # one transaction, one time, per step
+            upsert_items(conn, shop_a + shop_b, f"crawl-{number}")
+
+    history = (
+        "SELECT sku, lowest_price_seen, in_stock_spans::text FROM ornament_summary ORDER BY sku"
+    )
+    with storage_engine.connect() as conn:
+        kept = conn.execute(text(history)).all()
+        sold_out = conn.execute(
+            text("SELECT changed_at FROM product_audit WHERE new_value = 'out_of_stock'")
+        ).scalars()
+        assert len(set(sold_out)) == 2
+    with storage_engine.begin() as conn:
+        rebuild_ornament_summary(conn)
+    with storage_engine.connect() as conn:
+        assert conn.execute(text(history)).all() == kept
+        spans = dict(
+            conn.execute(
+                text(
+                    "SELECT sku, (SELECT count(*) FROM unnest(in_stock_spans)) "
+                    "FROM ornament_summary"
+                )
+            ).all()
+        )
+    # QX5000 was sold out everywhere between steps 2 and 3: two spans.
+    assert spans == {"QX5000": 2, "QX5001": 1, "QX5002": 1}
+    assert [row[1] for row in kept] == [Decimal("20.00"), Decimal("15.00"), Decimal("20.00")]
+
+
 def test_in_stock_share_over_the_last_90_days(storage_engine):
     now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
@@ -415,6 +457,7 @@ def test_in_stock_share_over_the_last_90_days(storage_engine):
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         conn.execute(insert(Product), products)
         conn.execute(insert(ProductAudit), audit)
+        rebuild_ornament_summary(conn)
         got = rarity(conn, ["QX7000", "QX0000"], at=now)
     # a: 30 days; b + c: 50 days (45, and 5 more); e: 20 to 10 days ago, inside b's.
     assert got == {
@@ -433,6 +476,7 @@ def test_in_stock_share_over_the_last_90_days(storage_engine):
             {"id": ids["b"]},
         )
         conn.execute(text("DELETE FROM products WHERE vendor IN ('a', 'c')"))
+        rebuild_ornament_summary(conn)
         later = rarity(conn, ["QX7000"], at=now)["QX7000"]
     # Left: e's 10 days and d's 3.
     assert later["in_stock_at"] == ["d"]

@@ -49,11 +49,11 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         assert after_up["views"] == ["price_history"]
         assert after_up["functions"] == [
             "christmas_audit_product",
-            "christmas_in_stock_share",
-            "christmas_lowest_price_seen",
             "christmas_ornament_summary_changed",
             "christmas_ornament_summary_refresh",
             "christmas_product_audit_append_only",
+            "christmas_share_of_days",
+            "christmas_spans_seconds",
         ]
         with engine.connect() as conn:
             # The schema the migration built is the one the models describe.

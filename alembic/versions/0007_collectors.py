@@ -71,6 +71,10 @@ def upgrade() -> None:
         sa.Column("dearest_price", sa.Numeric(12, 2), nullable=True),
         sa.Column("spread_amount", sa.Numeric(12, 2), nullable=True),
         sa.Column("spread_percent", sa.Numeric(), nullable=True),
+        sa.Column("lowest_price_seen", sa.Numeric(12, 2), nullable=True),
+        sa.Column(
+            "in_stock_spans", postgresql.TSTZMULTIRANGE(), server_default="{}", nullable=False
+        ),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=_now(), nullable=False),
         sa.Column(
             "spread_key",

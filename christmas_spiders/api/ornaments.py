@@ -7,6 +7,7 @@ The SQL is in christmas_spiders.db.ornaments, shared with the dashboard.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Any
@@ -40,6 +41,7 @@ from christmas_spiders.db.models import Product, ProductAudit
 from christmas_spiders.db.ornaments import (
     SUMMARY_ID,
     SUMMARY_SORTS,
+    SummaryShape,
     ordering,
     page_statement,
     rarity,
@@ -249,6 +251,14 @@ def csv_statement(page: Any, sort: str) -> Any:
     return select(*columns).select_from(rows).order_by(*ordering(sort, rows.c))
 
 
+@functools.lru_cache(maxsize=512)
+def list_statement(shape: SummaryShape, sort: str, after: bool, limited: bool, csv: bool) -> Any:
+    """The listing for one combination of filters, sort, cursor, limit and format, every
+    value bound (built once: see ``product_queries.product_list_statement``)."""
+    inner = ORNAMENT_ORDER.statement(summary_statement(shape), sort, after, limited)
+    return csv_statement(inner, sort) if csv else page_statement(inner, sort)
+
+
 @bp.get("/ornaments")
 @documented(
     "One row per sku across the shops: offers, in-stock spread, lowest price seen, rarity",
@@ -260,10 +270,9 @@ def list_ornaments() -> Response:
     filters = ORNAMENT_LIST.filters(args)
     shape, values = summary_shape(filters)
     page = ORNAMENT_ORDER.page("ornaments", args, filters)
-    inner = ORNAMENT_ORDER.statement(summary_statement(shape), page.sort, page.after, page.limited)
+    statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
     parameters = {**values, **page.parameters, "at": dt.datetime.now(dt.UTC)}
     if page.csv:
-        statement = csv_statement(inner, page.sort)
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
-    rows = request_connection().execute(page_statement(inner, page.sort), parameters).all()
+    rows = request_connection().execute(statement, parameters).all()
     return ORNAMENT_ORDER.response(rows, page, summary_record)

@@ -212,10 +212,16 @@ def current_settings(conn: Connection) -> tuple[list[str], str]:
 # 500 offers is one recomputation, and an unchanged re-crawl (only last_synced_at
 # moves) recomputes nothing. ENABLE ALWAYS: a bulk load with session_replication_role =
 # replica skips the audit, not this derived table.
+#
+# Two columns carry history, so a listing never reads the audit: lowest_price_seen (the
+# lowest of every price an offer of the sku was stored at) and in_stock_spans (when some
+# offer of the sku was in stock: a multirange, its last span open while it still is).
+# The trigger extends them as prices and stock move; rebuild_ornament_summary() derives
+# them from the audit instead, for data loaded around the trigger.
 SUMMARY_REFRESH_FUNCTION = "christmas_ornament_summary_refresh"
 SUMMARY_TRIGGER_FUNCTION = "christmas_ornament_summary_changed"
-IN_STOCK_SHARE_FUNCTION = "christmas_in_stock_share"
-LOWEST_PRICE_FUNCTION = "christmas_lowest_price_seen"
+SHARE_FUNCTION = "christmas_share_of_days"
+SPANS_LENGTH_FUNCTION = "christmas_spans_seconds"
 # The products columns the summary is made of.
 _SUMMARY_SOURCE = "id, vendor, sku, name, price, availability, release_year"
 
@@ -230,6 +236,7 @@ BEGIN
     ON CONFLICT (sku) DO NOTHING;
     PERFORM 1 FROM ornament_summary WHERE sku IN (SELECT unnest(changed))
     ORDER BY sku FOR UPDATE;
+    -- On the right of SET, summary.* are the values before this update.
     UPDATE ornament_summary AS summary SET
         names = fresh.names,
         release_year = fresh.release_year,
@@ -247,6 +254,14 @@ BEGIN
             THEN fresh.dearest_price - fresh.cheapest_price END,
         spread_percent = CASE WHEN fresh.in_stock_offers >= 2 AND fresh.cheapest_price > 0
             THEN (fresh.dearest_price - fresh.cheapest_price) / fresh.cheapest_price * 100 END,
+        lowest_price_seen = least(summary.lowest_price_seen, fresh.lowest_price),
+        -- now(): the transaction's time, the changed_at of the audit rows it writes.
+        in_stock_spans = CASE
+            WHEN summary.in_stock_offers = 0 AND fresh.in_stock_offers > 0
+                THEN summary.in_stock_spans + tstzmultirange(tstzrange(now(), NULL))
+            WHEN summary.in_stock_offers > 0 AND fresh.in_stock_offers = 0
+                THEN summary.in_stock_spans * tstzmultirange(tstzrange(NULL, now()))
+            ELSE summary.in_stock_spans END,
         updated_at = now()
     FROM (
         SELECT p.sku,
@@ -268,7 +283,8 @@ BEGIN
                    FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_vendor,
                (array_agg(p.id ORDER BY p.price DESC, p.vendor, p.id)
                    FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_product_id,
-               max(p.price) FILTER (WHERE p.availability = 'in_stock') AS dearest_price
+               max(p.price) FILTER (WHERE p.availability = 'in_stock') AS dearest_price,
+               min(p.price) AS lowest_price
         FROM products AS p
         WHERE p.sku IN (SELECT unnest(changed))
         GROUP BY p.sku
@@ -323,71 +339,88 @@ SUMMARY_TRIGGERS: tuple[tuple[str, str, str], ...] = (
     ("ornament_summary_truncate", "TRUNCATE", ""),
 )
 
-# The share of the ``days`` before ``at`` when some offer of the sku was in stock.
-# An offer's state at a time is the one its latest availability change set; the
-# latest change's state is its current one (products.availability), and an offer
-# with no audited change has had its current state since it was stored. Before an
-# offer's first change its state is unknown: never in stock.
-CREATE_IN_STOCK_SHARE = f"""
-CREATE OR REPLACE FUNCTION {IN_STOCK_SHARE_FUNCTION}(wanted text, at timestamptz, days integer)
+# The share of the ``days`` before ``at`` that ``spans`` cover. A listing computes it
+# per row: written as one expression, which PostgreSQL inlines into the query (a
+# function with a sub-SELECT is a call per row, ten times dearer), for the usual case
+# of none or one span; several spans go through the general function.
+CREATE_SHARE_FUNCTIONS = (
+    f"""
+CREATE OR REPLACE FUNCTION {SPANS_LENGTH_FUNCTION}(spans tstzmultirange) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $function$
+SELECT coalesce(
+    (SELECT extract(epoch FROM sum(upper(span) - lower(span))) FROM unnest(spans) AS span),
+    0)::double precision
+$function$
+""",
+    f"""
+CREATE OR REPLACE FUNCTION {SHARE_FUNCTION}(spans tstzmultirange, at timestamptz, days integer)
 RETURNS double precision
-LANGUAGE sql STABLE AS $function$
+LANGUAGE sql STABLE PARALLEL SAFE AS $function$
+SELECT CASE
+    WHEN isempty(spans) THEN 0
+    -- One span (its upper bound NULL while open: least() then takes at).
+    WHEN spans = tstzmultirange(range_merge(spans)) THEN greatest(0, extract(epoch FROM
+        least(upper(spans), at) - greatest(lower(spans), at - make_interval(days => days))
+    ))::double precision
+    ELSE {SPANS_LENGTH_FUNCTION}(
+        spans * tstzmultirange(tstzrange(at - make_interval(days => days), at)))
+END / extract(epoch FROM make_interval(days => days))::double precision
+$function$
+""",
+)
+
+# The history columns from the audit, for every sku. An offer's state at a time is the
+# one its latest availability change set; the latest change's state is its current one
+# (products.availability), and an offer with no audited change has had its current
+# state since it was stored. Before an offer's first change its state is unknown: never
+# in stock. The lowest price: the current ones and both sides of each price change.
+REBUILD_SUMMARY_HISTORY = f"""
 WITH states AS (
-    SELECT a.changed_at AS since,
+    SELECT p.sku,
+           a.changed_at AS since,
            lead(a.changed_at) OVER later AS until,
            CASE WHEN lead(a.changed_at) OVER later IS NULL THEN p.availability
                 ELSE a.new_value END AS state
     FROM products AS p
     JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'availability'
-    WHERE p.sku = wanted
     WINDOW later AS (PARTITION BY a.product_id ORDER BY a.changed_at, a.id)
     UNION ALL
-    SELECT p.created_at, NULL, p.availability
+    SELECT p.sku, p.created_at, NULL, p.availability
     FROM products AS p
-    WHERE p.sku = wanted
-      AND NOT EXISTS (
-          SELECT FROM product_audit AS a WHERE a.product_id = p.id AND a.field = 'availability'
-      )
+    WHERE NOT EXISTS (
+        SELECT FROM product_audit AS a WHERE a.product_id = p.id AND a.field = 'availability'
+    )
 ), stocked AS (
-    SELECT range_agg(tstzrange(least(since, at), least(coalesce(until, at), at)))
-           * tstzmultirange(tstzrange(at - make_interval(days => days), at)) AS spans
+    SELECT sku, range_agg(tstzrange(since, until)) AS spans
     FROM states
     WHERE state = 'in_stock'
-)
-SELECT coalesce(
-           (SELECT extract(epoch FROM sum(upper(span) - lower(span)))
-            FROM stocked, unnest(stocked.spans) AS span),
-           0)::double precision
-       / extract(epoch FROM make_interval(days => days))::double precision
-$function$
-"""
-
-# Every price the sku's offers were seen at: the current ones and both sides of each
-# audited price change.
-CREATE_LOWEST_PRICE = f"""
-CREATE OR REPLACE FUNCTION {LOWEST_PRICE_FUNCTION}(wanted text) RETURNS numeric
-LANGUAGE sql STABLE AS $function$
-SELECT min(seen.price) FROM (
-    SELECT p.price FROM products AS p WHERE p.sku = wanted
-    UNION ALL
-    SELECT CASE WHEN value ~ '{NUMERIC_TEXT}' THEN value::numeric(12, 2) END
+    GROUP BY sku
+), audited AS (
+    SELECT p.sku, min(CASE WHEN value ~ '{NUMERIC_TEXT}' THEN value::numeric(12, 2) END) AS low
     FROM products AS p
     JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'price',
     LATERAL (VALUES (a.old_value), (a.new_value)) AS sides(value)
-    WHERE p.sku = wanted
-) AS seen(price)
-$function$
+    GROUP BY p.sku
+), current AS (
+    SELECT sku, min(price) AS low FROM products GROUP BY sku
+)
+UPDATE ornament_summary AS summary
+SET lowest_price_seen = least(current.low, audited.low),
+    in_stock_spans = coalesce(stocked.spans, '{{}}')
+FROM current
+LEFT JOIN audited ON audited.sku = current.sku
+LEFT JOIN stocked ON stocked.sku = current.sku
+WHERE summary.sku = current.sku
 """
 
 
 def install_ornament_summary(conn: Connection) -> None:
     """Create the summary's functions and triggers (the table comes from the migration)
-    and fill it from the products there are."""
+    and fill it from the products and audit there are."""
     for statement in (
         CREATE_SUMMARY_REFRESH,
         CREATE_SUMMARY_TRIGGER_FUNCTION,
-        CREATE_IN_STOCK_SHARE,
-        CREATE_LOWEST_PRICE,
+        *CREATE_SHARE_FUNCTIONS,
     ):
         conn.execute(text(statement))
     for name, event, tables in SUMMARY_TRIGGERS:
@@ -402,7 +435,8 @@ def install_ornament_summary(conn: Connection) -> None:
 
 
 def rebuild_ornament_summary(conn: Connection) -> None:
-    """Recompute every sku's summary (after a load with the triggers disabled)."""
+    """Recompute every sku's summary, its history from the audit: after products or
+    audit rows were loaded around the triggers (a bulk load, a restore)."""
     conn.execute(text(f"SELECT {SUMMARY_REFRESH_FUNCTION}(array_agg(DISTINCT sku)) FROM products"))
     conn.execute(
         text(
@@ -410,6 +444,7 @@ def rebuild_ornament_summary(conn: Connection) -> None:
             "WHERE NOT EXISTS (SELECT FROM products AS p WHERE p.sku = summary.sku)"
         )
     )
+    conn.execute(text(REBUILD_SUMMARY_HISTORY))
 
 
 def uninstall_ornament_summary(conn: Connection) -> None:
@@ -418,7 +453,7 @@ def uninstall_ornament_summary(conn: Connection) -> None:
     for function in (
         f"{SUMMARY_TRIGGER_FUNCTION}()",
         f"{SUMMARY_REFRESH_FUNCTION}(text[])",
-        f"{IN_STOCK_SHARE_FUNCTION}(text, timestamptz, integer)",
-        f"{LOWEST_PRICE_FUNCTION}(text)",
+        f"{SHARE_FUNCTION}(tstzmultirange, timestamptz, integer)",
+        f"{SPANS_LENGTH_FUNCTION}(tstzmultirange)",
     ):
         conn.execute(text(f"DROP FUNCTION IF EXISTS {function}"))

@@ -29,7 +29,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from christmas_spiders.items import ITEM_FIELDS
@@ -223,6 +223,10 @@ class OrnamentSummary(Base):
     spread_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     # Unrounded (the API rounds it as /ornaments/<sku> does); NULL when the cheapest is free.
     spread_percent: Mapped[Decimal | None] = mapped_column(Numeric)
+    # The lowest price any offer of the sku was stored at.
+    lowest_price_seen: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # When some offer was in stock; the last span is open while one still is.
+    in_stock_spans: Mapped[Any] = mapped_column(TSTZMULTIRANGE, server_default="{}")
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

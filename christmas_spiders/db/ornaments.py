@@ -31,7 +31,9 @@ from sqlalchemy import (
     Integer,
     Numeric,
     Select,
+    String,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -40,9 +42,10 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy.dialects.postgresql import ARRAY, array
+from sqlalchemy.types import NullType
 
-from christmas_spiders.db.audit_sql import IN_STOCK_SHARE_FUNCTION, LOWEST_PRICE_FUNCTION
+from christmas_spiders.db.audit_sql import SHARE_FUNCTION
 from christmas_spiders.db.models import IndexClose, OrnamentSummary, Product, RetailPrice
 
 SUMMARY = OrnamentSummary.__table__.c
@@ -80,9 +83,10 @@ SUMMARY_COLUMNS = (
     "dearest_price",
     "spread_amount",
     "spread_percent",
+    "lowest_price_seen",
 )
 SORT_KEY_COLUMNS = ("spread_key", "spread_percent_key", "cheapest_key", "rarity_key")
-SUMMARY_SELECT = [SUMMARY[name] for name in (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS)]
+SUMMARY_SELECT = [SUMMARY[name] for name in (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS, "in_stock_spans")]
 # The filters of the listing, in this order: (name, number of values) each.
 SummaryShape = tuple[tuple[str, int], ...]
 SUMMARY_FILTERS = (
@@ -177,17 +181,31 @@ def ordering(sort: str, columns: Any) -> list[Any]:
 
 
 AT = bindparam("at", type_=DateTime(timezone=True))
+# A list of skus as one array parameter (one plan whatever its length).
+SKUS = bindparam("skus", type_=ARRAY(String))
+
+
+def in_stock_share(spans: Any) -> Any:
+    """The share of the ``RARITY_DAYS`` before ``:at`` that ``spans`` cover."""
+    return getattr(func, SHARE_FUNCTION)(spans, AT, RARITY_DAYS)
 
 
 def page_statement(page: Select[Any], sort: str) -> Select[Any]:
-    """``page`` (summary rows, ordered and limited) with what is computed per row: the
-    lowest price ever seen and the share of the last 90 days in stock (``:at``: now)."""
+    """``page`` (summary rows, ordered and limited) with the share of the last 90 days
+    in stock (``:at``: now), computed for the page's rows only."""
     rows = page.subquery("page")
     return select(
-        rows,
-        getattr(func, LOWEST_PRICE_FUNCTION)(rows.c.sku).label("lowest_price_seen"),
-        getattr(func, IN_STOCK_SHARE_FUNCTION)(rows.c.sku, AT, RARITY_DAYS).label("in_stock_share"),
+        *(_plain(rows.c[name]) for name in (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS)),
+        in_stock_share(rows.c.in_stock_spans).label("in_stock_share"),
     ).order_by(*ordering(sort, rows.c))
+
+
+def _plain(column: Any) -> Any:
+    # psycopg returns text[] as a list already; SQLAlchemy's ARRAY would walk every item
+    # again in Python (most of a page's time).
+    if isinstance(column.type, ARRAY):
+        return type_coerce(column, NullType()).label(column.key)
+    return column
 
 
 def share(value: float | None) -> float:
@@ -257,8 +275,8 @@ RARITY = select(
     SUMMARY.sku,
     SUMMARY.vendors,
     SUMMARY.in_stock_vendors,
-    getattr(func, IN_STOCK_SHARE_FUNCTION)(SUMMARY.sku, AT, RARITY_DAYS).label("in_stock_share"),
-).where(SUMMARY.sku.in_(bindparam("skus", expanding=True)))
+    in_stock_share(SUMMARY.in_stock_spans).label("in_stock_share"),
+).where(SUMMARY.sku == any_(SKUS))
 
 
 def rarity(
@@ -266,8 +284,8 @@ def rarity(
 ) -> dict[str, dict[str, Any]]:
     """Per sku stored: ``carried_by`` (the shops listing it, in stock or sold out),
     ``in_stock_at`` (those with it in stock now) and ``in_stock_share_90d`` (the share
-    of the 90 days before ``at``, default now, that some shop had it in stock, from the
-    audited availability changes). Skus no shop ever listed are left out."""
+    of the 90 days before ``at``, default now, that some shop had it in stock: the
+    summary's in-stock spans, see db/audit_sql.py). Skus not stored are left out."""
     wanted = sorted(set(skus))
     if not wanted:
         return {}
@@ -291,7 +309,7 @@ COLLECTION_OFFERS = (
         Product.price,
         Product.availability,
     )
-    .where(Product.sku.in_(bindparam("skus", expanding=True)))
+    .where(Product.sku == any_(SKUS))
     .order_by(Product.sku, Product.price, Product.vendor, Product.id)
 )
 
@@ -427,7 +445,7 @@ def _year_statement(
             # NULL ratios (no retail price) are left out of the median; a float, not
             # rounded to cents as the price's type would have it.
             type_coerce(
-                func.percentile_cont(0.5).within_group(Product.price / retail), Float
+                func.percentile_cont(0.5).within_group(Product.price / retail).filter(known), Float
             ).label("median_multiple"),
             func.sum(Product.price).filter(known).label("basket_price"),
             func.sum(retail).label("basket_retail"),
