@@ -222,8 +222,10 @@ SUMMARY_REFRESH_FUNCTION = "christmas_ornament_summary_refresh"
 SUMMARY_TRIGGER_FUNCTION = "christmas_ornament_summary_changed"
 SHARE_FUNCTION = "christmas_share_of_days"
 SPANS_LENGTH_FUNCTION = "christmas_spans_seconds"
-# The products columns the summary is made of.
-_SUMMARY_SOURCE = "id, vendor, sku, name, price, availability, release_year"
+# The products columns the summary is made of (besides the id).
+_SUMMARY_SOURCE = ("vendor", "sku", "name", "price", "availability", "release_year")
+_OLD_SOURCE = ", ".join(f"o.{column}" for column in _SUMMARY_SOURCE)
+_NEW_SOURCE = ", ".join(f"n.{column}" for column in _SUMMARY_SOURCE)
 
 CREATE_SUMMARY_REFRESH = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY_REFRESH_FUNCTION}(changed text[]) RETURNS void
@@ -311,13 +313,15 @@ BEGIN
     ELSIF TG_OP = 'DELETE' THEN
         SELECT array_agg(DISTINCT sku) INTO changed FROM old_rows;
     ELSE
-        -- Both sides of every row whose summarised columns changed (a sku change
-        -- touches two skus).
-        SELECT array_agg(DISTINCT sku) INTO changed FROM (
-            (SELECT {_SUMMARY_SOURCE} FROM old_rows EXCEPT SELECT {_SUMMARY_SOURCE} FROM new_rows)
-            UNION ALL
-            (SELECT {_SUMMARY_SOURCE} FROM new_rows EXCEPT SELECT {_SUMMARY_SOURCE} FROM old_rows)
-        ) AS moved;
+        -- Both skus of every row whose summarised columns changed (a sku corrected
+        -- by hand touches two).
+        SELECT array_agg(DISTINCT moved.sku) INTO changed
+        FROM old_rows AS o
+        FULL JOIN new_rows AS n ON n.id = o.id,
+        LATERAL (VALUES (o.sku), (n.sku)) AS moved(sku)
+        WHERE moved.sku IS NOT NULL
+          AND (o.id IS NULL OR n.id IS NULL
+               OR ({_OLD_SOURCE}) IS DISTINCT FROM ({_NEW_SOURCE}));
     END IF;
     IF changed IS NOT NULL THEN
         PERFORM {SUMMARY_REFRESH_FUNCTION}(changed);
