@@ -292,6 +292,13 @@ def test_the_summary_follows_inserts_changes_delistings_and_deletes(storage_engi
     assert summaries(storage_engine) == {}
 
 
+def test_a_free_cheapest_offer_has_a_spread_without_a_percent(storage_engine):
+    with storage_engine.begin() as conn:
+        upsert_items(conn, sample_items(1, price="0.00") + sample_items(1, "hookedonhallmark"), "c")
+    row = summaries(storage_engine)["QX5000"]
+    assert row["spread"] == {"amount": Decimal("24.95"), "percent": None}
+
+
 def test_an_unchanged_recrawl_leaves_the_summary_alone(storage_engine):
     items = sample_items(4)
     with storage_engine.begin() as conn:

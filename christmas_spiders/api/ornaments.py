@@ -275,4 +275,8 @@ def list_ornaments() -> Response:
     if page.csv:
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
     rows = request_connection().execute(statement, parameters).all()
-    return ORNAMENT_ORDER.response(rows, page, summary_record)
+    return ORNAMENT_ORDER.response(rows, page, json_summary)
+
+
+def json_summary(row: Any) -> dict[str, Any]:
+    return summary_record(row, text=str)

@@ -212,35 +212,46 @@ def share(value: float | None) -> float:
     return round(value or 0.0, 4)
 
 
-def _end(row: Mapping[str, Any], side: str) -> dict[str, Any] | None:
-    if row[f"{side}_vendor"] is None:
-        return None
-    return {
-        "vendor": row[f"{side}_vendor"],
-        "product_id": row[f"{side}_product_id"],
-        "price": row[f"{side}_price"],
-    }
+PAGE_COLUMNS = (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS, "in_stock_share")
 
 
-def summary_record(row: Any) -> dict[str, Any]:
-    """One row of :func:`page_statement` as the listing answers it."""
-    values = row._mapping
+def _maybe(text: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else text(value)
+
+
+def _end(vendor: str | None, product: str | None, price: Any) -> dict[str, Any] | None:
+    return None if vendor is None else {"vendor": vendor, "product_id": product, "price": price}
+
+
+def summary_record(
+    row: Sequence[Any], text: Callable[[Any], Any] = lambda value: value
+) -> dict[str, Any]:
+    """One row of :func:`page_statement` as the listing answers it; ``text`` turns each
+    price into what the caller shows (the API: ``str``)."""
+    values = dict(zip(PAGE_COLUMNS, row, strict=True))
     amount = values["spread_amount"]
+    percent = values["spread_percent"]
     return {
         "sku": values["sku"],
-        "names": list(values["names"]),
+        "names": values["names"],
         "release_year": values["release_year"],
         "offers": values["offers"],
         "in_stock_offers": values["in_stock_offers"],
-        "cheapest": _end(values, "cheapest"),
-        "dearest": _end(values, "dearest"),
+        "cheapest": _end(
+            values["cheapest_vendor"],
+            values["cheapest_product_id"],
+            text(values["cheapest_price"]),
+        ),
+        "dearest": _end(
+            values["dearest_vendor"], values["dearest_product_id"], text(values["dearest_price"])
+        ),
         "spread": None
         if amount is None
-        else {"amount": amount, "percent": round_percent(values["spread_percent"])},
-        "lowest_price_seen": values["lowest_price_seen"],
+        else {"amount": text(amount), "percent": _maybe(text, round_percent(percent))},
+        "lowest_price_seen": _maybe(text, values["lowest_price_seen"]),
         "rarity": {
-            "carried_by": list(values["vendors"]),
-            "in_stock_at": list(values["in_stock_vendors"]),
+            "carried_by": values["vendors"],
+            "in_stock_at": values["in_stock_vendors"],
             "in_stock_share_90d": share(values["in_stock_share"]),
         },
     }
