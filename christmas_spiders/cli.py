@@ -20,6 +20,7 @@ import click
 
 #: name -> "module:attribute" of a click command.
 COMMANDS: dict[str, str] = {
+    "alerts": "christmas_spiders.alerts.cli:alerts",
     "api": "christmas_spiders.cli:api",
     "db": "christmas_spiders.db.__main__:db",
     "demo": "christmas_spiders.cli:demo",

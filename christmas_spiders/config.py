@@ -1,218 +1,742 @@
-"""Project configuration: built-in defaults, a JSON file per environment, env vars on top.
+"""Project configuration: one typed model, a JSON file per environment, env vars on top.
 
 Resolution order (later wins):
 
-1. ``DEFAULTS`` below: the documented defaults, safe for crawling the real shops.
+1. The defaults of :class:`ProjectConfig` below (each declared once, on its field):
+   safe for crawling the real shops.
 2. The JSON file ``CONFIG_PATH`` (default ``./config/$ENV.json``, ``ENV`` defaulting
    to ``default``); a relative path is tried against the working directory first,
    then against the project root, so scrapyd jobs started elsewhere find it too.
    A file may name another with ``"extends": "default.json"``.
-3. Environment variables listed in ``ENV_OVERRIDES`` (``DATABASE_URL``, ``REDIS_URL``...).
+3. The environment variable declared on a field (``env=...``: ``DATABASE_URL``,
+   ``REDIS_URL``...), when set and not empty.
 
-Every part of the project (spiders, pipelines, API, scheduler) reads the same
-merged mapping through :func:`get_config`.
+A key the model does not know, or a value of the wrong type, stops the load with a
+:class:`ConfigError` naming the dotted key, where the value came from and what was
+expected. Every part of the project (spiders, pipelines, API, scheduler) reads the
+same merged configuration: :func:`get_config` as a plain nested dict,
+:func:`get_model` as the typed object. ``python -m christmas_spiders.config --markdown``
+prints the reference table of docs/configuration.md.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-DEFAULTS: dict[str, Any] = {
-    # None: start (or reuse) the embedded Postgres in ``embedded_postgres.data_dir``.
-    "database_url": None,
-    "embedded_postgres": {
-        # None: a per-user default chosen by christmas_spiders.db.embedded
-        # (root: /var/lib/christmas_spiders/pgdata;
-        # others: ~/.local/share/christmas_spiders/pgdata).
-        # The server listens on a Unix socket in this folder only (no TCP port).
-        "data_dir": None,
-        "database": "christmas",
-        # Run as root, embedded-postgres opens (chmod g+rx,o+rx) every parent folder of
-        # the data folder; we refuse unless this is true. See README "Storage".
-        "allow_open_parents": False,
-    },
-    # None: no scrapy-redis; the crawl runs alone with Scrapy's own scheduler.
-    "redis_url": None,
-    "crawl": {
-        # Polite defaults for the real shops; the replica profile lifts them.
-        "obey_robots_txt": True,
-        "autothrottle": True,
-        "concurrent_requests": 16,
-        "concurrent_requests_per_domain": 2,
-        "download_delay": 1.0,
-        "contact": "christmas-spiders@example.org",
-        "progress_interval_seconds": 5,
-        # Year-index links kept this long (seconds) before the index is rendered again.
-        "year_links_ttl_seconds": 86400,
-        # Where the year-link cache lives when there is no Redis (relative: to the cwd).
-        "year_links_cache_file": "var/year-links-cache.json",
-        # None: ./var/dead-letter (items the database could not take; see README "Storage").
-        "dead_letter_dir": None,
-    },
-    "selenium": {
-        "driver_name": "chrome",
-        "driver_executable_path": "/usr/bin/chromedriver",
-        "browser_executable_path": "/usr/bin/chromium",
-        "driver_arguments": [
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ],
-        # Pages are parsed, never looked at: spare the shops the image downloads.
-        "load_images": False,
-        "pool_size": 2,
-        "page_timeout_seconds": 30,
-        # Default wait for a SeleniumRequest's wait_until when it sets no wait_time.
-        "wait_seconds": 10,
-        # Attempts after a browser crash or hang, each with a fresh driver.
-        "retry_times": 2,
-    },
-    "audit": {
-        # Fields of ``products`` whose changes the trigger records.
-        "tracked_fields": ["price", "availability"],
-        "notify_channel": "product_changes",
-    },
-    "pipeline": {
-        "batch_size": 500,
-        "batch_seconds": 2.0,
-        "db_retries": 5,
-        # Backoff between retries: this, doubled each time (0.5, 1, 2, 4, 8 s).
-        "retry_base_seconds": 0.5,
-    },
-    "monitors": {
-        "max_item_drop_ratio": 0.2,
-        "min_field_coverage": 1.0,
-    },
-    "api": {
-        "max_limit": 500,
-        "default_limit": 100,
-        "rate_limit": "600/minute",
-        "statement_timeout_ms": 5000,
-        "readonly_role": "christmas_reader",
-        "readonly_password": None,
-        # None: database_url with readonly_role/readonly_password.
-        "database_url_readonly": None,
-        "pool_size": 8,
-        # Active key hashes are re-read this often (seconds): a revocation's delay.
-        "key_cache_seconds": 5,
-        "rate_limit_prefix": "christmas_api",
-        # Signs pagination tokens (integrity-checked, not secret: any constant will do).
-        "cursor_secret": "christmas-spiders-cursor-v1",
-    },
-    # Several workers per crawl session through Redis (used when redis_url is set).
-    "distributed": {
-        "key_prefix": "christmas",
-        "heartbeat_seconds": 5,
-        # A worker silent this long is taken for dead; its in-flight pages are fetched again.
-        "worker_timeout_seconds": 20,
-        "idle_poll_seconds": 1,
-        # Requests a worker claims per Redis round trip.
-        "pop_batch": 4,
-        # Keys of an abandoned session expire after this; of a finished one after the next.
-        "session_ttl_seconds": 604800,
-        "finished_session_ttl_seconds": 86400,
-    },
-    "scrapyd": {
-        "url": "http://127.0.0.1:6800",
-        "project": "christmas_spiders",
-        "username": None,
-        "password": None,
-    },
-    # Cron entries for python -m christmas_spiders.scheduler (times in scheduler.timezone):
-    # each shop fully once a day, staggered; the current and previous year every 6 hours.
-    "schedules": [
-        {"name": "hookedonhallmark-full", "spider": "hookedonhallmark", "cron": "0 1 * * *"},
-        {"name": "ornament_shop-full", "spider": "ornament_shop", "cron": "0 2 * * *"},
-        {"name": "hallmark_ornaments-full", "spider": "hallmark_ornaments", "cron": "0 3 * * *"},
-        {
-            "name": "hookedonhallmark-recent",
-            "spider": "hookedonhallmark",
-            "cron": "20 */6 * * *",
-            "args": {"years": "{previous_year}-{year}"},
-        },
-        {
-            "name": "ornament_shop-recent",
-            "spider": "ornament_shop",
-            "cron": "30 */6 * * *",
-            "args": {"years": "{previous_year}-{year}"},
-        },
-        {
-            "name": "hallmark_ornaments-recent",
-            "spider": "hallmark_ornaments",
-            "cron": "40 */6 * * *",
-            "args": {"years": "{previous_year}-{year}"},
-        },
-    ],
-    "scheduler": {
-        # Last slot handled per entry (relative: to the working directory).
-        "state_file": "var/scheduler-state.json",
-        "timezone": "UTC",
-        "poll_seconds": 30,
-        "request_timeout_seconds": 10,
-        "retry_initial_seconds": 5,
-        "retry_max_seconds": 300,
-    },
-}
-
-# Environment variable -> dotted config key.
-ENV_OVERRIDES: dict[str, str] = {
-    "DATABASE_URL": "database_url",
-    "REDIS_URL": "redis_url",
-    "CHRISTMAS_PGDATA": "embedded_postgres.data_dir",
-    "CHRISTMAS_BATCH_SIZE": "pipeline.batch_size",
-    "CHRISTMAS_CONTACT": "crawl.contact",
-    "CHRISTMAS_CHROMEDRIVER": "selenium.driver_executable_path",
-    "CHRISTMAS_CHROMIUM": "selenium.browser_executable_path",
-    "CHRISTMAS_SELENIUM_POOL_SIZE": "selenium.pool_size",
-    "CHRISTMAS_DEAD_LETTER_DIR": "crawl.dead_letter_dir",
-    "SCRAPYD_URL": "scrapyd.url",
-    "SCRAPYD_USERNAME": "scrapyd.username",
-    "SCRAPYD_PASSWORD": "scrapyd.password",
-    "CHRISTMAS_SCHEDULER_STATE": "scheduler.state_file",
-    "CHRISTMAS_REDIS_PREFIX": "distributed.key_prefix",
-    "CHRISTMAS_READONLY_PASSWORD": "api.readonly_password",
-    "DATABASE_URL_READONLY": "api.database_url_readonly",
-    "CHRISTMAS_API_RATE_LIMIT": "api.rate_limit",
-}
+DOCS_FILE = PROJECT_ROOT / "docs" / "configuration.md"
+TABLE_START = "<!-- config-reference: start (python -m christmas_spiders.config --markdown) -->"
+TABLE_END = "<!-- config-reference: end -->"
 
 
 class ConfigError(ValueError):
-    """The configuration file is missing, unreadable or malformed."""
+    """The configuration is missing, unreadable, malformed or holds a wrong key or value."""
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
+def setting(
+    default: Any = ...,
+    description: str = "",
+    *,
+    env: str | None = None,
+    scrapy: str | None = None,
+    factory: Any = None,
+    **constraints: Any,
+) -> Any:
+    """A field: its default (``...``: required), a one-line description, the env var that
+    overrides it and the Scrapy setting christmas_spiders/settings.py maps it onto."""
+    extra = {name: value for name, value in (("env", env), ("scrapy", scrapy)) if value}
+    if factory is not None:
+        return Field(
+            default_factory=factory,
+            description=description,
+            json_schema_extra=extra or None,
+            **constraints,
+        )
+    return Field(
+        default=default, description=description, json_schema_extra=extra or None, **constraints
+    )
 
 
-def _set_dotted(config: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = config
-    for part in parents:
-        node = node.setdefault(part, {})
-    current = node.get(leaf)
-    if isinstance(current, int) and not isinstance(current, bool):
-        value = int(value)
-    node[leaf] = value
+class Section(BaseModel):
+    # Unknown keys are errors (a misspelt key would otherwise be silently ignored).
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _list(*values: str) -> Any:
+    return lambda: list(values)
+
+
+CHROMIUM_ARGUMENTS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+class EmbeddedPostgresConfig(Section):
+    data_dir: str | None = setting(
+        None,
+        "Data folder of the embedded Postgres (Unix socket inside, no TCP port); none: "
+        "/var/lib/christmas_spiders/pgdata as root, else ~/.local/share/christmas_spiders/pgdata.",
+        env="CHRISTMAS_PGDATA",
+    )
+    database: str = setting("christmas", "Name of the application database in it.", min_length=1)
+    allow_open_parents: bool = setting(
+        False,
+        "Run as root, let embedded-postgres open (chmod g+rx,o+rx) the data folder's parents.",
+    )
+
+
+class CrawlConfig(Section):
+    obey_robots_txt: bool = setting(True, "Obey the shops' robots.txt.", scrapy="ROBOTSTXT_OBEY")
+    autothrottle: bool = setting(
+        True, "Adapt the delay to the shop's response times.", scrapy="AUTOTHROTTLE_ENABLED"
+    )
+    concurrent_requests: int = setting(
+        16, "Requests in flight at once, all shops together.", scrapy="CONCURRENT_REQUESTS", ge=1
+    )
+    concurrent_requests_per_domain: int = setting(
+        2, "Requests in flight at once per shop.", scrapy="CONCURRENT_REQUESTS_PER_DOMAIN", ge=1
+    )
+    download_delay: float = setting(
+        1.0,
+        "Seconds between two requests to one shop (also AutoThrottle's start delay, at least 1).",
+        scrapy="DOWNLOAD_DELAY",
+        ge=0,
+    )
+    download_timeout_seconds: float = setting(
+        30.0, "Seconds before a download is given up.", scrapy="DOWNLOAD_TIMEOUT", gt=0
+    )
+    retry_times: int = setting(
+        3, "New attempts after a 5xx, 408, 429 or a dropped connection.", scrapy="RETRY_TIMES", ge=0
+    )
+    contact: str = setting(
+        "christmas-spiders@example.org",
+        "Contact address in the User-Agent (christmas_spiders/1.0 (+mailto:...)).",
+        env="CHRISTMAS_CONTACT",
+        scrapy="USER_AGENT",
+        min_length=1,
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = setting(
+        "INFO", "Scrapy's log level.", scrapy="LOG_LEVEL"
+    )
+    progress_interval_seconds: float = setting(
+        5.0,
+        "Seconds between two progress lines in the log; 0: none.",
+        scrapy="CHRISTMAS_PROGRESS_INTERVAL",
+        ge=0,
+    )
+    stats_file: str | None = setting(
+        None,
+        "Write the crawl's final stats as JSON to this file; none: not written.",
+        scrapy="CHRISTMAS_STATS_FILE",
+    )
+    year_links_ttl_seconds: int = setting(
+        86400,
+        "Seconds the links of a shop's year index are kept before the index is rendered again.",
+        scrapy="CHRISTMAS_YEAR_LINKS_TTL",
+        ge=0,
+    )
+    year_links_cache_file: str = setting(
+        "var/year-links-cache.json",
+        "Where the year-link cache lives without Redis (relative: to the working directory).",
+        scrapy="CHRISTMAS_YEAR_LINKS_FILE",
+        min_length=1,
+    )
+    refresh_year_links: bool = setting(
+        False,
+        "Render every year index again, ignoring the cache (also -a refresh_year_links=1).",
+        scrapy="CHRISTMAS_REFRESH_YEAR_LINKS",
+    )
+    stock_wording: dict[
+        Literal["hookedonhallmark", "ornament_shop", "hallmark_ornaments"], StockPhrases
+    ] = setting(
+        factory=dict,
+        description="More stock phrases per shop ({shop: {in_stock: [...], out_of_stock: "
+        "[...]}}); stock text that starts with none of them gives availability unknown.",
+        scrapy="CHRISTMAS_STOCK_WORDING",
+    )
+    dead_letter_dir: str = setting(
+        "var/dead-letter",
+        "Where items the database could not take are kept (relative: to the working directory).",
+        env="CHRISTMAS_DEAD_LETTER_DIR",
+        scrapy="CHRISTMAS_DEAD_LETTER_DIR",
+        min_length=1,
+    )
+
+
+class StockPhrases(Section):
+    """One shop's stock phrases, added to the built-in ones."""
+
+    in_stock: list[str] = setting(
+        factory=list, description="Phrases that mean in stock (the word N: a number)."
+    )
+    out_of_stock: list[str] = setting(
+        factory=list, description="Phrases that mean out of stock (the word N: a number)."
+    )
+
+
+class SeleniumConfig(Section):
+    driver_name: Literal["chrome"] = setting(
+        "chrome", "WebDriver to drive (Chromium only).", scrapy="SELENIUM_DRIVER_NAME"
+    )
+    driver_executable_path: str = setting(
+        "/usr/bin/chromedriver",
+        "chromedriver; empty or missing: the browser pool is off.",
+        env="CHRISTMAS_CHROMEDRIVER",
+        scrapy="SELENIUM_DRIVER_EXECUTABLE_PATH",
+    )
+    browser_executable_path: str = setting(
+        "/usr/bin/chromium",
+        "Chromium; empty or missing: the browser pool is off.",
+        env="CHRISTMAS_CHROMIUM",
+        scrapy="SELENIUM_BROWSER_EXECUTABLE_PATH",
+    )
+    driver_arguments: list[str] = setting(
+        factory=_list(*CHROMIUM_ARGUMENTS),
+        description="Chromium flags (each driver also gets its own temporary --user-data-dir).",
+        scrapy="SELENIUM_DRIVER_ARGUMENTS",
+    )
+    load_images: bool = setting(
+        False,
+        "Let Chromium download images (pages are parsed, never looked at).",
+        scrapy="SELENIUM_LOAD_IMAGES",
+    )
+    pool_size: int = setting(
+        2,
+        "Browsers rendering at once; 0: the pool is off.",
+        env="CHRISTMAS_SELENIUM_POOL_SIZE",
+        scrapy="SELENIUM_POOL_SIZE",
+        ge=0,
+    )
+    page_timeout_seconds: float = setting(
+        30.0,
+        "Page load limit (request meta selenium_page_timeout overrides it).",
+        scrapy="SELENIUM_PAGE_TIMEOUT",
+        gt=0,
+    )
+    wait_seconds: float = setting(
+        10.0,
+        "Wait for a SeleniumRequest's wait_until when the request sets no wait_time.",
+        scrapy="SELENIUM_WAIT_TIME",
+        ge=0,
+    )
+    wait_poll_seconds: float = setting(
+        0.05,
+        "Seconds between two checks of a wait_until callable other than element_present.",
+        scrapy="SELENIUM_WAIT_POLL",
+        gt=0,
+    )
+    fail_on_wait_timeout: bool = setting(
+        False,
+        "Fail the request instead of returning the page when wait_until never holds.",
+        scrapy="SELENIUM_FAIL_ON_WAIT_TIMEOUT",
+    )
+    retry_times: int = setting(
+        2,
+        "New attempts after a browser crash or hang, each with a fresh driver.",
+        scrapy="SELENIUM_RETRY_TIMES",
+        ge=0,
+    )
+    download_delay: float | None = setting(
+        None,
+        "Seconds between two page loads on one shop (browsers bypass Scrapy's download slots); "
+        "none: DOWNLOAD_DELAY.",
+        scrapy="SELENIUM_DOWNLOAD_DELAY",
+        ge=0,
+    )
+    watchdog_grace_seconds: float = setting(
+        10.0,
+        "Seconds beyond the load and wait limits before the watchdog kills a browser.",
+        scrapy="SELENIUM_WATCHDOG_GRACE",
+        ge=0,
+    )
+
+
+class AuditConfig(Section):
+    tracked_fields: list[str] = setting(
+        factory=_list("price", "availability"),
+        description="Fields of products whose changes the audit trigger records.",
+        min_length=1,
+    )
+    notify_channel: str = setting(
+        "product_changes", "pg_notify channel woken on every audit row.", min_length=1
+    )
+
+
+class PipelineConfig(Section):
+    store_items: bool = setting(
+        True,
+        "Store items and record crawl runs in the database; off: crawls without a database.",
+        scrapy="CHRISTMAS_STORE_ITEMS",
+    )
+    batch_size: int = setting(
+        500,
+        "Items per upsert transaction.",
+        env="CHRISTMAS_BATCH_SIZE",
+        scrapy="CHRISTMAS_UPSERT_BATCH_SIZE",
+        ge=1,
+    )
+    batch_seconds: float = setting(
+        2.0,
+        "Seconds an item may wait in a batch before the batch is written anyway.",
+        scrapy="CHRISTMAS_UPSERT_BATCH_SECONDS",
+        gt=0,
+    )
+    db_retries: int = setting(
+        5,
+        "Attempts at writing a batch before its items go to the dead-letter file.",
+        scrapy="CHRISTMAS_DB_RETRIES",
+        ge=0,
+    )
+    retry_base_seconds: float = setting(
+        0.5,
+        "Backoff before the first retry, doubled each time (0.5, 1, 2, 4, 8 s).",
+        scrapy="CHRISTMAS_DB_RETRY_BASE_SECONDS",
+        ge=0,
+    )
+
+
+class MonitorsConfig(Section):
+    max_item_drop_ratio: float = setting(
+        0.2,
+        "Largest share of items a crawl may lose against the last complete run and pass.",
+        scrapy="CHRISTMAS_MAX_ITEM_DROP_RATIO",
+        ge=0,
+        le=1,
+    )
+    min_field_coverage: float = setting(
+        1.0,
+        "Smallest share of items that must carry each required field for the crawl to pass.",
+        scrapy="CHRISTMAS_MIN_FIELD_COVERAGE",
+        ge=0,
+        le=1,
+    )
+    max_failed_product_page_ratio: float = setting(
+        0.01,
+        "Largest share of product pages that may fail (after their retries) for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_failed_year_indexes: int = setting(
+        0,
+        "Most year indexes (year listing walks) that may fail for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_YEAR_INDEXES",
+        ge=0,
+    )
+    max_dropped_ratio: float = setting(
+        0.1,
+        "Largest share of product pages that may be dropped (unparseable) for a pass.",
+        scrapy="CHRISTMAS_MAX_DROPPED_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_drop_reason_ratio: float = setting(
+        0.05,
+        "Largest share of product pages any one drop reason may take (layout drift).",
+        scrapy="CHRISTMAS_MAX_DROP_REASON_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_price_conflict_ratio: float = setting(
+        0.01,
+        "Largest share of product pages whose two prices may disagree (price_conflict).",
+        scrapy="CHRISTMAS_MAX_PRICE_CONFLICT_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_unknown_availability_ratio: float = setting(
+        0.05,
+        "Largest share of items whose stock wording may be unknown.",
+        scrapy="CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_delist_ratio: float = setting(
+        0.1,
+        "A complete crawl delisting more than this share of a vendor's products delists "
+        "nothing and fails instead.",
+        scrapy="CHRISTMAS_MAX_DELIST_RATIO",
+        ge=0,
+        le=1,
+    )
+
+
+class ApiConfig(Section):
+    max_limit: int = setting(500, "Largest page size a client may ask for.", ge=1)
+    default_limit: int = setting(100, "Page size when the client names none.", ge=1)
+    rate_limit: str = setting(
+        "600/minute", "Per-key rate limit (Flask-Limiter syntax).", env="CHRISTMAS_API_RATE_LIMIT"
+    )
+    statement_timeout_ms: int = setting(
+        5000, "Longest SQL statement of the API's connections, in milliseconds.", ge=1
+    )
+    readonly_role: str = setting(
+        "christmas_reader", "Database role the API connects as (read-only).", min_length=1
+    )
+    readonly_password: str | None = setting(
+        None, "That role's password.", env="CHRISTMAS_READONLY_PASSWORD"
+    )
+    database_url_readonly: str | None = setting(
+        None,
+        "The API's connection; none: database_url with readonly_role and readonly_password.",
+        env="DATABASE_URL_READONLY",
+    )
+    pool_size: int = setting(8, "Connections per API worker.", ge=1)
+    key_cache_seconds: float = setting(
+        5.0,
+        "Seconds a key found is remembered (a revocation's delay); a key not found is asked "
+        "for again on the next request.",
+        ge=0,
+    )
+    rate_limit_prefix: str = setting(
+        "christmas_api", "Prefix of the rate limiter's keys in Redis.", min_length=1
+    )
+    rate_limit_storage: str | None = setting(
+        None,
+        "Where rate-limit counters live; none: REDIS_URL when set, else this process's memory; "
+        "christmas-sqlite:///path shares them between the processes of a machine.",
+    )
+    cursor_secret: str | None = setting(
+        None,
+        "Signs pagination cursors; none: the installation's own secret, generated in the "
+        "database (table api_settings).",
+        min_length=16,
+    )
+    public_base_url: str | None = setting(
+        None,
+        "The API's public address for Link headers (https://example.org); none: links are "
+        "relative to the request path (the Host header is never echoed).",
+    )
+
+
+class DistributedConfig(Section):
+    key_prefix: str = setting(
+        "christmas",
+        "Prefix of every Redis key (christmas_spiders/redis_keys.py).",
+        env="CHRISTMAS_REDIS_PREFIX",
+        scrapy="CHRISTMAS_REDIS_KEY_PREFIX",
+        min_length=1,
+    )
+    heartbeat_seconds: float = setting(
+        5.0,
+        "Seconds between two heartbeats of a worker.",
+        scrapy="CHRISTMAS_WORKER_HEARTBEAT",
+        gt=0,
+    )
+    worker_timeout_seconds: float = setting(
+        20.0,
+        "A worker silent this long is taken for dead; its in-flight pages are fetched again.",
+        scrapy="CHRISTMAS_WORKER_TIMEOUT",
+        gt=0,
+    )
+    idle_poll_seconds: float = setting(
+        1.0,
+        "Seconds between two looks at the shared queue while it is empty.",
+        scrapy="CHRISTMAS_IDLE_POLL",
+        gt=0,
+    )
+    ack_interval_seconds: float = setting(
+        0.5,
+        "Seconds between two acknowledgements of fully processed pages.",
+        scrapy="CHRISTMAS_ACK_INTERVAL",
+        gt=0,
+    )
+    pop_batch: int = setting(
+        4, "Requests a worker claims per Redis round trip.", scrapy="CHRISTMAS_POP_BATCH", ge=1
+    )
+    session_ttl_seconds: int = setting(
+        604800,
+        "Seconds the keys of an abandoned crawl session are kept.",
+        scrapy="CHRISTMAS_SESSION_TTL",
+        ge=1,
+    )
+    finished_session_ttl_seconds: int = setting(
+        86400,
+        "Seconds the keys of a finished crawl session are kept.",
+        scrapy="CHRISTMAS_FINISHED_SESSION_TTL",
+        ge=1,
+    )
+
+
+class AlertsConfig(Section):
+    operator_notify: list[str] = setting(
+        factory=list,
+        description="Apprise URLs told when a crawl fails its verdict; empty: only logged.",
+    )
+    dashboard_url: str | None = setting(
+        None, "The dashboard's base URL: messages then link {dashboard_url}/ornaments/<sku>."
+    )
+    retry_attempts: int = setting(6, "Delivery attempts per message.", ge=1)
+    retry_base_seconds: float = setting(
+        2.0, "First wait between two attempts, doubled each time.", gt=0
+    )
+    retry_max_seconds: float = setting(600.0, "Longest wait between two attempts.", gt=0)
+    delivery_workers: int = setting(4, "Messages sent at the same time.", ge=1)
+    poll_seconds: float = setting(
+        30.0, "Longest sleep without a NOTIFY (a NOTIFY wakes the service at once).", gt=0
+    )
+    verdict_poll_seconds: float = setting(
+        0.5, "Sleep between two looks at a pending crawl's verdict.", gt=0
+    )
+    batch_rows: int = setting(5000, "Audit rows read per step.", ge=1)
+
+
+class ScrapydConfig(Section):
+    url: str = setting(
+        "http://127.0.0.1:6800", "The scrapyd the scheduler talks to.", env="SCRAPYD_URL"
+    )
+    project: str = setting("christmas_spiders", "scrapyd project name.", min_length=1)
+    username: str | None = setting(None, "scrapyd HTTP user.", env="SCRAPYD_USERNAME")
+    password: str | None = setting(None, "scrapyd HTTP password.", env="SCRAPYD_PASSWORD")
+
+
+class ScheduleEntryConfig(Section):
+    name: str = setting(description="Entry name (letters, digits, '_' and '-').", min_length=1)
+    spider: str = setting(description="Spider to schedule.", min_length=1)
+    cron: str = setting(description="When, as a cron expression in scheduler.timezone.")
+    args: dict[str, str] = setting(
+        factory=dict,
+        description="Spider arguments; {year} and {previous_year} are filled in per run.",
+    )
+    workers: int = setting(1, "Jobs started per run (one crawl session).", ge=1)
+
+
+def _default_schedules() -> list[ScheduleEntryConfig]:
+    # Each shop fully once a day, staggered; the current and previous year every 6 hours.
+    entries = [
+        ScheduleEntryConfig(name=f"{spider}-full", spider=spider, cron=f"0 {hour} * * *")
+        for spider, hour in (
+            ("hookedonhallmark", 1),
+            ("ornament_shop", 2),
+            ("hallmark_ornaments", 3),
+        )
+    ]
+    entries += [
+        ScheduleEntryConfig(
+            name=f"{spider}-recent",
+            spider=spider,
+            cron=f"{minute} */6 * * *",
+            args={"years": "{previous_year}-{year}"},
+        )
+        for spider, minute in (
+            ("hookedonhallmark", 20),
+            ("ornament_shop", 30),
+            ("hallmark_ornaments", 40),
+        )
+    ]
+    return entries
+
+
+class SchedulerConfig(Section):
+    state_file: str = setting(
+        "var/scheduler-state.json",
+        "Last slot handled per schedule entry (relative: to the working directory).",
+        env="CHRISTMAS_SCHEDULER_STATE",
+        min_length=1,
+    )
+    timezone: str = setting("UTC", "Time zone of the schedules' cron expressions.", min_length=1)
+    poll_seconds: float = setting(30.0, "Seconds between two looks at the schedules.", gt=0)
+    request_timeout_seconds: float = setting(10.0, "Timeout of a call to scrapyd.", gt=0)
+    retry_initial_seconds: float = setting(
+        5.0, "First wait after scrapyd failed to answer, doubled each time.", gt=0
+    )
+    retry_max_seconds: float = setting(300.0, "Longest wait between two calls to scrapyd.", gt=0)
+
+
+class ProjectConfig(Section):
+    """Every setting of the project, with its default."""
+
+    database_url: str | None = setting(
+        None,
+        "PostgreSQL to use, as is (never started); none: the embedded Postgres.",
+        env="DATABASE_URL",
+        scrapy="CHRISTMAS_DATABASE_URL",
+    )
+    redis_url: str | None = setting(
+        None,
+        "Redis of the crawl sessions (several workers per crawl) and the API's rate limits; "
+        "none: one worker, Scrapy's own scheduler.",
+        env="REDIS_URL",
+        scrapy="REDIS_URL",
+    )
+    embedded_postgres: EmbeddedPostgresConfig = setting(
+        factory=EmbeddedPostgresConfig, description="The embedded PostgreSQL server."
+    )
+    crawl: CrawlConfig = setting(factory=CrawlConfig, description="Crawling the shops.")
+    selenium: SeleniumConfig = setting(
+        factory=SeleniumConfig, description="The browser pool for JavaScript pages."
+    )
+    audit: AuditConfig = setting(factory=AuditConfig, description="The products audit trigger.")
+    pipeline: PipelineConfig = setting(factory=PipelineConfig, description="Storing items.")
+    monitors: MonitorsConfig = setting(
+        factory=MonitorsConfig, description="When a crawl counts as complete."
+    )
+    api: ApiConfig = setting(factory=ApiConfig, description="The read API.")
+    distributed: DistributedConfig = setting(
+        factory=DistributedConfig, description="Crawl sessions shared through Redis."
+    )
+    alerts: AlertsConfig = setting(factory=AlertsConfig, description="Price alerts.")
+    scrapyd: ScrapydConfig = setting(factory=ScrapydConfig, description="The scrapyd server.")
+    schedules: list[ScheduleEntryConfig] = setting(
+        factory=_default_schedules,
+        description="Cron entries of python -m christmas_spiders.scheduler.",
+    )
+    scheduler: SchedulerConfig = setting(
+        factory=SchedulerConfig, description="The cron scheduler process."
+    )
+
+
+# The model's defaults as a plain nested mapping (no file, no environment).
+DEFAULTS: dict[str, Any] = ProjectConfig().model_dump()
+
+
+# --- walking the model ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    """One leaf of the model: its dotted name, its field and the Scrapy/env names."""
+
+    dotted: str
+    info: FieldInfo
+    annotation: Any
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        extra = self.info.json_schema_extra
+        return extra if isinstance(extra, dict) else {}
+
+    @property
+    def env(self) -> str | None:
+        return self.extra.get("env")
+
+    @property
+    def scrapy(self) -> str | None:
+        return self.extra.get("scrapy")
+
+    @property
+    def required(self) -> bool:
+        return self.info.is_required()
+
+    def default(self) -> Any:
+        value = self.info.get_default(call_default_factory=True)
+        return value.model_dump() if isinstance(value, BaseModel) else value
+
+
+def _section_of(annotation: Any) -> type[Section] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, Section) else None
+
+
+def _list_item_section(annotation: Any) -> type[Section] | None:
+    if typing.get_origin(annotation) is list:
+        (item,) = typing.get_args(annotation)
+        return _section_of(item)
+    return None
+
+
+def iter_keys(model: type[Section] = ProjectConfig, prefix: str = "") -> Iterator[Key]:
+    """Every leaf key of ``model``, dotted (a list of entries also yields ``name[].field``)."""
+    for name, info in model.model_fields.items():
+        dotted = f"{prefix}{name}"
+        section = _section_of(info.annotation)
+        if section is not None:
+            yield from iter_keys(section, f"{dotted}.")
+            continue
+        yield Key(dotted, info, info.annotation)
+        entry = _list_item_section(info.annotation)
+        if entry is not None:
+            yield from iter_keys(entry, f"{dotted}[].")
+
+
+def env_variables() -> dict[str, str]:
+    """Environment variable -> the dotted key it overrides."""
+    return {key.env: key.dotted for key in iter_keys() if key.env}
+
+
+def _model_at(loc: Sequence[int | str]) -> type[Section] | None:
+    """The model class that holds the key at ``loc`` (a pydantic error location)."""
+    model: type[Section] | None = ProjectConfig
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = _section_of(info.annotation) or _list_item_section(info.annotation)
+    return model
+
+
+def _dotted(loc: Sequence[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def type_name(annotation: Any) -> str:
+    """A short readable type: ``int``, ``str | None``, ``list[str]``, ``one of 'a', 'b'``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(arg) for arg in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(type_name(arg) for arg in args)
+    if origin is not None:
+        return f"{origin.__name__}[{', '.join(type_name(arg) for arg in args)}]"
+    if annotation is type(None):
+        return "None"
+    section = _section_of(annotation)
+    if section is not None:
+        return "object"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _bounds(info: FieldInfo) -> str:
+    parts = []
+    for item in info.metadata:
+        for attribute, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            value = getattr(item, attribute, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                parts.append(f"{sign} {value}")
+        if getattr(item, "min_length", None):
+            parts.append("not empty")
+    return ", ".join(parts)
+
+
+def expected(key_info: FieldInfo | None, annotation: Any) -> str:
+    text = type_name(annotation)
+    bounds = _bounds(key_info) if key_info is not None else ""
+    return f"{text}, {bounds}" if bounds else text
+
+
+# --- reading -------------------------------------------------------------------------
 
 
 def resolve_config_path(env: str | None = None, config_path: str | None = None) -> Path:
@@ -231,8 +755,39 @@ def resolve_config_path(env: str | None = None, config_path: str | None = None) 
     return PROJECT_ROOT / path
 
 
-def _read_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    if path in seen:
+def _shown(path: Path | Traversable) -> str:
+    """A file's name in messages: relative to the project when inside it."""
+    if isinstance(path, Path):
+        try:
+            return str(path.resolve().relative_to(PROJECT_ROOT))
+        except ValueError:
+            return str(path)
+    return str(path)
+
+
+def _merge(
+    base: dict[str, Any],
+    override: Mapping[str, Any],
+    sources: dict[str, str],
+    source: str,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """``override`` merged into a copy of ``base``; ``sources`` learns who set each key."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value, sources, source, f"{dotted}.")
+        else:
+            merged[key] = copy.deepcopy(value)
+            sources[dotted] = source
+    return merged
+
+
+def _read_file(
+    path: Path | Traversable, sources: dict[str, str], seen: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    if str(path) in seen:
         raise ConfigError(f"config files extend each other in a loop: {path}")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -243,39 +798,231 @@ def _read_file(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a JSON object")
     parent = data.pop("extends", None)
-    if parent:
+    base: dict[str, Any] = {}
+    if parent is not None:
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{_shown(path)}: extends: expected a file name, got {parent!r}")
         sibling = (
             path.parent / parent
             if isinstance(path, Path)
             else files("christmas_spiders").joinpath("_config", parent)
         )
-        return _deep_merge(_read_file(sibling, (*seen, path)), data)
-    return data
+        base = _read_file(sibling, sources, (*seen, str(path)))
+    return _merge(base, data, sources, _shown(path))
+
+
+def _source_of(loc: Sequence[int | str], sources: Mapping[str, str]) -> str:
+    parts = [str(part) for part in loc]
+    while parts:
+        found = sources.get(".".join(parts))
+        if found:
+            return found
+        parts.pop()
+    return "config"
+
+
+def _describe(error: ErrorDetails, source: str) -> str:
+    loc = tuple(error["loc"])
+    name = _dotted(loc)
+    if error["type"] == "extra_forbidden":
+        holder = _model_at(loc[:-1])
+        known = list(holder.model_fields) if holder else []
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1)
+        hint = f" (did you mean {_dotted((*loc[:-1], guess[0]))}?)" if guess else ""
+        return f"{source}: {name}: unknown key{hint}"
+    holder = _model_at(loc[:-1])
+    info = holder.model_fields.get(str(loc[-1])) if holder and loc else None
+    want = f"; expected {expected(info, info.annotation)}" if info is not None else ""
+    got = "" if error["type"] == "missing" else f", got {error['input']!r}"
+    return f"{source}: {name}: {error['msg']}{got}{want}"
+
+
+def _invalid(
+    exc: ValidationError, source_of: Callable[[tuple[int | str, ...]], str]
+) -> ConfigError:
+    lines = [_describe(error, source_of(tuple(error["loc"]))) for error in exc.errors()]
+    return ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def _from_files(data: dict[str, Any], sources: Mapping[str, str]) -> ProjectConfig:
+    # JSON values are taken as typed ("5" is no number); JSON has no int/float split, so
+    # an integer is a valid float: strict JSON validation checks exactly that way.
+    try:
+        return ProjectConfig.model_validate_json(json.dumps(data), strict=True)
+    except ValidationError as exc:
+        raise _invalid(exc, lambda loc: _source_of(loc, sources)) from None
+
+
+def _apply_environment(model: ProjectConfig, environ: Mapping[str, str]) -> ProjectConfig:
+    data = model.model_dump()
+    given: dict[str, str] = {}
+    for key in iter_keys():
+        value = environ.get(key.env) if key.env else None
+        if not value:
+            continue
+        *parents, leaf = key.dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+        given[key.dotted] = f"environment variable {key.env}"
+    if not given:
+        return model
+
+    # Env vars are text: parse them as such ("6000" is an int); the rest is already typed.
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid(exc, lambda loc: given.get(_dotted(loc), "config")) from None
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    model: ProjectConfig
+    env: str
+    config_path: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.model.model_dump(), "env": self.env, "config_path": self.config_path}
+
+
+def _load(
+    env: str | None, config_path: str | None, environ: Mapping[str, str] | None
+) -> LoadedConfig:
+    environ = os.environ if environ is None else environ
+    path = resolve_config_path(env, config_path)
+    explicit = bool(config_path or environ.get("CONFIG_PATH") or env or environ.get("ENV"))
+    exists = path.exists() if isinstance(path, Path) else path.is_file()
+    sources: dict[str, str] = {}
+    data = _read_file(path, sources) if exists or explicit else {}
+    model = _apply_environment(_from_files(data, sources), environ)
+    return LoadedConfig(model, env or environ.get("ENV") or "default", str(path))
 
 
 def load_config(
     env: str | None = None,
     config_path: str | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Merge defaults, the environment's JSON file and env var overrides."""
-    environ = os.environ if environ is None else environ
-    path = resolve_config_path(env, config_path)
-    explicit = bool(config_path or environ.get("CONFIG_PATH") or env or environ.get("ENV"))
-    exists = path.exists() if isinstance(path, Path) else path.is_file()
-    if exists or explicit:
-        config = _deep_merge(DEFAULTS, _read_file(path))
-    else:
-        config = copy.deepcopy(DEFAULTS)
-    config["env"] = env or environ.get("ENV") or "default"
-    config["config_path"] = str(path)
-    for variable, dotted in ENV_OVERRIDES.items():
-        if environ.get(variable):
-            _set_dotted(config, dotted, environ[variable])
-    return config
+    """The model's defaults, the environment's JSON file and env vars, as a plain dict
+    (plus ``env`` and ``config_path``: where it was read from)."""
+    return _load(env, config_path, environ).as_dict()
+
+
+def load_model(
+    env: str | None = None,
+    config_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ProjectConfig:
+    """The same as :func:`load_config`, as the typed :class:`ProjectConfig`."""
+    return _load(env, config_path, environ).model
+
+
+@lru_cache(maxsize=1)
+def _process_config() -> LoadedConfig:
+    return _load(None, None, None)
 
 
 @lru_cache(maxsize=1)
 def get_config() -> dict[str, Any]:
-    """The process-wide configuration (read once)."""
-    return load_config()
+    """The process-wide configuration (read once), as a plain nested dict."""
+    return _process_config().as_dict()
+
+
+def get_model() -> ProjectConfig:
+    """The process-wide configuration (read once), typed."""
+    return _process_config().model
+
+
+# --- the reference table of docs/configuration.md --------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        return f"`{value}`" if value else '`""`'
+    return f"`{json.dumps(value)}`"
+
+
+def markdown_reference() -> str:
+    """The table of every key (and the default schedules), as docs/configuration.md has it."""
+    rows = [
+        "| key | env var | Scrapy setting | type | default | description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key in iter_keys():
+        if key.dotted == "schedules":
+            default = "the entries below"
+        else:
+            default = "required" if key.required else _cell(key.default())
+        rows.append(
+            "| "
+            + " | ".join(
+                (
+                    f"`{key.dotted}`",
+                    f"`{key.env}`" if key.env else "",
+                    f"`{key.scrapy}`" if key.scrapy else "",
+                    expected(key.info, key.annotation).replace("|", "\\|"),
+                    default.replace("|", "\\|"),
+                    key.info.description or "",
+                )
+            )
+            + " |"
+        )
+    schedules = json.dumps(DEFAULTS["schedules"], indent=2)
+    return "\n".join(
+        [
+            TABLE_START,
+            *rows,
+            "",
+            "Default `schedules`:",
+            "",
+            "```json",
+            schedules,
+            "```",
+            TABLE_END,
+        ]
+    )
+
+
+def documented_reference(path: Path = DOCS_FILE) -> str:
+    """The reference part of docs/configuration.md, markers included."""
+    text = path.read_text(encoding="utf-8")
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        raise ConfigError(f"{path}: no reference table between {TABLE_START!r} and {TABLE_END!r}")
+    return text[start : end + len(TABLE_END)]
+
+
+def update_docs(path: Path = DOCS_FILE) -> None:
+    """Rewrite the reference part of docs/configuration.md from the model."""
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(documented_reference(path), markdown_reference()), "utf-8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m christmas_spiders.config")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--markdown", action="store_true", help="print the reference table")
+    action.add_argument(
+        "--update-docs", action="store_true", help=f"rewrite the table in {_shown(DOCS_FILE)}"
+    )
+    args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown_reference())
+    elif args.update_docs:
+        update_docs()
+    else:
+        try:
+            print(json.dumps(load_config(), indent=2))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,15 +1,14 @@
-"""Every Redis key the project uses, and the defaults around them, in one place.
+"""Every Redis key the project uses, in one place.
 
 A crawl *session* is one ``crawl_id``: all workers started with the same
 ``-a crawl_id=X`` share its queue, its dedupe set and its in-flight table, and a
 new ``crawl_id`` starts from nothing, so each scheduled re-crawl visits every
 product again. Templates are %-formatted with ``prefix``, ``spider`` and
-``crawl_id`` (scrapy-redis itself only knows ``spider``).
+``crawl_id`` (scrapy-redis itself only knows ``spider``); the prefix is config
+``distributed.key_prefix`` (setting ``CHRISTMAS_REDIS_KEY_PREFIX``).
 """
 
 from __future__ import annotations
-
-KEY_PREFIX = "christmas"
 
 # Per-session keys (a session is (spider, crawl_id)).
 SESSION_KEY = "%(prefix)s:%(spider)s:%(crawl_id)s"
@@ -32,18 +31,8 @@ FINISHED_KEY = SESSION_KEY + ":finished"
 # Per-spider, per-origin cache of the links read from the JS-built year index.
 YEAR_LINKS_KEY = "%(prefix)s:%(spider)s:year_links:%(origin)s"
 
-# Timing defaults (seconds); config key ``distributed`` overrides them.
-HEARTBEAT_SECONDS = 5.0
-WORKER_TIMEOUT_SECONDS = 20.0
-IDLE_POLL_SECONDS = 1.0
-ACK_INTERVAL_SECONDS = 0.5
-# Requests a worker pops per round trip (claimed by it until processed).
-POP_BATCH = 4
-SESSION_TTL_SECONDS = 7 * 24 * 3600
-FINISHED_SESSION_TTL_SECONDS = 24 * 3600
 
-
-def session_keys(spider: str, crawl_id: str, prefix: str = KEY_PREFIX) -> dict[str, str]:
+def session_keys(spider: str, crawl_id: str, prefix: str) -> dict[str, str]:
     """The formatted key names of one session (without the per-worker heartbeat keys)."""
     values = {"prefix": prefix, "spider": spider, "crawl_id": crawl_id}
     return {
@@ -56,7 +45,7 @@ def session_keys(spider: str, crawl_id: str, prefix: str = KEY_PREFIX) -> dict[s
     }
 
 
-def worker_key(spider: str, crawl_id: str, worker_id: str, prefix: str = KEY_PREFIX) -> str:
+def worker_key(spider: str, crawl_id: str, worker_id: str, prefix: str) -> str:
     return WORKER_KEY % {
         "prefix": prefix,
         "spider": spider,
@@ -65,5 +54,5 @@ def worker_key(spider: str, crawl_id: str, worker_id: str, prefix: str = KEY_PRE
     }
 
 
-def year_links_key(spider: str, origin: str, prefix: str = KEY_PREFIX) -> str:
+def year_links_key(spider: str, origin: str, prefix: str) -> str:
     return YEAR_LINKS_KEY % {"prefix": prefix, "spider": spider, "origin": origin}

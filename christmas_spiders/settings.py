@@ -1,30 +1,35 @@
-"""Scrapy settings, derived from the project configuration (see christmas_spiders.config).
+"""Scrapy settings, mapped from the project configuration (christmas_spiders.config).
 
-Everything tunable lives in config/*.json or environment variables; this module
-only maps it onto Scrapy's setting names. ``-s NAME=VALUE`` still overrides any
-of them for one crawl.
+Every tunable value and its default is a field of the configuration model (set in
+config/*.json or an environment variable; docs/configuration.md lists them); this
+module only maps it onto Scrapy's setting names, and wires the project's components.
+``scrapy crawl ... -s NAME=VALUE`` overrides any of them for one crawl.
 """
 
 from __future__ import annotations
 
-from christmas_spiders.config import get_config
-from christmas_spiders.items import ITEM_FIELDS, ProductItem
+from christmas_spiders.config import get_model
+from christmas_spiders.items import REQUIRED_FIELDS, ProductItem
 
-CONFIG = get_config()
-_crawl = CONFIG["crawl"]
-_selenium = CONFIG["selenium"]
+_config = get_model()
+_crawl = _config.crawl
+_selenium = _config.selenium
+_pipeline = _config.pipeline
+_distributed = _config.distributed
 
 BOT_NAME = "christmas_spiders"
 SPIDER_MODULES = ["christmas_spiders.spiders"]
 NEWSPIDER_MODULE = "christmas_spiders.spiders"
+# The project's `scrapy crawl`: exits non-zero unless the crawl's verdict is a pass.
+COMMANDS_MODULE = "christmas_spiders.commands"
 
 # --- Politeness (real shops by default; the "replica" profile lifts these) ---
-USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl['contact']})"
-ROBOTSTXT_OBEY = bool(_crawl["obey_robots_txt"])
-CONCURRENT_REQUESTS = int(_crawl["concurrent_requests"])
-CONCURRENT_REQUESTS_PER_DOMAIN = int(_crawl["concurrent_requests_per_domain"])
-DOWNLOAD_DELAY = float(_crawl["download_delay"])
-AUTOTHROTTLE_ENABLED = bool(_crawl["autothrottle"])
+USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl.contact})"
+ROBOTSTXT_OBEY = _crawl.obey_robots_txt
+CONCURRENT_REQUESTS = _crawl.concurrent_requests
+CONCURRENT_REQUESTS_PER_DOMAIN = _crawl.concurrent_requests_per_domain
+DOWNLOAD_DELAY = _crawl.download_delay
+AUTOTHROTTLE_ENABLED = _crawl.autothrottle
 AUTOTHROTTLE_START_DELAY = max(DOWNLOAD_DELAY, 1.0)
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 COOKIES_ENABLED = False
@@ -53,30 +58,25 @@ REMOTE_CONTROL_ENABLED = False
 
 # --- Robustness: 5xx and dropped connections are retried, then counted ---
 RETRY_ENABLED = True
-RETRY_TIMES = 3
+RETRY_TIMES = _crawl.retry_times
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
-DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_TIMEOUT = _crawl.download_timeout_seconds
 
 # --- JS pages: the project's Selenium pool (scrapy-selenium's setting names) ---
-SELENIUM_DRIVER_NAME = _selenium["driver_name"]
-SELENIUM_DRIVER_EXECUTABLE_PATH = _selenium["driver_executable_path"]
-SELENIUM_BROWSER_EXECUTABLE_PATH = _selenium["browser_executable_path"]
-SELENIUM_DRIVER_ARGUMENTS = list(_selenium["driver_arguments"])
-SELENIUM_POOL_SIZE = int(_selenium["pool_size"])
-SELENIUM_PAGE_TIMEOUT = float(_selenium["page_timeout_seconds"])
-SELENIUM_WAIT_TIME = float(_selenium["wait_seconds"])
-SELENIUM_RETRY_TIMES = int(_selenium["retry_times"])
-SELENIUM_LOAD_IMAGES = bool(_selenium["load_images"])
-# Read by christmas_spiders.browser.settings; not in the configuration (yet).
-# Seconds between two checks of a wait_until other than element_present: WebDriverWait's
-# own 0.5 s adds ~0.25 s to every render on average.
-SELENIUM_WAIT_POLL = 0.05
-# True: a wait_until that never holds fails the request instead of returning the page.
-SELENIUM_FAIL_ON_WAIT_TIMEOUT = False
-# Seconds beyond a page's load and wait limits before the watchdog kills its browser.
-SELENIUM_WATCHDOG_GRACE = 10.0
-# Seconds between two page loads on one host; None: DOWNLOAD_DELAY.
-SELENIUM_DOWNLOAD_DELAY = None
+SELENIUM_DRIVER_NAME = _selenium.driver_name
+SELENIUM_DRIVER_EXECUTABLE_PATH = _selenium.driver_executable_path
+SELENIUM_BROWSER_EXECUTABLE_PATH = _selenium.browser_executable_path
+SELENIUM_DRIVER_ARGUMENTS = list(_selenium.driver_arguments)
+SELENIUM_POOL_SIZE = _selenium.pool_size
+SELENIUM_PAGE_TIMEOUT = _selenium.page_timeout_seconds
+SELENIUM_WAIT_TIME = _selenium.wait_seconds
+SELENIUM_WAIT_POLL = _selenium.wait_poll_seconds
+SELENIUM_FAIL_ON_WAIT_TIMEOUT = _selenium.fail_on_wait_timeout
+SELENIUM_RETRY_TIMES = _selenium.retry_times
+SELENIUM_LOAD_IMAGES = _selenium.load_images
+# None: DOWNLOAD_DELAY (read at crawl time, so -s DOWNLOAD_DELAY=... applies to browsers too).
+SELENIUM_DOWNLOAD_DELAY = _selenium.download_delay
+SELENIUM_WATCHDOG_GRACE = _selenium.watchdog_grace_seconds
 # Where scrapy-selenium's own middleware sat (800); the guard right after it fails
 # SeleniumRequests loudly when the pool is off (no browser configured). Scrapy's
 # redirect middlewares expect RefererMiddleware (off above); these send no Referer.
@@ -90,27 +90,41 @@ DOWNLOADER_MIDDLEWARES = {
 }
 
 # --- Project settings read by our components ---
-CHRISTMAS_PROGRESS_INTERVAL = float(_crawl["progress_interval_seconds"])
-CHRISTMAS_YEAR_LINKS_TTL = int(_crawl["year_links_ttl_seconds"])
-CHRISTMAS_YEAR_LINKS_FILE = _crawl["year_links_cache_file"]
+CHRISTMAS_PROGRESS_INTERVAL = _crawl.progress_interval_seconds
+# None: no stats file (christmas_spiders.crawl.stats_file).
+CHRISTMAS_STATS_FILE = _crawl.stats_file
+CHRISTMAS_YEAR_LINKS_TTL = _crawl.year_links_ttl_seconds
+CHRISTMAS_YEAR_LINKS_FILE = _crawl.year_links_cache_file
+# {spider name: {"in_stock": [phrases], "out_of_stock": [phrases]}}, added to the built-in
+# stock phrases (christmas_spiders.parsing.availability); -s takes it as JSON.
+CHRISTMAS_STOCK_WORDING = {
+    shop: phrases.model_dump() for shop, phrases in _crawl.stock_wording.items()
+}
+CHRISTMAS_REFRESH_YEAR_LINKS = _crawl.refresh_year_links
 
 # --- Storage (christmas_spiders.pipelines.upsert, crawl.lifecycle) ---
-_pipeline = CONFIG["pipeline"]
 # False: items are not stored (crawls without a database, e.g. parsing tests).
-CHRISTMAS_STORE_ITEMS = True
+CHRISTMAS_STORE_ITEMS = _pipeline.store_items
 # None: christmas_spiders.db.engine.database_url() (DATABASE_URL, else the embedded Postgres).
-CHRISTMAS_DATABASE_URL = CONFIG["database_url"]
-CHRISTMAS_UPSERT_BATCH_SIZE = int(_pipeline["batch_size"])
-CHRISTMAS_UPSERT_BATCH_SECONDS = float(_pipeline["batch_seconds"])
-CHRISTMAS_DB_RETRIES = int(_pipeline["db_retries"])
-CHRISTMAS_DB_RETRY_BASE_SECONDS = float(_pipeline["retry_base_seconds"])
-CHRISTMAS_DEAD_LETTER_DIR = _crawl["dead_letter_dir"] or "var/dead-letter"
-CHRISTMAS_MAX_ITEM_DROP_RATIO = float(CONFIG["monitors"]["max_item_drop_ratio"])
-CHRISTMAS_MIN_FIELD_COVERAGE = float(CONFIG["monitors"]["min_field_coverage"])
+CHRISTMAS_DATABASE_URL = _config.database_url
+CHRISTMAS_UPSERT_BATCH_SIZE = _pipeline.batch_size
+CHRISTMAS_UPSERT_BATCH_SECONDS = _pipeline.batch_seconds
+CHRISTMAS_DB_RETRIES = _pipeline.db_retries
+CHRISTMAS_DB_RETRY_BASE_SECONDS = _pipeline.retry_base_seconds
+CHRISTMAS_DEAD_LETTER_DIR = _crawl.dead_letter_dir
+CHRISTMAS_MAX_ITEM_DROP_RATIO = _config.monitors.max_item_drop_ratio
+CHRISTMAS_MIN_FIELD_COVERAGE = _config.monitors.min_field_coverage
+CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO = _config.monitors.max_failed_product_page_ratio
+CHRISTMAS_MAX_FAILED_YEAR_INDEXES = _config.monitors.max_failed_year_indexes
+CHRISTMAS_MAX_DROPPED_RATIO = _config.monitors.max_dropped_ratio
+CHRISTMAS_MAX_DROP_REASON_RATIO = _config.monitors.max_drop_reason_ratio
+CHRISTMAS_MAX_PRICE_CONFLICT_RATIO = _config.monitors.max_price_conflict_ratio
+CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO = _config.monitors.max_unknown_availability_ratio
+CHRISTMAS_MAX_DELIST_RATIO = _config.monitors.max_delist_ratio
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
-LOG_LEVEL = "INFO"
+LOG_LEVEL = _crawl.log_level
 # Scrapy's per-response/per-item DEBUG lines are not even built above DEBUG (~3% CPU).
 LOG_FORMATTER = "christmas_spiders.logformatter.DebugOnlyLogFormatter"
 
@@ -130,28 +144,31 @@ EXTENSIONS = {
 # The run's verdict (christmas_spiders.crawl.judge): Spidermon's own monitors read their
 # thresholds here; the item-count drop monitor reads CHRISTMAS_MAX_ITEM_DROP_RATIO.
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+# ERROR lines no counted request failure explains (failed requests are judged as shares).
 SPIDERMON_MAX_ERRORS = 0
 # The coverage is counted by CrawlLifecycle (christmas/coverage/<field>), not by
 # Spidermon's extension; a run without items has no coverage to judge.
 SPIDERMON_ADD_FIELD_COVERAGE = True
 SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True
+# Nullable fields (was_price) are left out: empty by right where a page shows none.
 SPIDERMON_FIELD_COVERAGE_RULES = {
-    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in ITEM_FIELDS
+    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in REQUIRED_FIELDS
 }
 # --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
 # Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);
-# key names live in christmas_spiders/redis_keys.py.
-if CONFIG.get("redis_url"):
-    _distributed = CONFIG["distributed"]
-    REDIS_URL = CONFIG["redis_url"]
+# key names live in christmas_spiders/redis_keys.py. The settings are defined either
+# way; only the scheduler and the dupefilter switch on with REDIS_URL.
+REDIS_URL = _config.redis_url
+SCHEDULER_PERSIST = True
+SCHEDULER_SERIALIZER = "scrapy_redis.picklecompat"
+CHRISTMAS_REDIS_KEY_PREFIX = _distributed.key_prefix
+CHRISTMAS_WORKER_HEARTBEAT = _distributed.heartbeat_seconds
+CHRISTMAS_WORKER_TIMEOUT = _distributed.worker_timeout_seconds
+CHRISTMAS_IDLE_POLL = _distributed.idle_poll_seconds
+CHRISTMAS_ACK_INTERVAL = _distributed.ack_interval_seconds
+CHRISTMAS_POP_BATCH = _distributed.pop_batch
+CHRISTMAS_SESSION_TTL = _distributed.session_ttl_seconds
+CHRISTMAS_FINISHED_SESSION_TTL = _distributed.finished_session_ttl_seconds
+if REDIS_URL:
     SCHEDULER = "christmas_spiders.distributed.scheduler.SessionScheduler"
     DUPEFILTER_CLASS = "christmas_spiders.distributed.dupefilter.SessionDupeFilter"
-    SCHEDULER_PERSIST = True
-    SCHEDULER_SERIALIZER = "scrapy_redis.picklecompat"
-    CHRISTMAS_REDIS_KEY_PREFIX = _distributed["key_prefix"]
-    CHRISTMAS_WORKER_HEARTBEAT = float(_distributed["heartbeat_seconds"])
-    CHRISTMAS_WORKER_TIMEOUT = float(_distributed["worker_timeout_seconds"])
-    CHRISTMAS_IDLE_POLL = float(_distributed["idle_poll_seconds"])
-    CHRISTMAS_POP_BATCH = int(_distributed["pop_batch"])
-    CHRISTMAS_SESSION_TTL = int(_distributed["session_ttl_seconds"])
-    CHRISTMAS_FINISHED_SESSION_TTL = int(_distributed["finished_session_ttl_seconds"])

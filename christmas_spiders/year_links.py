@@ -3,11 +3,11 @@
 Rendering the year index needs a browser; its links change once a year at most.
 A crawl asks :class:`YearLinksCache` first and renders the index only on a miss
 (stats ``christmas/year_links/cache_hit`` / ``cache_miss``). Entries live
-``crawl.year_links_ttl_seconds`` (setting ``CHRISTMAS_YEAR_LINKS_TTL``, default
-24 h). ``-a refresh_year_links=1`` or ``-s CHRISTMAS_REFRESH_YEAR_LINKS=1``
-forces a render. With ``REDIS_URL`` the cache is shared in Redis by every
-worker; without it, it is a JSON file (``CHRISTMAS_YEAR_LINKS_FILE``, default
-``./var/year-links-cache.json``).
+``crawl.year_links_ttl_seconds`` (setting ``CHRISTMAS_YEAR_LINKS_TTL``).
+``-a refresh_year_links=1`` or ``-s CHRISTMAS_REFRESH_YEAR_LINKS=1`` forces a
+render. With ``REDIS_URL`` the cache is shared in Redis by every worker; without
+it, it is a JSON file (``crawl.year_links_cache_file``, setting
+``CHRISTMAS_YEAR_LINKS_FILE``).
 
 The spider base uses it at its year-index step::
 
@@ -35,7 +35,6 @@ from christmas_spiders import redis_keys
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "christmas/year_links"
-DEFAULT_FILE = "var/year-links-cache.json"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -48,7 +47,7 @@ class YearLinksStore(Protocol):
 class RedisYearLinksStore:
     """One JSON string per (spider, origin) with a Redis TTL, shared by every worker."""
 
-    def __init__(self, server: Any, prefix: str = redis_keys.KEY_PREFIX) -> None:
+    def __init__(self, server: Any, prefix: str) -> None:
         self.server = server
         self.prefix = prefix
 
@@ -123,19 +122,16 @@ class YearLinksCache:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> YearLinksCache:
         settings = crawler.settings
-        ttl = settings.getint("CHRISTMAS_YEAR_LINKS_TTL", 86400)
+        ttl = settings.getint("CHRISTMAS_YEAR_LINKS_TTL")
         store: YearLinksStore
         if settings.get("REDIS_URL"):
             from scrapy_redis.connection import get_redis_from_settings
 
             store = RedisYearLinksStore(
-                get_redis_from_settings(settings),
-                settings.get("CHRISTMAS_REDIS_KEY_PREFIX", redis_keys.KEY_PREFIX),
+                get_redis_from_settings(settings), settings["CHRISTMAS_REDIS_KEY_PREFIX"]
             )
         else:
-            store = FileYearLinksStore(
-                Path(settings.get("CHRISTMAS_YEAR_LINKS_FILE", DEFAULT_FILE))
-            )
+            store = FileYearLinksStore(Path(settings["CHRISTMAS_YEAR_LINKS_FILE"]))
         cache = cls(store, ttl, force_refresh=settings.getbool("CHRISTMAS_REFRESH_YEAR_LINKS"))
         # Crawler.stats exists only once the crawl starts; spiders build this earlier.
         cache.crawler = crawler

@@ -1,14 +1,19 @@
 """Command line of the replica shops.
 
     christmas replicas serve --seed 1 --products 200 --day 1 [--malformed 0.05]
-                                   [--faults slow=0.05,error=0.05,drop=0.03] [--json]
+                                [--faults slow=0.05,error=0.05,drop=0.03] [--json]
+                                [--live-variants]
     christmas replicas truth --seed 1 --products 200 --vendor ornament_shop \
-                                   --base-url http://127.0.0.1:8001 [--day 2] [--drops]
+                                --base-url http://127.0.0.1:8001 [--day 2] [--drops]
+                                [--live-variants]
+    christmas replicas retail-prices --seed 1 --products 200 > retail.csv
+    christmas replicas index-prices --seed 1 [--end 2026-12-01] > index.csv
 
-``python -m replicas ...`` runs the same. ``serve`` prints one ``vendor base_url`` line
-per shop (or one JSON object with ``--json``) and serves until Ctrl-C / SIGTERM.
-``truth`` prints the ground truth as JSON lines (one item a line, sorted by link), or
-with ``--drops`` the expected drop counts.
+``serve`` prints one ``vendor base_url`` line per shop (or one JSON object with
+``--json``) and serves until Ctrl-C / SIGTERM. ``truth`` prints the ground truth as JSON
+lines (one item a line, sorted by link), or with ``--drops`` the expected drop counts.
+``retail-prices`` prints the catalogue's ``sku,release_year,retail_price`` CSV,
+``index-prices`` a seeded daily ``date,close`` index series up to today (or ``--end``).
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ import pickle
 import signal
 import sys
 import threading
+from datetime import date
 from pathlib import Path
 
-from replicas.catalogue import VENDORS, Catalogue, generate_catalogue
+from replicas.catalogue import LIVE_VARIANTS_DEFAULT, VENDORS, Catalogue, generate_catalogue
 from replicas.faults import parse_faults
+from replicas.market import index_csv, retail_prices_csv
 from replicas.server import ReplicaServers
 from replicas.truth import expected_drops, ground_truth
 
@@ -31,7 +38,12 @@ from replicas.truth import expected_drops, ground_truth
 def _catalogue(args: argparse.Namespace) -> Catalogue:
     if getattr(args, "catalogue_pickle", None):
         return pickle.loads(Path(args.catalogue_pickle).read_bytes())
-    return generate_catalogue(args.seed, args.products, args.malformed)
+    return generate_catalogue(
+        args.seed,
+        args.products,
+        getattr(args, "malformed", 0.0),
+        getattr(args, "live_variants", LIVE_VARIANTS_DEFAULT),
+    )
 
 
 def _positive(text: str) -> int:
@@ -69,6 +81,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m replicas") -> int
         )
         sub.add_argument("--day", type=_positive, default=1)
         sub.add_argument("--faults", type=_faults, default=None)
+        sub.add_argument(
+            "--live-variants",
+            action=argparse.BooleanOptionalAction,
+            default=LIVE_VARIANTS_DEFAULT,
+            help="the live shops' page variants (stock wording, price conflicts, ...)",
+        )
+    retail = commands.add_parser("retail-prices", help="sku,release_year,retail_price CSV")
+    retail.add_argument("--seed", type=int, default=1)
+    retail.add_argument("--products", type=_positive, default=200, help="products per shop")
+    index = commands.add_parser("index-prices", help="date,close CSV of a synthetic index")
+    index.add_argument("--seed", type=int, default=1)
+    index.add_argument("--end", type=date.fromisoformat, default=None, help="last day (today)")
     serve = commands.choices["serve"]
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--json", action="store_true", help="print the base URLs as one JSON line")
@@ -85,7 +109,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m replicas") -> int
     )
     args = parser.parse_args(argv)
 
+    if args.command == "index-prices":
+        sys.stdout.write(index_csv(args.seed, args.end))
+        return 0
     catalogue = _catalogue(args)
+    if args.command == "retail-prices":
+        sys.stdout.write(retail_prices_csv(catalogue))
+        return 0
     if args.command == "truth":
         if args.drops:
             print(json.dumps(expected_drops(catalogue, args.vendor), sort_keys=True))

@@ -24,6 +24,20 @@ spiders report as ``christmas/dropped/<reason>``):
 ``bad_product_data``  hallmark_ornaments only: the ``_3d_item`` JSON does not parse
 ==================== ==============================================================
 
+Live variants (``live_variants=True``, on by default: ``LIVE_VARIANTS_DEFAULT``) add the
+live shops' looser pages on top of the same catalogue (the same products, prices and
+stock; every variant is drawn from stable hashes, not from the generator's random
+stream): hookedonhallmark's longer and differently cased stock wording, a few stock
+phrases no rule knows (availability ``unknown``) and ``view-all`` links above paginated
+grids; ornament_shop's extra ``dl.productView-info`` rows in varying order, pages without
+an ``Availability:`` row and merchant free text in it (stock comes from ``BCData``);
+hallmark_ornaments' ``_3d_item`` after other ``<head>`` scripts; and a few pages on
+ornament_shop and hallmark_ornaments whose two price sources disagree (drop reason
+``price_conflict``). With it on, the truth's items carry ``was_price``.
+
+Listing tiles (always): ``Catalogue.tile(listing, day)`` is what a listing tile shows,
+price and stock word, moving with the product pages.
+
 Day changes: ``Catalogue.state(listing, day)`` gives a listing's price, "was" price and
 stock on a given day. Day 1 is the generated state; on any later day a few percent of
 the listings have another price and a few percent flip stock, decided per (listing,
@@ -67,6 +81,26 @@ DROP_REASONS_BY_VENDOR: dict[str, tuple[str, ...]] = {
 # Share of listings whose price / stock moves on a day after day 1.
 PRICE_MOVE_RATIO = 0.04
 STOCK_FLIP_RATIO = 0.02
+
+# The one switch of the live shops' page variants (module docstring); the replicas'
+# callers (fixture, command line, demo) take their default from here. On: the spiders
+# read the live shops' pages as they are (vendor-sites.md).
+LIVE_VARIANTS_DEFAULT = True
+PRICE_CONFLICT = "price_conflict"
+# Live variants: share of pages whose two price sources disagree (ornament_shop,
+# hallmark_ornaments: at least one page; from 100 products on, within the 1% a crawl may
+# meet and pass), and of hookedonhallmark pages with a stock phrase no rule knows.
+PRICE_CONFLICT_RATIO = 0.005
+UNKNOWN_STOCK_RATIO = 0.03
+UNKNOWN_STOCK_PHRASES: tuple[str, ...] = (
+    "Backordered",
+    "Pre-order",
+    "Backordered - Ships in 2-3 Weeks",
+    "Pre-Order Now",
+)
+# Share of listing tiles (every catalogue) whose price cannot be read.
+TILE_NO_PRICE_RATIO = 0.03
+IN_STOCK, OUT_OF_STOCK, UNKNOWN = "in_stock", "out_of_stock", "unknown"
 
 CENT = Decimal("0.01")
 
@@ -171,6 +205,12 @@ SKU_PREFIXES: tuple[tuple[str, int, int], ...] = (
 HOH_STOCK_IN = ("In Stock",)
 HOH_STOCK_OUT = ("Out of Stock", "Sold Out")
 BC_STOCK_OUT = ("Out of Stock", "Sold Out")
+# Live wording: in the case the live shop uses, and in upper and lower case.
+HOH_LIVE_IN = "In Stock - Ships Next Business Day"
+HOH_LIVE_OUT = ("Out of Stock", "Sold Out", "SOLD OUT", "out of stock")
+# ornament_shop's Availability: row is the merchant's free text; BCData holds the stock.
+BC_LIVE_IN = ("In Stock", "Usually ships in 1-2 business days", "IN STOCK")
+BC_LIVE_OUT = ("Out of Stock", "Sold Out", "Temporarily unavailable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +248,8 @@ class Listing:
     price_as_string: bool = False  # hallmark_ornaments: _3d_item price is "24.95"
     malformed: str | None = None  # a drop reason, or None for a good page
     key: str = ""  # stable id for hashes
+    # Live variants: a stock phrase no rule knows, shown every day (availability unknown).
+    stock_phrase: str | None = None
 
     @property
     def brand(self) -> str:
@@ -228,6 +270,19 @@ class DayState:
     was_price: Decimal | None
     in_stock: bool
     stock_text: str
+    availability: str  # what an item says: in_stock, out_of_stock or unknown
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """What one listing tile shows on a day: the price a buyer pays (None where the tile
+    holds no readable price) and a stock word (None where the tile shows none)."""
+
+    price: Decimal | None
+    was_price: Decimal | None
+    stock: str | None
+    # How an unreadable price looks: "" no price element at all, else the element's text.
+    unreadable_text: str = ""
 
 
 @dataclass(slots=True)
@@ -258,11 +313,16 @@ class YearPage:
     index_uses_img: bool = False  # hookedonhallmark: an img alt instead of a span
     sub_categories: list[SubCategory] = field(default_factory=list)
     category_id: int = 0  # hallmark_ornaments
+    # hookedonhallmark live variant: every product of a paginated year on one page,
+    # linked above the grid of the year page.
+    view_all: ListingPages | None = None
 
     def vendor_ids(self) -> set[str]:
         found = set(self.listing.vendor_ids())
         for sub in self.sub_categories:
             found.update(sub.listing.vendor_ids())
+        if self.view_all is not None:
+            found.update(self.view_all.vendor_ids())
         return found
 
 
@@ -311,6 +371,7 @@ class Catalogue:
     malformed_ratio: float
     ornaments: list[Ornament]
     shops: dict[str, Shop]
+    live_variants: bool = False
 
     def state(self, listing: Listing, day: int = 1) -> DayState:
         """Price and stock of a listing on ``day`` (day 1: as generated)."""
@@ -322,28 +383,70 @@ class Catalogue:
             listing.in_stock,
             listing.stock_text,
         )
-        if day == 1:
-            return DayState(price, was, in_stock, stock_text)
-        draw = _unit(self.seed, "price", listing.key, day)
-        if draw < PRICE_MOVE_RATIO:
-            # Between 0 and PRICE_MOVE_RATIO: spread it over a few kinds of move.
-            kind = int(draw / PRICE_MOVE_RATIO * 4)
-            if kind == 0 and was is None:  # a sale starts
-                was, price = price, _charm(price * Decimal("0.8"))
-            elif kind == 1 and was is not None:  # the sale ends
-                price, was = was, None
-            else:  # a plain price change up or down
-                factor = Decimal("1.10") if kind % 2 == 0 else Decimal("0.90")
-                price = _charm(price * factor)
-                if was is not None and was <= price:
-                    was = None
-        if _unit(self.seed, "stock", listing.key, day) < STOCK_FLIP_RATIO:
-            in_stock = not in_stock
-            stock_text = _stock_text_for(listing.vendor, in_stock, listing.key, day)
-        return DayState(price, was, in_stock, stock_text)
+        if day > 1:
+            draw = _unit(self.seed, "price", listing.key, day)
+            if draw < PRICE_MOVE_RATIO:
+                # Between 0 and PRICE_MOVE_RATIO: spread it over a few kinds of move.
+                kind = int(draw / PRICE_MOVE_RATIO * 4)
+                if kind == 0 and was is None:  # a sale starts
+                    was, price = price, _charm(price * Decimal("0.8"))
+                elif kind == 1 and was is not None:  # the sale ends
+                    price, was = was, None
+                else:  # a plain price change up or down
+                    factor = Decimal("1.10") if kind % 2 == 0 else Decimal("0.90")
+                    price = _charm(price * factor)
+                    if was is not None and was <= price:
+                        was = None
+            if _unit(self.seed, "stock", listing.key, day) < STOCK_FLIP_RATIO:
+                in_stock = not in_stock
+                stock_text = _stock_text_for(
+                    listing.vendor, in_stock, listing.key, day, self.live_variants
+                )
+        availability = IN_STOCK if in_stock else OUT_OF_STOCK
+        if listing.stock_phrase is not None:
+            stock_text, availability = listing.stock_phrase, UNKNOWN
+        return DayState(price, was, in_stock, stock_text, availability)
+
+    def tile(self, listing: Listing, day: int = 1) -> Tile:
+        """What the listing tile of ``listing`` shows on ``day``: the product page's price
+        and, on the shops whose tiles show stock, the out-of-stock word (ornament_shop's
+        tiles show none, so a stock flip there is invisible on the tile)."""
+        state = self.state(listing, day)
+        stock = (
+            state.stock_text
+            if listing.vendor != "ornament_shop" and state.availability == OUT_OF_STOCK
+            else None
+        )
+        if listing.malformed in ("missing_price", "bad_price"):
+            return Tile(None, None, stock, "Call for price")
+        draw = _unit(self.seed, "tile-price", listing.key)
+        if draw < TILE_NO_PRICE_RATIO:
+            unreadable = "" if draw < TILE_NO_PRICE_RATIO / 2 else "See price in cart"
+            return Tile(None, None, stock, unreadable)
+        return Tile(state.price, state.was_price, stock)
+
+    def retail_prices(self) -> list[tuple[str, int, Decimal]]:
+        """``(sku, release_year, retail_price)`` of every ornament, sorted by sku: the
+        original issue price, a few dollars in the 1970s rising to the twenties today
+        (so below today's prices for old years, above them for some recent ones)."""
+        rows = []
+        for ornament in self.ornaments:
+            base = Decimal("2.50") * Decimal("1.045") ** (ornament.year - FIRST_YEAR)
+            factor = Decimal(str(round(0.7 + 0.8 * _unit(self.seed, "retail", ornament.sku), 3)))
+            if ornament.sku.startswith("QXM"):
+                factor *= Decimal("0.6")
+            elif ornament.sku.startswith("QLX"):
+                factor *= Decimal("1.6")
+            rows.append((ornament.sku, ornament.year, _charm(base * factor)))
+        rows.sort()
+        return rows
 
     def summary(self) -> dict[str, object]:
-        out: dict[str, object] = {"seed": self.seed, "ornaments": len(self.ornaments)}
+        out: dict[str, object] = {
+            "seed": self.seed,
+            "ornaments": len(self.ornaments),
+            "live_variants": self.live_variants,
+        }
         for vendor, shop in self.shops.items():
             reachable = shop.reachable_vendor_ids()
             out[vendor] = {
@@ -364,14 +467,29 @@ def _unit(*parts: object) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-def _stock_text_for(vendor: str, in_stock: bool, key: str, day: int) -> str:
+def _stock_text_for(vendor: str, in_stock: bool, key: str, day: int, live: bool = False) -> str:
     draw = _unit("stock-text", key, day)
+    if live:
+        return _live_stock_text(vendor, in_stock, key, day, draw)
     if vendor == "hookedonhallmark":
         if in_stock:
             return "In Stock" if draw < 0.6 else f"Only {1 + int(draw * 10) % 5} left"
         return HOH_STOCK_OUT[int(draw * 2)]
     if vendor == "ornament_shop":
         return "In Stock" if in_stock else BC_STOCK_OUT[int(draw * 2)]
+    return "In Stock" if in_stock else "Out of Stock"
+
+
+def _live_stock_text(vendor: str, in_stock: bool, key: str, day: int, draw: float) -> str:
+    if vendor == "hookedonhallmark":
+        if not in_stock:
+            return HOH_LIVE_OUT[int(draw * len(HOH_LIVE_OUT))]
+        text = HOH_LIVE_IN if draw < 0.7 else f"Only {1 + int(draw * 10) % 5} left!"
+        case = _unit("stock-case", key, day)
+        return text.upper() if case < 0.1 else text.lower() if case < 0.2 else text
+    if vendor == "ornament_shop":
+        choices = BC_LIVE_IN if in_stock else BC_LIVE_OUT
+        return choices[int(draw * len(choices))]
     return "In Stock" if in_stock else "Out of Stock"
 
 
@@ -745,10 +863,53 @@ def _build_shop(
     )
 
 
+def _apply_live_variants(catalogue: Catalogue) -> None:
+    """The live shops' variants on top of a generated catalogue, from stable hashes only:
+    the catalogue's products, prices and stock stay those of ``live_variants=False``."""
+    seed = catalogue.seed
+    catalogue.live_variants = True
+    for vendor, shop in catalogue.shops.items():
+        for listing in shop.listings.values():
+            listing.stock_text = _stock_text_for(vendor, listing.in_stock, listing.key, 1, True)
+        good = sorted(
+            (
+                listing
+                for listing in shop.listings.values()
+                if listing.year is not None and listing.malformed is None
+            ),
+            key=lambda listing: _unit(seed, "variant", listing.key),
+        )
+        if vendor == "hookedonhallmark":
+            count = max(1, round(UNKNOWN_STOCK_RATIO * len(good)))
+            for n, listing in enumerate(good[:count]):
+                listing.stock_phrase = UNKNOWN_STOCK_PHRASES[n % len(UNKNOWN_STOCK_PHRASES)]
+            for year_page in shop.years:
+                if len(year_page.listing.pages) < 2:
+                    continue
+                marker = ("view-all", "View-All", "VIEW-ALL")[
+                    int(_unit(seed, "view-all", year_page.year) * 3)
+                ]
+                year_page.view_all = ListingPages(
+                    path=f"/{year_page.year}-hallmark-ornaments-{marker}.html",
+                    pages=[list(dict.fromkeys(year_page.listing.vendor_ids()))],
+                    tracking=year_page.listing.tracking,
+                )
+        else:
+            # Four-figure prices stay readable: every shop keeps one in its truth.
+            candidates = [listing for listing in good if listing.price < 1000]
+            count = max(1, round(PRICE_CONFLICT_RATIO * len(good)))
+            for listing in candidates[:count]:
+                listing.malformed = PRICE_CONFLICT
+
+
 def generate_catalogue(
-    seed: int = 1, products_per_shop: int = 200, malformed_ratio: float = 0.0
+    seed: int = 1,
+    products_per_shop: int = 200,
+    malformed_ratio: float = 0.0,
+    live_variants: bool = LIVE_VARIANTS_DEFAULT,
 ) -> Catalogue:
-    """The whole catalogue for one seed: ornaments plus the three shops' listings."""
+    """The whole catalogue for one seed: ornaments plus the three shops' listings;
+    ``live_variants`` adds the live shops' page variants (module docstring)."""
     if products_per_shop < 1:
         raise ValueError(f"products_per_shop must be >= 1, got {products_per_shop}")
     if not 0.0 <= malformed_ratio <= 1.0:
@@ -763,7 +924,10 @@ def generate_catalogue(
         )
         for index, vendor in enumerate(VENDORS)
     }
-    return Catalogue(seed, products_per_shop, malformed_ratio, ornaments, shops)
+    catalogue = Catalogue(seed, products_per_shop, malformed_ratio, ornaments, shops)
+    if live_variants:
+        _apply_live_variants(catalogue)
+    return catalogue
 
 
 def malformed_counts(catalogue: Catalogue, vendor: str) -> Counter[str]:

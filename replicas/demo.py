@@ -1,6 +1,6 @@
 """``make demo``: serve the three replica shops, crawl each with ``scrapy crawl``, print a summary.
 
-    christmas demo [--seed 1] [--products 300] [--out DIR]      (or python -m replicas.demo)
+    christmas demo [--seed 1] [--products 300] [--out DIR] [--live-variants]
 
 Each crawl runs as a user runs it (``ENV=replica``, real Chromium for the JS pages)
 and exports its items as JSON lines into ``--out`` (default: a new temporary folder).
@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from christmas_spiders.config import get_config
 from christmas_spiders.db.engine import database_url, make_engine
 from christmas_spiders.items import VENDORS
-from replicas.catalogue import generate_catalogue
+from replicas.catalogue import LIVE_VARIANTS_DEFAULT, generate_catalogue
 from replicas.crawling import CrawlResult, run_crawl
 from replicas.server import serve_replicas
 from replicas.truth import expected_drops, ground_truth
@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     parser.add_argument("--malformed", type=float, default=0.02, help="share of broken pages")
     parser.add_argument("--out", type=Path, default=None, help="folder for the feeds and logs")
     parser.add_argument(
+        "--live-variants",
+        action=argparse.BooleanOptionalAction,
+        default=LIVE_VARIANTS_DEFAULT,
+        help="serve the live shops' page variants",
+    )
+    parser.add_argument(
         "--database-url",
         default=None,
         help=f"store here (default: database {DEMO_DATABASE} of the embedded Postgres)",
@@ -123,7 +129,10 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     url = demo_database_url(options.database_url)
     out = options.out or Path(tempfile.mkdtemp(prefix="christmas-demo-"))
     catalogue = generate_catalogue(
-        seed=options.seed, products_per_shop=options.products, malformed_ratio=options.malformed
+        seed=options.seed,
+        products_per_shop=options.products,
+        malformed_ratio=options.malformed,
+        live_variants=options.live_variants,
     )
     rows = []
     with serve_replicas(catalogue) as urls:

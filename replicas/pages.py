@@ -23,19 +23,23 @@ from __future__ import annotations
 import base64
 import html
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import parse_qs
 
 from replicas.catalogue import (
+    PRICE_CONFLICT,
     Catalogue,
     DayState,
     Listing,
     ListingPages,
     OtherPage,
     Shop,
+    Tile,
     YearPage,
+    _charm,
     _unit,
 )
 
@@ -81,6 +85,40 @@ def _attr(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _conflicting(price: Decimal) -> Decimal:
+    """Another price for a page's second price source (always differs: +15 %, rounded)."""
+    return _charm(price * Decimal("1.15"))
+
+
+def _tile_price(tile: Tile, element: str, css: str) -> str:
+    """A tile's price element: ``<s>was</s> price`` on sale, the unreadable text, or
+    nothing at all for a tile without a price element."""
+    if tile.price is None:
+        if not tile.unreadable_text:
+            return ""
+        return f'<{element} class="{css}">{html.escape(tile.unreadable_text)}</{element}>'
+    shown = money(tile.price)
+    if tile.was_price is not None:
+        shown = f"<s>{money(tile.was_price)}</s> {shown}"
+    return f'<{element} class="{css}">{shown}</{element}>'
+
+
+def _tile_stock(tile: Tile) -> str:
+    return "" if tile.stock is None else f'  <div class="stock">{html.escape(tile.stock)}</div>\n'
+
+
+# hallmark_ornaments' other <head> scripts: the live shop's _3d_item is not the first.
+_3DCART_HEAD_SCRIPTS = (
+    '<script type="text/javascript">var _3d_cart = {"subtotal": 0, "itemcount": 0};</script>\n',
+    "<script>window.dataLayer = window.dataLayer || [];"
+    " function gtag(){dataLayer.push(arguments);}</script>\n",
+    '<script type="text/javascript">var storeSettings = {"currency": "USD", "locale": "en-US"};</script>\n',
+    '<script>var wishlistSettings = {"enabled": true, "items": []};</script>\n',
+    "<script>document.documentElement.className += ' js';</script>\n",
+    '<script type="text/javascript">var recentlyViewed = [];</script>\n',
+)
+
+
 def _page(title: str, body: str, head: str = "", site: str = "") -> bytes:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
@@ -121,6 +159,14 @@ class ShopSite:
             for sub in year_page.sub_categories:
                 title = f"{year_page.year} {sub.title}"
                 self.listing_paths[sub.listing.path] = (YEAR, sub.listing, title, None)
+            if year_page.view_all is not None:
+                title = f"{year_page.index_label}: View All"
+                self.listing_paths[year_page.view_all.path] = (
+                    YEAR,
+                    year_page.view_all,
+                    title,
+                    None,
+                )
         for other in self.shop.others:
             self.other_by_path[other.path] = other
         self.category_by_id: dict[int, YearPage | OtherPage] = {
@@ -162,7 +208,7 @@ class ShopSite:
             return Route(
                 YEAR,
                 f"{path}?page={page}",
-                lambda day: self._listing(year_page.listing, page, title, day),
+                lambda day: self._listing(year_page.listing, page, title, day, year_page.view_all),
             )
         entry = self.listing_paths.get(path)
         if entry is not None:
@@ -277,7 +323,14 @@ window.addEventListener("load", function () {
         )
         return _page(year_page.index_label, body, site=self.vendor)
 
-    def _listing(self, pages: ListingPages, page: int, title: str, day: int) -> bytes:
+    def _listing(
+        self,
+        pages: ListingPages,
+        page: int,
+        title: str,
+        day: int,
+        view_all: ListingPages | None = None,
+    ) -> bytes:
         if self.vendor == "ornament_shop":
             return self._bc_listing(pages, page, title, day)
         ids = pages.pages[page - 1] if pages.pages else []
@@ -285,11 +338,14 @@ window.addEventListener("load", function () {
         for vendor_id in ids:
             listing = self.shop.listings[vendor_id]
             link = self._link(listing, pages)
-            state = self.catalogue.state(listing, day)
+            tile = self.catalogue.tile(listing, day)
+            price = _tile_price(tile, "div", "price")
             items.append(
                 f'<div class="product-item">\n'
                 f'  <div class="name"><a href="{_attr(link)}">{listing.name_html}</a></div>\n'
-                f'  <div class="item-price">{money(state.price)}</div>\n</div>'
+                + (f"  {price}\n" if price else "")
+                + _tile_stock(tile)
+                + "</div>"
             )
         if not items:
             items.append('<p class="empty">There are no products in this category.</p>')
@@ -308,8 +364,14 @@ window.addEventListener("load", function () {
             if page < count:
                 links.append(f'<a href="{href(page + 1)}">{html.escape(pages.next_text)}</a>')
             paging = '<div class="paging">Page: ' + " | ".join(links) + "</div>"
+        above = (
+            ""
+            if view_all is None
+            else f'<div class="view-all-link"><a href="{view_all.path}">View All '
+            f"{len(view_all.vendor_ids())} Products</a></div>\n"
+        )
         body = (
-            f'<div id="content"><h1>{html.escape(title)}</h1>\n<div class="products">\n'
+            f'<div id="content"><h1>{html.escape(title)}</h1>\n{above}<div class="products">\n'
             + "\n".join(items)
             + f"\n</div>\n{paging}</div>"
         )
@@ -386,7 +448,15 @@ window.addEventListener("load", function () {
         for vendor_id in ids:
             listing = self.shop.listings[vendor_id]
             link = _attr(self._link(listing, pages))
-            state = self.catalogue.state(listing, day)
+            tile = self.catalogue.tile(listing, day)
+            price = ""
+            if tile.was_price is not None:
+                price += f'<span class="price price--rrp">{money(tile.was_price)}</span> '
+            price += _tile_price(
+                Tile(tile.price, None, None, tile.unreadable_text),
+                "span",
+                "price price--withoutTax",
+            )
             cards.append(
                 f'<li class="product">\n<article class="card" data-entity-id="{vendor_id}">\n'
                 f'  <figure class="card-figure"><a href="{link}" class="card-figure__link">'
@@ -394,8 +464,8 @@ window.addEventListener("load", function () {
                 f'  <div class="card-body">\n    <p class="card-text" data-test-info-type="brandName">'
                 f"{html.escape(listing.brand)}</p>\n"
                 f'    <h3 class="card-title"><a href="{link}">{listing.name_html}</a></h3>\n'
-                f'    <div class="card-text" data-test-info-type="price"><span class="price price--withoutTax">'
-                f"{money(state.price)}</span></div>\n  </div>\n</article>\n</li>"
+                f'    <div class="card-text" data-test-info-type="price">{price}</div>\n'
+                "  </div>\n</article>\n</li>"
             )
         pagination = ""
         count = len(pages.pages)
@@ -440,10 +510,11 @@ window.addEventListener("load", function () {
         has_price = bad not in ("missing_price", "bad_price")
         price_json: dict[str, object] | None = None
         if has_price:
+            data_price = _conflicting(state.price) if bad == PRICE_CONFLICT else state.price
             price_json = {
                 "without_tax": {
-                    "formatted": money(state.price),
-                    "value": float(state.price),
+                    "formatted": money(data_price),
+                    "value": float(data_price),
                     "currency": "USD",
                 }
             }
@@ -488,9 +559,14 @@ window.addEventListener("load", function () {
             '<dt class="productView-info-name">SKU:</dt>\n'
             f'<dd class="productView-info-value" data-product-sku>{html.escape(sku)}</dd>'
         )
-        info.append(
+        availability = (
             '<dt class="productView-info-name">Availability:</dt>\n'
             f'<dd class="productView-info-value">{state.stock_text}</dd>'
+        )
+        info += (
+            self._bc_live_rows(listing, availability)
+            if self.catalogue.live_variants
+            else [availability]
         )
         body = (
             '<main class="page"><div class="productView">\n'
@@ -507,6 +583,23 @@ window.addEventListener("load", function () {
             "</form></section>\n</div></main>"
         )
         return _page(listing.name, body, head=head, site=self.vendor)
+
+    def _bc_live_rows(self, listing: Listing, availability: str) -> list[str]:
+        """The live store's other rows around ``Availability:``, in a per-product order;
+        some products have no ``Availability:`` row (their stock is only in BCData)."""
+        rng = random.Random(f"{self.catalogue.seed}:{listing.key}:info")
+        rows = [
+            '<dt class="productView-info-name">Condition:</dt>\n'
+            '<dd class="productView-info-value">New</dd>',
+            '<dt class="productView-info-name">Weight:</dt>\n'
+            f'<dd class="productView-info-value">{rng.choice(("0.25", "0.40", "0.50", "1.00"))} LBS</dd>',
+            '<dt class="productView-info-name">Shipping:</dt>\n'
+            f'<dd class="productView-info-value">{rng.choice(("Calculated at Checkout", "Free Shipping"))}</dd>',
+        ]
+        if rng.random() >= 0.2:
+            rows.append(availability)
+        rng.shuffle(rows)
+        return rows
 
     # -- hallmark_ornaments (3dcart) -----------------------------------------------
 
@@ -538,12 +631,13 @@ window.addEventListener("load", function () {
         tiles = []
         for vendor_id in shown:
             listing = self.shop.listings[vendor_id]
-            state = self.catalogue.state(listing, day)
+            tile = self.catalogue.tile(listing, day)
+            price = _tile_price(Tile(tile.price, None, None, tile.unreadable_text), "span", "price")
             tiles.append(
                 f'<div class="product-item" data-catalogid="{vendor_id}">\n'
                 f'  <div class="product-image"><a class="quickview" data-catalogid="{vendor_id}">Quick View</a></div>\n'
                 f'  <div class="product-name">{listing.name_html}</div>\n'
-                f'  <div class="product-price"><span class="price">{money(state.price)}</span></div>\n</div>'
+                f'  <div class="product-price">{price}</div>\n{_tile_stock(tile)}</div>'
             )
         first = 1 if shown else 0
         count = f"{first} - {len(shown)} of {total} Products"
@@ -579,12 +673,19 @@ window.addEventListener("load", function () {{
         name = "" if bad == "missing_name" else listing.name_html
         sku = "" if bad == "missing_sku" else listing.sku_shown
         vendor_id = "" if bad == "missing_vendor_id" else listing.vendor_id_shown
+        # A price conflict: one of the two price sources shows another amount.
+        data_price = visible_price = state.price
+        if bad == PRICE_CONFLICT:
+            if _unit("conflict", listing.key) < 0.5:
+                data_price = _conflicting(state.price)
+            else:
+                visible_price = _conflicting(state.price)
         if bad == "bad_price":
             price_value = '"Call for price"'
         elif listing.price_as_string:
-            price_value = f'"{state.price:.2f}"'
+            price_value = f'"{data_price:.2f}"'
         else:
-            price_value = _json_number(state.price)
+            price_value = _json_number(data_price)
         fields = [
             f'"catalogid": {json.dumps(vendor_id)}',
             f'"id": {json.dumps(sku)}',
@@ -601,6 +702,10 @@ window.addEventListener("load", function () {{
             else:
                 item = item[: len(item) // 2]
         head = f'<script type="text/javascript">\nvar _3d_item = {item};\n</script>\n'
+        if self.catalogue.live_variants:
+            before = 1 + int(_unit("head-scripts", listing.key) * len(_3DCART_HEAD_SCRIPTS))
+            head = "".join(_3DCART_HEAD_SCRIPTS[:before]) + head
+            head += "".join(_3DCART_HEAD_SCRIPTS[before:])
         was = (
             f'<span class="old-price">{money(state.was_price)}</span> '
             if state.was_price is not None and bad not in ("missing_price", "bad_price")
@@ -611,7 +716,7 @@ window.addEventListener("load", function () {{
         elif bad == "bad_price":
             price_html = '<span class="price">Call for price</span>'
         else:
-            price_html = f'{was}<span class="price">{money(state.price)}</span>'
+            price_html = f'{was}<span class="price">{money(visible_price)}</span>'
         body = (
             '<div id="mainContent"><div id="itemPage">\n'
             f'<h1 class="product-title">{name}</h1>\n'

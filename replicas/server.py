@@ -13,8 +13,9 @@ Control endpoints on every shop (never faulted, not counted in the stats):
 * ``GET /__replica__/day`` -> ``{"day": N}``; ``?set=N`` moves this shop to day N.
 * ``GET /__replica__/stats`` -> JSON: ``total``, ``paths`` (requests per path, without
   query), ``pages`` (per page, e.g. ``/1995-...html?page=2``), ``kinds`` (index, year,
-  browser_year, product, ajax, ...), ``not_found``, ``faults`` (injected, per kind),
-  ``day``, ``vendor``.
+  browser_year, product, ajax, ...), ``requests`` (per group: ``listing``, ``product``,
+  ``index``, ``robots``, ``other``; they add up to ``total``), ``not_found``, ``faults``
+  (injected, per kind), ``day``, ``vendor``.
 * ``GET /__replica__/reset`` -> clears the stats and the fault counters (a page with
   ``error_times=1`` fails again once); the day stays.
 """
@@ -40,10 +41,31 @@ from urllib.parse import parse_qs, urlsplit
 
 from replicas.catalogue import VENDORS, Catalogue
 from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
-from replicas.pages import BROWSER_YEAR, JSON, PRODUCT, TEXT, YEAR, ShopSite
+from replicas.pages import (
+    BROWSER_YEAR,
+    INDEX,
+    JSON,
+    PRODUCT,
+    ROBOTS_TXT,
+    TEXT,
+    YEAR,
+    ShopSite,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONTROL_PREFIX = "/__replica__/"
+# The request groups of ``stats()["requests"]``: listing pages (year pages, their
+# sub-categories and view-all pages, every page number), product pages, the year index,
+# robots.txt, and everything else (home, non-year pages, the scripts' JSON, assets,
+# unknown paths).
+REQUEST_GROUPS: tuple[str, ...] = ("listing", "product", "index", "robots", "other")
+_GROUP_OF_KIND = {
+    YEAR: "listing",
+    BROWSER_YEAR: "listing",
+    PRODUCT: "product",
+    INDEX: "index",
+    ROBOTS_TXT: "robots",
+}
 # Rendered pages kept per shop; beyond it the cache starts afresh (a 20,000-product
 # shop over two days fits).
 CACHE_LIMIT = 120_000
@@ -114,6 +136,8 @@ class ReplicaApp:
                 targets += [
                     (sub.listing.path, f"page={n}") for n in range(1, len(sub.listing.pages) + 1)
                 ]
+            if year_page.view_all is not None:
+                targets.append((year_page.view_all.path, ""))
         for path, query in targets:
             route = site.resolve(path, query)
             if route is not None and (route.key, self.day) not in self.cache:
@@ -149,6 +173,7 @@ class ReplicaApp:
             "total": self.total,
             "not_found": self.not_found,
             "kinds": dict(self.kinds),
+            "requests": self.requests(),
             "faults": {
                 kind: self.injected.get(kind, 0)
                 for kind in ("slow", "error", "drop", "permanent_error")
@@ -159,6 +184,15 @@ class ReplicaApp:
             "paths": dict(self.paths),
             "pages": dict(self.pages),
         }
+
+    def requests(self) -> dict[str, int]:
+        """Requests so far per group (REQUEST_GROUPS, every group present); they add up
+        to ``total``."""
+        groups = dict.fromkeys(REQUEST_GROUPS, 0)
+        for kind, count in self.kinds.items():
+            groups[_GROUP_OF_KIND.get(kind, "other")] += count
+        groups["other"] += self.not_found
+        return groups
 
     def handle(self, target: str) -> Reply:
         path, _, query = target.partition("?")

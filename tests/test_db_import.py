@@ -10,6 +10,8 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from christmas_spiders.cli import main
+from replicas.catalogue import generate_catalogue
+from replicas.market import index_csv, retail_prices_csv
 
 
 def christmas(database_url: str, *args: str) -> Result:
@@ -111,3 +113,22 @@ def test_index_closes_from_an_etf_history(tmp_path, migrated_database_url, stora
     result = christmas(migrated_database_url, "import-index", str(repeated))
     assert "date 2020-01-06 is on line 2 already" in result.output
     assert len(table(storage_engine, CLOSES)) == 2
+
+
+def test_the_replica_catalogues_price_files_import_whole(
+    tmp_path, migrated_database_url, storage_engine
+):
+    # The files the offline demo imports: the catalogue's retail prices and its index.
+    catalogue = generate_catalogue(3, 40)
+    retail = write(tmp_path / "retail.csv", retail_prices_csv(catalogue))
+    index = write(tmp_path / "index.csv", index_csv(3, end=dt.date(2026, 11, 30)))
+    result = christmas(migrated_database_url, "import-retail-prices", str(retail))
+    assert result.exit_code == 0, result.output
+    assert table(storage_engine, RETAIL) == [
+        (sku, year, price) for sku, year, price in catalogue.retail_prices()
+    ]
+    result = christmas(migrated_database_url, "import-index", str(index))
+    assert result.exit_code == 0, result.output
+    closes = table(storage_engine, CLOSES)
+    assert len(closes) == len(index.read_text().splitlines()) - 1
+    assert closes[-1][0] == dt.date(2026, 11, 30)

@@ -10,12 +10,12 @@ from typing import Any
 
 import redis
 from scrapy import Request, Spider
-from scrapy.utils.test import get_crawler
 from scrapy_selenium import SeleniumRequest
 
 from christmas_spiders import redis_keys
 from christmas_spiders.browser.request import ElementPresent, element_present
 from christmas_spiders.distributed.scheduler import SessionScheduler
+from tests.fixtures.crawler import project_crawler
 
 
 class SessionSpider(Spider):
@@ -32,7 +32,7 @@ def open_scheduler(redis_url: str, prefix: str, crawl_id: str) -> SessionSchedul
         "CHRISTMAS_POP_BATCH": 2,
         "CHRISTMAS_WORKER_TIMEOUT": 30,
     }
-    crawler = get_crawler(SessionSpider, settings)
+    crawler = project_crawler(SessionSpider, settings)
     crawler.stats.open_spider()
     spider = SessionSpider(crawl_id=crawl_id)
     spider.settings = crawler.settings

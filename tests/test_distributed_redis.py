@@ -18,6 +18,7 @@ from typing import Any
 import redis
 
 from christmas_spiders import redis_keys
+from christmas_spiders.config import DEFAULTS
 from tests.distributed.tiny_shop import TinyShop, serve_tiny_shop
 from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import PROJECT_ROOT
@@ -116,7 +117,11 @@ def test_two_workers_share_one_session_and_fetch_no_page_twice(
     server = redis.Redis.from_url(redis_url)
     keys = redis_keys.session_keys("tinyshop", "together", prefix)
     assert server.zcard(keys["queue"]) == 0 and server.hlen(keys["inflight"]) == 0
-    assert 0 < server.ttl(keys["dupefilter"]) <= redis_keys.FINISHED_SESSION_TTL_SECONDS
+    assert (
+        0
+        < server.ttl(keys["dupefilter"])
+        <= DEFAULTS["distributed"]["finished_session_ttl_seconds"]
+    )
 
 
 def test_a_new_session_fetches_everything_again_and_reuses_the_year_links(

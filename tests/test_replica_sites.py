@@ -8,8 +8,10 @@ ground truth and the expected drops.
 
 from __future__ import annotations
 
+import csv
 import html
 import http.client
+import io
 import itertools
 import json
 import re
@@ -22,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -34,11 +37,24 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from replicas.catalogue import DROP_REASONS_BY_VENDOR, VENDORS, Catalogue, generate_catalogue
+from replicas.catalogue import (
+    DROP_REASONS_BY_VENDOR,
+    LIVE_VARIANTS_DEFAULT,
+    VENDORS,
+    Catalogue,
+    generate_catalogue,
+)
 from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from replicas.market import index_series
 from replicas.pages import ShopSite
-from replicas.server import control, serve_replicas, set_day
-from replicas.truth import expected_drops, ground_truth
+from replicas.server import REQUEST_GROUPS, control, serve_replicas, set_day
+from replicas.truth import (
+    TileView,
+    changed_tiles,
+    expected_drops,
+    ground_truth,
+    listing_tiles,
+)
 from tests.fixtures.replica import RunningReplica
 
 CHROMIUM = "/usr/bin/chromium"
@@ -54,7 +70,10 @@ PRODUCT_LINK_PATTERN = re.compile(rb"_p_\d+\.html|quickview\"? href|quickview\" 
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    return generate_catalogue(seed=1, products_per_shop=200, malformed_ratio=0.05)
+    # The pages exactly as vendor-sites.md's lists say (the live variants: ``live`` below).
+    return generate_catalogue(
+        seed=1, products_per_shop=200, malformed_ratio=0.05, live_variants=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +274,7 @@ def test_ground_truth_fields_follow_the_item_contract(catalogue: Catalogue) -> N
         for item in items:
             assert set(item) == {
                 "vendor", "vendor_id", "sku", "name", "price", "currency", "brand",
-                "availability", "release_year", "link",
+                "availability", "release_year", "link", "was_price",
             }  # fmt: skip
             assert item["vendor"] == vendor and item["currency"] == "USD"
             assert re.fullmatch(r"\d+\.\d\d", str(item["price"]))
@@ -311,7 +330,7 @@ def test_day_control_endpoint_moves_the_served_prices(
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_every_quirk_appears_in_a_default_catalogue(seed: int) -> None:
-    catalogue = generate_catalogue(seed=seed, malformed_ratio=0.05)
+    catalogue = generate_catalogue(seed=seed, malformed_ratio=0.05, live_variants=False)
     found: Counter[str] = Counter()
     for vendor in VENDORS:
         site = ShopSite(catalogue, vendor)
@@ -487,6 +506,289 @@ def count_product_quirks(
     found[f"{vendor}:price with thousands separator"] += bool(re.search(r"\$\d,\d{3}\.\d\d", price))
 
 
+# -- live variants --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live() -> Catalogue:
+    return generate_catalogue(
+        seed=1, products_per_shop=200, malformed_ratio=0.05, live_variants=True
+    )
+
+
+def product_pages(catalogue: Catalogue, vendor: str, day: int = 1) -> Iterator[tuple[str, str]]:
+    """(path, page source) of every product page a year page lists."""
+    site, shop = ShopSite(catalogue, vendor), catalogue.shops[vendor]
+    for vendor_id in sorted(shop.reachable_vendor_ids()):
+        path = shop.listings[vendor_id].path
+        yield path, site.resolve(path, "").render(day).decode()  # type: ignore[union-attr]
+
+
+def test_live_variants_are_on_by_default_and_keep_the_catalogue(live: Catalogue) -> None:
+    assert LIVE_VARIANTS_DEFAULT is True
+    plain = generate_catalogue(
+        seed=1, products_per_shop=200, malformed_ratio=0.05, live_variants=False
+    )
+    assert plain.live_variants is False and live.live_variants is True
+    assert plain.ornaments == live.ornaments
+    for vendor in VENDORS:
+        plain_shop, live_shop = plain.shops[vendor], live.shops[vendor]
+        assert plain_shop.listings.keys() == live_shop.listings.keys()
+        for vendor_id, listing in plain_shop.listings.items():
+            other = live_shop.listings[vendor_id]
+            assert (listing.price, listing.was_price, listing.in_stock, listing.path) == (
+                other.price, other.was_price, other.in_stock, other.path,
+            )  # fmt: skip
+        # was_price is in every truth; only the live variants' truth has unknown stock.
+        assert "was_price" in ground_truth(plain, vendor, "http://h:1")[0]
+        assert "was_price" in ground_truth(live, vendor, "http://h:1")[0]
+        assert all(
+            i["availability"] != "unknown" for i in ground_truth(plain, vendor, "http://h:1")
+        )
+        assert not any(y.view_all for y in plain_shop.years)
+    assert "price_conflict" not in expected_drops(plain, "ornament_shop")
+
+
+def test_live_hookedonhallmark_stock_wording_and_unknown_phrases(live: Catalogue) -> None:
+    vendor = "hookedonhallmark"
+    truth = {urlsplit(str(i["link"])).path: i for i in ground_truth(live, vendor, "http://h:1")}
+    wording: Counter[str] = Counter()
+    for path, page in product_pages(live, vendor):
+        if path not in truth:
+            continue
+        text = Selector(text=page).css("#availability::text").get("")
+        assert truth[path]["availability"] == _stock(text), (path, text)
+        shape = re.sub(r"\d+", "N", text)
+        wording[shape] += 1
+        wording["upper" if text.isupper() else "lower" if text.islower() else "mixed"] += 1
+    in_stock = sum(1 for i in truth.values() if i["availability"] == "in_stock")
+    assert wording["In Stock - Ships Next Business Day"] > in_stock / 3
+    assert wording["Only N left!"] and wording["ONLY N LEFT!"] + wording["only N left!"]
+    assert (
+        wording["IN STOCK - SHIPS NEXT BUSINESS DAY"]
+        + wording["in stock - ships next business day"]
+    )
+    assert wording["upper"] and wording["lower"]
+    unknown = [i for i in truth.values() if i["availability"] == "unknown"]
+    assert 1 <= len(unknown) <= len(truth) * 0.06
+    assert wording["Backordered"] + wording["Pre-order"] >= 1
+    # Unknown wording keeps its price: the item is in the truth, its availability unknown.
+    assert all(re.fullmatch(r"\d+\.\d\d", str(i["price"])) for i in unknown)
+
+
+def _bc_data(page: str) -> dict[str, object]:
+    raw = re.search(r"var BCData = (\{.*?\});</script>", page)
+    assert raw is not None
+    return json.loads(raw[1])["product_attributes"]  # type: ignore[no-any-return]
+
+
+def test_live_ornament_shop_info_rows_and_stock_from_bcdata(live: Catalogue) -> None:
+    vendor = "ornament_shop"
+    truth = {urlsplit(str(i["link"])).path: i for i in ground_truth(live, vendor, "http://h:1")}
+    orders: Counter[tuple[str, ...]] = Counter()
+    without_availability = free_text = 0
+    for path, page in product_pages(live, vendor):
+        selector = Selector(text=page)
+        names = tuple(n.strip() for n in selector.css("dl.productView-info dt::text").getall())
+        assert {"Condition:", "Weight:", "Shipping:", "SKU:"} <= set(names)
+        assert selector.css("dt:contains('Condition') + dd::text").get() == "New"
+        orders[tuple(n for n in names if n not in ("Brand:", "SKU:"))] += 1
+        data = _bc_data(page)
+        if path not in truth:
+            continue
+        item = truth[path]
+        assert item["availability"] == ("in_stock" if data["instock"] else "out_of_stock")
+        visible = selector.css(".productView-price span.price--withoutTax::text").get("")
+        assert _price(visible) == _price(str(data["price"]["without_tax"]["value"]))  # type: ignore[index]
+        if "Availability:" not in names:
+            without_availability += 1
+        else:
+            text = selector.css("dt:contains('Availability') + dd::text").get("")
+            free_text += _stock(text) == "unknown"
+    assert len(orders) >= 6, "the rows come in varying order"
+    assert without_availability >= 10 and free_text >= 5
+
+
+def test_live_price_conflicts_are_dropped_and_counted(live: Catalogue) -> None:
+    for vendor in ("ornament_shop", "hallmark_ornaments"):
+        shop = live.shops[vendor]
+        conflicts = {lk.path for lk in shop.listings.values() if lk.malformed == "price_conflict"}
+        assert expected_drops(live, vendor)["price_conflict"] == len(conflicts) >= 1
+        links = {urlsplit(str(i["link"])).path for i in ground_truth(live, vendor, "http://h:1")}
+        assert not conflicts & links
+        for path, page in product_pages(live, vendor, day=2):
+            if path not in conflicts and path not in links:
+                continue  # another drop reason
+            selector = Selector(text=page)
+            if vendor == "ornament_shop":
+                visible = selector.css(".productView-price span.price--withoutTax::text").get("")
+                data = str(_bc_data(page)["price"]["without_tax"]["value"])  # type: ignore[index]
+            else:
+                visible = selector.css(".prices span.price::text").get("")
+                data = str(json.loads(re.search(r"var _3d_item = (.*);\n", page)[1])["price"])  # type: ignore[index]
+            assert (_price(visible) != _price(data)) == (path in conflicts), path
+    assert "price_conflict" not in expected_drops(live, "hookedonhallmark")
+
+
+def test_live_3d_item_follows_other_head_scripts(live: Catalogue) -> None:
+    positions: Counter[int] = Counter()
+    for _path, page in product_pages(live, "hallmark_ornaments"):
+        scripts = Selector(text=page).css("head script::text").getall()
+        holding = [n for n, text in enumerate(scripts) if "var _3d_item" in text]
+        assert len(holding) == 1
+        positions[holding[0]] += 1
+    assert 0 not in positions and len(positions) >= 4
+    assert max(positions) <= 6  # at most the seventh script
+
+
+def test_live_view_all_link_lists_every_product_of_the_year(live: Catalogue) -> None:
+    vendor = "hookedonhallmark"
+    site, shop = ShopSite(live, vendor), live.shops[vendor]
+    paginated = [y for y in shop.years if len(y.listing.pages) > 1]
+    assert paginated and all(y.view_all is not None for y in paginated)
+    for year_page in paginated:
+        first = Selector(text=site.resolve(year_page.path, "").render(1).decode())  # type: ignore[union-attr]
+        above = first.xpath(
+            "//a[@href][following::div[contains(@class, 'product-item')]]/@href"
+        ).getall()
+        view_all = [href for href in above if "view-all" in href.lower()]
+        assert len(view_all) == 1, year_page.path
+        paged: set[str] = set()
+        for n in range(1, len(year_page.listing.pages) + 1):
+            page = Selector(text=site.resolve(year_page.path, f"page={n}").render(1).decode())  # type: ignore[union-attr]
+            paged |= {
+                _clean_link(h) for h in page.css(".product-item .name a::attr(href)").getall()
+            }
+        whole = Selector(text=site.resolve(view_all[0], "").render(1).decode())  # type: ignore[union-attr]
+        hrefs = [_clean_link(h) for h in whole.css(".product-item .name a::attr(href)").getall()]
+        assert len(hrefs) == len(set(hrefs)) and set(hrefs) == paged
+        assert not whole.css(".paging a")
+    plain = ShopSite(generate_catalogue(seed=1, products_per_shop=200, live_variants=False), vendor)
+    page = plain.resolve(paginated[0].path, "").render(1)  # type: ignore[union-attr]
+    assert b"view-all" not in page.lower()
+
+
+def test_live_truth_carries_the_pages_was_price(live: Catalogue) -> None:
+    for vendor in VENDORS:
+        truth = {
+            urlsplit(str(i["link"])).path: i
+            for i in ground_truth(live, vendor, "http://h:1", day=2)
+        }
+        on_sale = 0
+        for path, page in product_pages(live, vendor, day=2):
+            if path not in truth:
+                continue
+            selector = Selector(text=page)
+            if vendor == "hookedonhallmark":
+                shown = selector.css("#price s::text").get()
+            elif vendor == "ornament_shop":
+                shown = selector.css(".productView-price span.price--rrp::text").get()
+            else:
+                shown = None  # no "was" price is known on this shop's pages
+                on_sale += bool(selector.css(".old-price"))
+            on_sale += shown is not None
+            assert truth[path]["was_price"] == _was(shown), path
+        assert on_sale > 5, vendor
+
+
+# -- listing tiles --------------------------------------------------------------------
+
+
+def read_tiles(catalogue: Catalogue, vendor: str, day: int) -> dict[str, TileView]:
+    """Every tile of every year listing page, read with vendor-sites.md's selectors."""
+    site, shop = ShopSite(catalogue, vendor), catalogue.shops[vendor]
+    pages: list[tuple[str, str]] = []
+    for year_page in shop.years:
+        if vendor == "hallmark_ornaments":
+            pages.append((year_page.path, "viewall=1"))
+            continue
+        for listing in [year_page.listing, *(sub.listing for sub in year_page.sub_categories)]:
+            pages += [(listing.path, f"page={n}") for n in range(1, len(listing.pages) + 1)]
+    tiles: dict[str, TileView] = {}
+    for path, query in pages:
+        page = Selector(text=site.resolve(path, query).render(day).decode())  # type: ignore[union-attr]
+        if vendor == "ornament_shop":
+            for card in page.css("li.product article.card"):
+                link = _clean_link(card.css(".card-figure a::attr(href)").get(""))
+                price = card.css(".card-body span.price--withoutTax::text").get()
+                tiles["http://h:1" + link] = TileView(_tile_amount(price), None)
+            continue
+        for tile in page.css("div.product-item"):
+            if vendor == "hookedonhallmark":
+                link = _clean_link(tile.css(".name a::attr(href)").get(""))
+            else:  # the raw HTML has no product link: the tile's catalog id names it
+                link = shop.listings[tile.attrib["data-catalogid"]].path
+            price = "".join(tile.css(".price").xpath("./text()").getall()) or None
+            stock = tile.css(".stock::text").get()
+            tiles["http://h:1" + link] = TileView(_tile_amount(price), stock)
+    return tiles
+
+
+def _tile_amount(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return f"{_price(text)}"
+    except ValueError:
+        return None
+
+
+def test_listing_tiles_show_what_listing_tiles_says(live: Catalogue, catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        for source, day in ((catalogue, 1), (catalogue, 2), (live, 2)):
+            expected = listing_tiles(source, vendor, "http://h:1", day)
+            assert read_tiles(source, vendor, day) == expected
+        tiles = listing_tiles(catalogue, vendor, "http://h:1", 1)
+        truth = {i["link"]: i for i in ground_truth(catalogue, vendor, "http://h:1")}
+        readable = [link for link, tile in tiles.items() if tile.price is not None]
+        assert 0 < len(tiles) - len(readable) <= len(tiles) * 0.1
+        for link, item in truth.items():
+            tile = tiles[link]
+            assert tile.price in (None, item["price"])
+            if vendor == "ornament_shop":
+                assert tile.stock is None
+            else:
+                assert (tile.stock in ("Sold Out", "Out of Stock")) == (
+                    item["availability"] == "out_of_stock"
+                ), link
+    hoh = ShopSite(catalogue, "hookedonhallmark")
+    sale = []
+    for year_page in catalogue.shops["hookedonhallmark"].years:
+        route = hoh.resolve(year_page.path, "")
+        assert route is not None
+        sale += Selector(text=route.render(1).decode()).css(".product-item .price s").getall()
+    assert sale, "a sale tile holds <s>was</s> price"
+
+
+def test_tile_prices_move_with_the_product_pages(catalogue: Catalogue) -> None:
+    for vendor in VENDORS:
+        truth1 = {i["link"]: i for i in ground_truth(catalogue, vendor, "http://h:1", day=1)}
+        truth2 = {i["link"]: i for i in ground_truth(catalogue, vendor, "http://h:1", day=2)}
+        tiles1 = listing_tiles(catalogue, vendor, "http://h:1", 1)
+        tiles2 = listing_tiles(catalogue, vendor, "http://h:1", 2)
+        price_moves = {lk for lk in truth1 if truth1[lk]["price"] != truth2[lk]["price"]}
+        stock_moves = {
+            lk for lk in truth1 if truth1[lk]["availability"] != truth2[lk]["availability"]
+        }
+        assert price_moves and stock_moves
+        for link in price_moves:
+            if tiles2[link].price is not None:
+                assert (tiles1[link].price, tiles2[link].price) == (
+                    truth1[link]["price"], truth2[link]["price"],
+                )  # fmt: skip
+        changed = changed_tiles(catalogue, vendor, "http://h:1", 1, 2)
+        assert price_moves <= changed
+        assert {lk for lk, t in tiles2.items() if t.price is None} <= changed
+        only_stock = stock_moves - price_moves - {lk for lk, t in tiles2.items() if t.price is None}
+        if vendor == "ornament_shop":  # its tiles show no stock: the flip is invisible
+            assert only_stock and not only_stock & changed
+        else:
+            assert only_stock <= changed
+        unchanged = set(truth1) - changed
+        assert len(unchanged) > len(truth1) * 0.8
+        assert all(truth1[lk] == truth2[lk] for lk in unchanged if vendor != "ornament_shop")
+
+
 # -- the server ---------------------------------------------------------------------
 
 
@@ -567,6 +869,45 @@ def test_stats_count_requests_per_path_and_reset(
     assert stats["faults"] == {"slow": 0, "error": 0, "drop": 0, "permanent_error": 0}
     control(base, "reset")
     assert control(base, "stats")["total"] == 0
+
+
+def test_stats_tell_request_kinds_apart_and_reset(
+    replica_sites: Callable[..., RunningReplica],
+) -> None:
+    replica = replica_sites(seed=2, products_per_shop=60, live_variants=True, in_process=False)
+    for vendor in VENDORS:
+        base, shop = replica.urls[vendor], replica.catalogue.shops[vendor]
+        assert replica.requests(vendor) == dict.fromkeys(REQUEST_GROUPS, 0)
+        year_page = max(shop.years, key=lambda y: len(y.listing.pages))
+        year_query = "?viewall=1" if vendor == "hallmark_ornaments" else "?page=2"
+        product = next(iter(replica.truth(vendor)))["link"]
+        for url in (
+            base + shop.index_path,
+            base + "/robots.txt",
+            base + year_page.path,
+            base + year_page.path + year_query,
+            str(product),
+            str(product) + "?ref=year",
+            base + shop.others[0].path,
+            base + "/no-such-page.html",
+            base + "/favicon.ico",
+        ):
+            fetch(url)
+        stats = replica.stats(vendor)
+        assert replica.requests(vendor) == stats["requests"] == {
+            "listing": 2, "product": 2, "index": 1, "robots": 1, "other": 3,
+        }  # fmt: skip
+        assert sum(stats["requests"].values()) == stats["total"]  # type: ignore[union-attr]
+    # The live variants reach a server in another process with the pickled catalogue.
+    vendor = "hookedonhallmark"
+    phrase = next(lk for lk in replica.catalogue.shops[vendor].listings.values() if lk.stock_phrase)
+    assert phrase.stock_phrase is not None
+    assert phrase.stock_phrase.encode() in fetch(replica.urls[vendor] + phrase.path)[1]
+    replica.reset(vendor)
+    assert replica.requests(vendor) == dict.fromkeys(REQUEST_GROUPS, 0)
+    assert replica.requests("ornament_shop")["product"] == 2, "one shop reset, not the others"
+    replica.reset()
+    assert replica.requests("ornament_shop") == dict.fromkeys(REQUEST_GROUPS, 0)
 
 
 def test_keep_alive_connection_serves_many_requests(
@@ -685,6 +1026,20 @@ def _clean_link(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
+def _stock(text: str) -> str:
+    """vendor-sites.md "Stock wording": the leading phrase of the cleaned text, any case."""
+    cleaned = " ".join(text.split()).lower()
+    if re.match(r"(in stock|only \d+ left)", cleaned):
+        return "in_stock"
+    if re.match(r"(out of stock|sold out)", cleaned):
+        return "out_of_stock"
+    return "unknown"
+
+
+def _was(text: str | None) -> str | None:
+    return None if text is None else f"{_price(text)}"
+
+
 class ContractCrawl:
     """Walks one replica the way vendor-sites.md describes, collecting items and drops."""
 
@@ -739,6 +1094,14 @@ class ContractCrawl:
                     if "view-all" in href.lower():
                         self.hoh_listing(urljoin(url, href), year)
                 return
+            above = page.xpath(
+                "//a[@href][following::div[contains(@class, 'product-item')]]/@href"
+            ).getall()
+            view_all = [href for href in above if "view-all" in href.lower()]
+            if view_all and self.first_visit(urljoin(url, view_all[0])):
+                # Every product of the year on one page, instead of the pagination.
+                url = urljoin(url, view_all[0])
+                continue
             for href in page.css(".product-item .name a::attr(href)").getall():
                 link = urljoin(url, href)
                 if self.first_visit(link):
@@ -756,7 +1119,6 @@ class ContractCrawl:
         except ValueError:
             self.drops["bad_price"] += 1
             return
-        stock = page.css("#availability::text").get("").strip()
         self.item(
             url,
             year,
@@ -765,9 +1127,8 @@ class ContractCrawl:
             sku="".join(page.css("#product_id::text").get("").split()).upper(),
             price=f"{price}",
             brand="Hallmark",
-            availability="in_stock"
-            if stock == "In Stock" or stock.startswith("Only")
-            else "out_of_stock",
+            availability=_stock(page.css("#availability::text").get("")),
+            was_price=_was(page.css("#price s::text").get()),
         )
 
     def crawl_ornament_shop(self) -> None:
@@ -801,7 +1162,17 @@ class ContractCrawl:
         except ValueError:
             self.drops["bad_price"] += 1
             return
-        stock = info["Availability:"].css("::text").get("").strip()
+        raw = re.search(r"var BCData = (\{.*?\});</script>", page.get())
+        product = json.loads(raw[1])["product_attributes"] if raw else {}
+        data_price = (product.get("price") or {}).get("without_tax", {}).get("value")
+        if data_price is not None and _price(str(data_price)) != price:
+            self.drops["price_conflict"] += 1
+            return
+        if product.get("instock") is not None:
+            availability = "in_stock" if product["instock"] else "out_of_stock"
+        else:
+            stock = info.get("Availability:")
+            availability = _stock(stock.css("::text").get("") if stock else "")
         brand = info["Brand:"].css("a span::text").get() if "Brand:" in info else None
         self.item(
             url,
@@ -811,7 +1182,8 @@ class ContractCrawl:
             sku="".join(info["SKU:"].css("::text").get("").split()).upper(),
             price=f"{price}",
             brand=brand or "Hallmark",
-            availability="in_stock" if stock == "In Stock" else "out_of_stock",
+            availability=availability,
+            was_price=_was(page.css(".productView-price span.price--rrp::text").get()),
         )
 
     def crawl_hallmark_ornaments(self) -> None:
@@ -845,6 +1217,10 @@ class ContractCrawl:
         except ValueError:
             self.drops["bad_price"] += 1
             return
+        visible = page.css(".prices span.price::text").get()
+        if visible is not None and _price(visible) != price:
+            self.drops["price_conflict"] += 1
+            return
         self.item(
             url,
             year,
@@ -854,12 +1230,17 @@ class ContractCrawl:
             price=f"{price}",
             brand="Hallmark",
             availability="in_stock" if data["availability"] == 1 else "out_of_stock",
+            was_price=None,
         )
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_contract_crawl_yields_exactly_the_ground_truth(seed: int, browser: WebDriver) -> None:
-    catalogue = generate_catalogue(seed=seed, products_per_shop=120, malformed_ratio=0.05)
+@pytest.mark.parametrize(("seed", "live_variants"), [(1, False), (2, False), (1, True), (3, True)])
+def test_contract_crawl_yields_exactly_the_ground_truth(
+    seed: int, live_variants: bool, browser: WebDriver
+) -> None:
+    catalogue = generate_catalogue(
+        seed=seed, products_per_shop=120, malformed_ratio=0.05, live_variants=live_variants
+    )
     with serve_replicas(catalogue, day=2) as urls:
         for vendor, base in urls.items():
             crawl = ContractCrawl(vendor, base, browser)
@@ -874,6 +1255,11 @@ def test_contract_crawl_yields_exactly_the_ground_truth(seed: int, browser: WebD
             pages = control(base, "stats")["pages"]
             product_paths = {urlsplit(str(item["link"])).path for item in expected}
             assert all(pages[path] == 1 for path in product_paths)
+            if live_variants and vendor == "hookedonhallmark":
+                # The paginated years were read through their view-all links.
+                years = catalogue.shops[vendor].years
+                view_alls = [y.view_all.path for y in years if y.view_all is not None]
+                assert view_alls and all(f"{path}?page=1" in pages for path in view_alls)
 
 
 def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
@@ -893,6 +1279,76 @@ def test_cli_truth_prints_the_ground_truth_and_drops() -> None:
     assert json.loads(drops) == expected_drops(catalogue, "hallmark_ornaments")
     bad = subprocess.run([*command, "--base-url", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "http(s) origin" in bad.stderr
+
+
+def test_cli_truth_with_live_variants() -> None:
+    base = "http://127.0.0.1:8123"
+    command = [sys.executable, "-m", "replicas", "truth", "--seed", "4", "--products", "60"]
+    command += ["--vendor", "ornament_shop", "--base-url", base, "--live-variants"]
+    catalogue = generate_catalogue(seed=4, products_per_shop=60, live_variants=True)
+    lines = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    assert [json.loads(line) for line in lines.splitlines()] == ground_truth(
+        catalogue, "ornament_shop", base
+    )
+    drops = subprocess.run([*command, "--drops"], capture_output=True, text=True, check=True)
+    assert json.loads(drops.stdout) == expected_drops(catalogue, "ornament_shop")
+    assert json.loads(drops.stdout)["price_conflict"] >= 1
+
+
+def test_retail_prices_csv_covers_the_catalogues_skus() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "replicas", "retail-prices", "--seed", "3", "--products", "200"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["sku", "release_year", "retail_price"]
+    catalogue = generate_catalogue(seed=3, products_per_shop=200)
+    assert [(r["sku"], int(r["release_year"]), Decimal(r["retail_price"])) for r in rows] == (
+        catalogue.retail_prices()
+    )
+    assert {r["sku"] for r in rows} == {o.sku for o in catalogue.ornaments}
+    assert all(re.fullmatch(r"\d+\.\d\d", r["retail_price"]) for r in rows)
+    # The issue price is below today's prices for old years, above them for some recent ones.
+    retail = {r["sku"]: Decimal(r["retail_price"]) for r in rows}
+    old, recent = [], []
+    for vendor in VENDORS:
+        for item in ground_truth(catalogue, vendor, "http://h:1"):
+            pair = (retail[str(item["sku"])], Decimal(str(item["price"])))
+            (old if int(item["release_year"]) < 1990 else recent).append(pair)  # type: ignore[call-overload]
+    assert all(paid < now for paid, now in old)
+    assert any(paid > now for paid, now in recent)
+    by_year = [Decimal(r["retail_price"]) for r in rows if r["release_year"] in ("1975", "2025")]
+    assert by_year and min(by_year) >= Decimal("1.95")
+    assert other_seed_differs(3)
+
+
+def other_seed_differs(seed: int) -> bool:
+    first = generate_catalogue(seed=seed, products_per_shop=50).retail_prices()
+    return first != generate_catalogue(seed=seed + 1, products_per_shop=50).retail_prices()
+
+
+def test_index_csv_is_a_seeded_daily_series_from_1973_to_today() -> None:
+    def run(*args: str) -> list[dict[str, str]]:
+        out = subprocess.run(
+            [sys.executable, "-m", "replicas", "index-prices", *args],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return list(csv.DictReader(io.StringIO(out)))
+
+    rows = run("--seed", "5", "--end", "2020-06-30")
+    assert list(rows[0]) == ["date", "close"]
+    days = [date.fromisoformat(r["date"]) for r in rows]
+    assert days[0] == date(1973, 1, 2) and days[-1] == date(2020, 6, 30)
+    assert all(day.weekday() < 5 for day in days) and days == sorted(set(days))
+    assert len(days) > 47 * 250
+    closes = [float(r["close"]) for r in rows]
+    assert all(close > 0 for close in closes)
+    assert 3 < closes[-1] / closes[0] < 500  # an equity index's long-run growth
+    assert len(set(closes)) > len(closes) / 4, "it moves from day to day"
+    assert run("--seed", "5", "--end", "2020-06-30") == rows
+    assert run("--seed", "6", "--end", "2020-06-30") != rows
+    assert run("--seed", "5", "--end", "2021-01-29")[: len(rows)] == rows
+    assert index_series(5)[-1][0] > date.today() - timedelta(days=4)
 
 
 def test_cli_serve_ends_when_its_parent_is_gone() -> None:
@@ -928,7 +1384,9 @@ def test_browser_assets_are_served_not_counted_as_missing(replicas: dict[str, st
 def test_replica_sites_fixture_serves_truth_and_moves_days(
     replica_sites: Callable[..., RunningReplica],
 ) -> None:
-    replica = replica_sites(seed=5, products_per_shop=30, malformed_ratio=0.1, faults="error=0.1")
+    replica = replica_sites(
+        seed=5, products_per_shop=30, malformed_ratio=0.1, faults="error=0.1", live_variants=False
+    )
     item = replica.truth("ornament_shop")[0]
     assert str(item["link"]).startswith(replica.urls["ornament_shop"] + "/")
     assert sum(replica.drops("ornament_shop").values()) == 3

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.utils.test import get_crawler
 from sqlalchemy import text
 
 from christmas_spiders.db.writer import ProductWriter
 from christmas_spiders.platforms.base import SpiderArgumentError, VendorSpider
 from christmas_spiders.spiders.ornament_shop import OrnamentShopSpider
+from tests.fixtures.crawler import project_crawler
 from tests.fixtures.storage import sample_items
 
 REPLICA = "http://127.0.0.1:8765"
@@ -30,7 +30,7 @@ def _stop_crawlers() -> Iterator[None]:
 
 
 def _spider(database_url: str, **arguments: str) -> VendorSpider:
-    crawler = get_crawler(
+    crawler = project_crawler(
         OrnamentShopSpider,
         {"CHRISTMAS_PROGRESS_INTERVAL": 0, "CHRISTMAS_DATABASE_URL": database_url},
     )

@@ -14,7 +14,7 @@ from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import data_response
 from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows
-from christmas_spiders.api.params import FORMAT, Query, SkuList
+from christmas_spiders.api.params import FORMAT, MAX_SKU_LENGTH, Query, SkuList
 from christmas_spiders.db.ornaments import MAX_COLLECTION_SKUS, collection_value
 
 bp = Blueprint("collection", __name__)
@@ -23,6 +23,8 @@ COLLECTION = Query(
     SkuList(
         name="skus",
         max_items=MAX_COLLECTION_SKUS,
+        # Every sku at its longest, with its comma.
+        max_raw_length=MAX_COLLECTION_SKUS * (MAX_SKU_LENGTH + 1),
         description=f"The collection's skus (at most {MAX_COLLECTION_SKUS}): comma-separated, "
         "or the parameter repeated.",
     ),

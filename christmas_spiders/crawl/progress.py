@@ -44,7 +44,7 @@ class LogProgress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> LogProgress:
-        interval = crawler.settings.getfloat("CHRISTMAS_PROGRESS_INTERVAL", 5.0)
+        interval = crawler.settings.getfloat("CHRISTMAS_PROGRESS_INTERVAL")
         if interval <= 0:
             raise NotConfigured  # switched off on purpose: nothing to warn about
         extension = cls(crawler, interval)

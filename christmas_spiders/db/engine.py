@@ -21,7 +21,7 @@ from christmas_spiders.db import embedded
 
 DRIVER = "postgresql+psycopg"
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-# Alembic owns the schema from the project's top-level alembic/ folder (the user's layout).
+# Alembic owns the schema from the project's top-level alembic/ folder.
 MIGRATIONS_DIR = PROJECT_ROOT / "alembic"
 # Any constant: serialises "create the database and migrate it" across processes.
 _MIGRATE_LOCK_KEY = 0x43485253  # "CHRS"
@@ -52,15 +52,15 @@ def database_url(config: dict[str, Any] | None = None) -> str:
     config = get_config() if config is None else config
     if config.get("database_url"):
         return with_driver(str(config["database_url"]))
-    settings = config.get("embedded_postgres") or {}
+    settings = config["embedded_postgres"]
     data_dir = embedded.data_dir_from_config(config)
-    database = str(settings.get("database") or "christmas")
+    database = str(settings["database"])
     key = (data_dir, database)
     with _embedded_lock:
         cached = _embedded_urls.get(key)
         if cached and embedded.running_server_uri(data_dir) is not None:
             return cached
-        server = embedded.start_server(data_dir, bool(settings.get("allow_open_parents")))
+        server = embedded.start_server(data_dir, bool(settings["allow_open_parents"]))
         url = _embedded_url(server.get_uri(database))
         ensure_database(_embedded_url(server.get_uri("postgres")), database, url)
         _embedded_urls[key] = url
@@ -107,7 +107,7 @@ def _require_migrated(url: str) -> None:
         raise DatabaseConfigError(
             f"the embedded database is not migrated and this installation cannot read the "
             f"migrations ({MIGRATIONS_DIR} is not a folder); run "
-            "`python -m christmas_spiders.db upgrade` once from the project checkout"
+            "`christmas db upgrade` once from the project checkout"
         )
 
 

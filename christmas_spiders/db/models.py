@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models: the one schema shared by the crawler, the API and Alembic.
 
-Changes from the user's original ``products`` table (see README, "Schema"):
+Against the first scraper's ``products`` table (docs/storage.md, "Schema"):
 prices are NUMERIC (exact cents), names and links are TEXT (real names exceed 40
 characters, real links 100), timestamps carry a time zone, ``release_year`` is an
 integer, ``currency`` is added, and (vendor, vendor_id) is unique.
@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -75,7 +76,8 @@ class Product(Base):
         # The database refuses what validation should already have refused.
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(
-            "availability IN ('in_stock', 'out_of_stock', 'delisted')", name="availability_known"
+            "availability IN ('in_stock', 'out_of_stock', 'unknown', 'delisted')",
+            name="availability_known",
         ),
     )
 
@@ -87,16 +89,23 @@ class Product(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     brand: Mapped[str] = mapped_column(String(128))
-    # in_stock, out_of_stock, or delisted (not seen in the vendor's last complete crawl).
+    # in_stock, out_of_stock, unknown (stock wording the crawler does not know), or
+    # delisted (not seen in the vendor's last complete crawl).
     availability: Mapped[str] = mapped_column(String(16))
     release_year: Mapped[int] = mapped_column(Integer)
     link: Mapped[str] = mapped_column(Text)
+    # The struck "was" / retail price shown beside the price; NULL where none (0006).
+    was_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     last_synced_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # When a year page of the vendor last listed this product (set at the end of each
+    # crawl worker, whether the product's own page then answered or not); delisting
+    # needs a complete crawl that did not list it.
+    last_listed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProductAudit(Base):
@@ -142,6 +151,7 @@ class CrawlRun(Base):
     __table_args__ = (
         Index("ix_crawl_runs_vendor_started_at", "vendor", "started_at"),
         Index("ix_crawl_runs_crawl_id", "crawl_id"),
+        CheckConstraint("verdict IN ('passed', 'failed')", name="verdict_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -164,6 +174,17 @@ class CrawlRun(Base):
     monitors_passed: Mapped[bool | None] = mapped_column(Boolean)
     monitor_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     delisted: Mapped[int] = mapped_column(Integer, server_default="0")
+    # full / years / product / refresh: a session is compared with the previous one of its kind.
+    kind: Mapped[str] = mapped_column(String(16), server_default="full")
+    # Written every few seconds while the worker runs: a row whose heartbeat stopped for
+    # longer than the worker timeout belongs to a process that is gone (closed "abandoned").
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # This worker's numbers (christmas_spiders.crawl.numbers.RunNumbers), summed per session.
+    numbers: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The session's verdict, on the row of the worker that judged it (the last to finish):
+    # passed / failed, and why. NULL on the other workers' rows and while running.
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -180,6 +201,153 @@ class ApiKey(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiSettings(Base):
+    """The read API's installation values (one row, made by migration 0005)."""
+
+    __tablename__ = "api_settings"
+    __table_args__ = (CheckConstraint("singleton", name="one_row"),)
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    # Signs pagination cursors: generated per installation, never a constant in code.
+    cursor_secret: Mapped[str] = mapped_column(
+        Text,
+        server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
+    )
+
+
+# --- Price alerts (christmas_spiders.alerts; migration 0004) ---
+
+ALERT_KINDS: tuple[str, ...] = ("at_or_below", "drop_percent", "back_in_stock", "new_offer")
+
+# The alert service reads one crawl's audit rows once its verdict is known.
+Index("ix_product_audit_crawl_id_id", ProductAudit.crawl_id, ProductAudit.id)
+
+
+class AlertRule(Base):
+    """One watch on a sku (every shop, or one): what fires it and where it is sent."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (
+        Index("ix_alert_rules_sku", "sku"),
+        CheckConstraint(
+            "kind IN ('at_or_below', 'drop_percent', 'back_in_stock', 'new_offer')",
+            name="kind_known",
+        ),
+        CheckConstraint(
+            "(kind = 'at_or_below' AND threshold >= 0) "
+            "OR (kind = 'drop_percent' AND threshold > 0 AND threshold <= 100) "
+            "OR (kind IN ('back_in_stock', 'new_offer') AND threshold IS NULL)",
+            name="threshold_fits_kind",
+        ),
+        CheckConstraint("cardinality(notify) > 0", name="has_destination"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    sku: Mapped[str] = mapped_column(String(32))
+    # NULL: every shop.
+    vendor: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    # A price for at_or_below, a percentage for drop_percent, NULL otherwise.
+    threshold: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Apprise URLs.
+    notify: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # at_or_below: true while no in-stock offer is at or below the price (the next
+    # crossing fires); false once it fired, until the cheapest goes back above.
+    armed: Mapped[bool] = mapped_column(Boolean, server_default="true")
+    # The rule judges only changes after its creation (audit ids above this).
+    since_audit_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class AlertCursor(Base):
+    """The alert service's position (one row): every audit row up to it is handled or held."""
+
+    __tablename__ = "alert_cursor"
+    __table_args__ = (CheckConstraint("id", name="single_row"),)
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    last_audit_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class AlertCrawl(Base):
+    """A crawl the alert service met: held while pending, then handled once, passed or failed."""
+
+    __tablename__ = "alert_crawls"
+    __table_args__ = (
+        Index("ix_alert_crawls_status", "status"),
+        CheckConstraint("status IN ('pending', 'passed', 'failed')", name="status_known"),
+    )
+
+    crawl_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    # Every audit row of this crawl with an id up to this is handled (or predates it).
+    handled_through: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AlertOffer(Base):
+    """Each offer's price and stock as the alert service last accepted them.
+
+    Only changes by hand and of passed crawls are applied, so the cheapest in-stock
+    offer of a sku is judged on verified data, never on a failed crawl's."""
+
+    __tablename__ = "alert_offers"
+    __table_args__ = (Index("ix_alert_offers_sku", "sku"),)
+
+    product_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    sku: Mapped[str] = mapped_column(String(32))
+    vendor: Mapped[str] = mapped_column(String(32))
+    # NULL once the product is deleted.
+    price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    availability: Mapped[str | None] = mapped_column(String(16))
+    # The audit row each value came from: an older row applied later changes nothing.
+    price_audit_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    availability_audit_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
+
+
+class AlertDelivery(Base):
+    """One message to one destination: the outbox the sender works from, and the log."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        Index("ix_alert_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_crawl_id", "crawl_id"),
+        CheckConstraint("kind IN ('alert', 'operator', 'test')", name="kind_known"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    # alert (a digest of rule matches), operator (a failed crawl), test (`alerts test`).
+    kind: Mapped[str] = mapped_column(String(8))
+    # NULL: changes by hand (or a test).
+    crawl_id: Mapped[str | None] = mapped_column(String(64))
+    destination: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    # What the message says, one entry per alert (rule, product, audit ids, values).
+    alerts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default="[]")
+    status: Mapped[str] = mapped_column(String(8), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 # Sort keys of the ornament listing: never NULL, so a keyset can page through them. An

@@ -19,7 +19,7 @@ class SessionDupeFilter(RFPDupeFilter):
         key = redis_keys.session_keys(
             spider.name,
             str(spider.crawl_id),
-            settings.get("CHRISTMAS_REDIS_KEY_PREFIX", redis_keys.KEY_PREFIX),
+            settings["CHRISTMAS_REDIS_KEY_PREFIX"],
         )["dupefilter"]
         return cls(server, key=key, debug=settings.getbool("DUPEFILTER_DEBUG"))
 

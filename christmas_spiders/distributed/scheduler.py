@@ -56,23 +56,15 @@ class SessionScheduler(RedisScheduler):
         )
         self.crawler = crawler
         self.stats = crawler.stats
-        self.prefix = settings.get("CHRISTMAS_REDIS_KEY_PREFIX", redis_keys.KEY_PREFIX)
-        self.heartbeat_seconds = settings.getfloat(
-            "CHRISTMAS_WORKER_HEARTBEAT", redis_keys.HEARTBEAT_SECONDS
-        )
-        self.worker_timeout = settings.getfloat(
-            "CHRISTMAS_WORKER_TIMEOUT", redis_keys.WORKER_TIMEOUT_SECONDS
-        )
-        self.idle_poll = settings.getfloat("CHRISTMAS_IDLE_POLL", redis_keys.IDLE_POLL_SECONDS)
-        self.ack_interval = settings.getfloat(
-            "CHRISTMAS_ACK_INTERVAL", redis_keys.ACK_INTERVAL_SECONDS
-        )
-        self.session_ttl = settings.getint("CHRISTMAS_SESSION_TTL", redis_keys.SESSION_TTL_SECONDS)
-        self.finished_ttl = settings.getint(
-            "CHRISTMAS_FINISHED_SESSION_TTL", redis_keys.FINISHED_SESSION_TTL_SECONDS
-        )
+        self.prefix: str = settings["CHRISTMAS_REDIS_KEY_PREFIX"]
+        self.heartbeat_seconds = settings.getfloat("CHRISTMAS_WORKER_HEARTBEAT")
+        self.worker_timeout = settings.getfloat("CHRISTMAS_WORKER_TIMEOUT")
+        self.idle_poll = settings.getfloat("CHRISTMAS_IDLE_POLL")
+        self.ack_interval = settings.getfloat("CHRISTMAS_ACK_INTERVAL")
+        self.session_ttl = settings.getint("CHRISTMAS_SESSION_TTL")
+        self.finished_ttl = settings.getint("CHRISTMAS_FINISHED_SESSION_TTL")
         # Requests popped per round trip; claimed (in flight) until handed to the engine.
-        self.pop_batch = max(1, settings.getint("CHRISTMAS_POP_BATCH", redis_keys.POP_BATCH))
+        self.pop_batch = max(1, settings.getint("CHRISTMAS_POP_BATCH"))
         self._prefetched: deque[tuple[str, Request]] = deque()
         self.worker_id = uuid.uuid4().hex[:12]
         self._seq = 0

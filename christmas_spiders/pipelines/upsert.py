@@ -45,7 +45,6 @@ from christmas_spiders.db.writer import (
 from christmas_spiders.signals import items_persisted
 
 logger = logging.getLogger(__name__)
-DEFAULT_DEAD_LETTER_DIR = "var/dead-letter"
 
 
 class DatabaseSchemaError(RuntimeError):
@@ -83,19 +82,19 @@ class UpsertProductPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> UpsertProductPipeline:
         settings = crawler.settings
-        if not settings.getbool("CHRISTMAS_STORE_ITEMS", True):
+        if not settings.getbool("CHRISTMAS_STORE_ITEMS"):
             # A deliberate off switch: INFO, not the WARNING of NotConfigured(message).
             logger.info("CHRISTMAS_STORE_ITEMS is off: items are not stored")
             raise NotConfigured
-        dead_letter_dir = Path(settings.get("CHRISTMAS_DEAD_LETTER_DIR") or DEFAULT_DEAD_LETTER_DIR)
+        dead_letter_dir = Path(settings["CHRISTMAS_DEAD_LETTER_DIR"])
         if not dead_letter_dir.is_absolute():
             dead_letter_dir = Path.cwd() / dead_letter_dir
         return cls(
             crawler,
-            batch_size=settings.getint("CHRISTMAS_UPSERT_BATCH_SIZE", 500),
-            batch_seconds=settings.getfloat("CHRISTMAS_UPSERT_BATCH_SECONDS", 2.0),
-            retries=settings.getint("CHRISTMAS_DB_RETRIES", 5),
-            retry_base_seconds=settings.getfloat("CHRISTMAS_DB_RETRY_BASE_SECONDS", 0.5),
+            batch_size=settings.getint("CHRISTMAS_UPSERT_BATCH_SIZE"),
+            batch_seconds=settings.getfloat("CHRISTMAS_UPSERT_BATCH_SECONDS"),
+            retries=settings.getint("CHRISTMAS_DB_RETRIES"),
+            retry_base_seconds=settings.getfloat("CHRISTMAS_DB_RETRY_BASE_SECONDS"),
             dead_letter_dir=dead_letter_dir,
         )
 
@@ -138,7 +137,7 @@ class UpsertProductPipeline:
             url = engine.url.render_as_string(hide_password=True)
             raise DatabaseSchemaError(
                 f"database {url} cannot store products: {problem}. Migrate it first: "
-                f"alembic -x url={url} upgrade head  (or: python -m christmas_spiders.db "
+                f"alembic -x url={url} upgrade head  (or: christmas db "
                 f"--database-url {url} upgrade)"
             )
 
@@ -192,7 +191,8 @@ class UpsertProductPipeline:
             return
         stats.inc_value("christmas/db/batches")
         stats.inc_value("christmas/db/inserted", result.inserted)
-        stats.inc_value("christmas/db/updated", result.updated)
+        stats.inc_value("christmas/db/changed", result.changed)
+        stats.inc_value("christmas/db/unchanged", result.unchanged)
         if result.retries:
             stats.inc_value("christmas/db/retries", result.retries)
         if result.rejected:

@@ -3,8 +3,8 @@ market index, the yardstick of appreciation), and ornament_summary (one row per 
 across the shops, kept current by statement triggers on products; its functions and
 triggers are defined once in db/audit_sql.py).
 
-Revision ID: 0007
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql
 from christmas_spiders.db import audit_sql
 from christmas_spiders.db.models import NO_PRICE, NO_SPREAD
 
-revision: str = "0007"
-down_revision: str | None = "0003"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | None = None
 depends_on: str | None = None
 
