@@ -255,6 +255,23 @@ _SUMMARY_SOURCE = ("vendor", "sku", "name", "price", "availability", "release_ye
 _OLD_SOURCE = ", ".join(f"o.{column}" for column in _SUMMARY_SOURCE)
 _NEW_SOURCE = ", ".join(f"n.{column}" for column in _SUMMARY_SOURCE)
 
+# The summary columns taken as computed from the offers.
+_FRESH_COLUMNS = (
+    "names",
+    "release_year",
+    "offers",
+    "in_stock_offers",
+    "vendors",
+    "in_stock_vendors",
+    "cheapest_vendor",
+    "cheapest_product_id",
+    "cheapest_price",
+    "dearest_vendor",
+    "dearest_product_id",
+    "dearest_price",
+)
+_COPIED = ",\n        ".join(f"{column} = fresh.{column}" for column in _FRESH_COLUMNS)
+
 CREATE_SUMMARY_REFRESH = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY_REFRESH_FUNCTION}(changed text[]) RETURNS void
 LANGUAGE plpgsql AS $function$
@@ -268,18 +285,7 @@ BEGIN
     ORDER BY sku FOR UPDATE;
     -- On the right of SET, summary.* are the values before this update.
     UPDATE ornament_summary AS summary SET
-        names = fresh.names,
-        release_year = fresh.release_year,
-        offers = fresh.offers,
-        in_stock_offers = fresh.in_stock_offers,
-        vendors = fresh.vendors,
-        in_stock_vendors = fresh.in_stock_vendors,
-        cheapest_vendor = fresh.cheapest_vendor,
-        cheapest_product_id = fresh.cheapest_product_id,
-        cheapest_price = fresh.cheapest_price,
-        dearest_vendor = fresh.dearest_vendor,
-        dearest_product_id = fresh.dearest_product_id,
-        dearest_price = fresh.dearest_price,
+        {_COPIED},
         spread_amount = CASE WHEN fresh.in_stock_offers >= 2
             THEN fresh.dearest_price - fresh.cheapest_price END,
         spread_percent = CASE WHEN fresh.in_stock_offers >= 2 AND fresh.cheapest_price > 0
