@@ -256,7 +256,7 @@ _OLD_SOURCE = ", ".join(f"o.{column}" for column in _SUMMARY_SOURCE)
 _NEW_SOURCE = ", ".join(f"n.{column}" for column in _SUMMARY_SOURCE)
 
 # The summary columns taken as computed from the offers.
-_FRESH_COLUMNS = (
+SUMMARY_FRESH_COLUMNS = (
     "names",
     "release_year",
     "offers",
@@ -270,7 +270,7 @@ _FRESH_COLUMNS = (
     "dearest_product_id",
     "dearest_price",
 )
-_COPIED = ",\n        ".join(f"{column} = fresh.{column}" for column in _FRESH_COLUMNS)
+_COPIED = ",\n        ".join(f"{column} = fresh.{column}" for column in SUMMARY_FRESH_COLUMNS)
 
 CREATE_SUMMARY_REFRESH = f"""
 CREATE OR REPLACE FUNCTION {SUMMARY_REFRESH_FUNCTION}(changed text[]) RETURNS void

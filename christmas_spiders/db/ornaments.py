@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.types import NullType
 
-from christmas_spiders.db.audit_sql import SHARE_FUNCTION
+from christmas_spiders.db.audit_sql import SHARE_FUNCTION, SUMMARY_FRESH_COLUMNS
 from christmas_spiders.db.models import IndexClose, OrnamentSummary, Product, RetailPrice
 
 SUMMARY = OrnamentSummary.__table__.c
@@ -69,18 +69,7 @@ SUMMARY_SORTS: dict[str, tuple[Any, Converter]] = {
 SUMMARY_ID = SUMMARY.sku
 SUMMARY_COLUMNS = (
     "sku",
-    "names",
-    "release_year",
-    "offers",
-    "in_stock_offers",
-    "vendors",
-    "in_stock_vendors",
-    "cheapest_vendor",
-    "cheapest_product_id",
-    "cheapest_price",
-    "dearest_vendor",
-    "dearest_product_id",
-    "dearest_price",
+    *SUMMARY_FRESH_COLUMNS,
     "spread_amount",
     "spread_percent",
     "lowest_price_seen",
