@@ -500,6 +500,12 @@ class DistributedConfig(Section):
         scrapy="CHRISTMAS_FINISHED_SESSION_TTL",
         ge=1,
     )
+    redis_outage_limit_seconds: float = setting(
+        60.0,
+        "Seconds Redis may stay unreachable before a worker stops (reason redis_unavailable).",
+        scrapy="CHRISTMAS_REDIS_OUTAGE_LIMIT",
+        gt=0,
+    )
 
 
 class AlertsConfig(Section):
@@ -626,7 +632,7 @@ class ProjectConfig(Section):
     scrapyd: ScrapydConfig = setting(factory=ScrapydConfig, description="The scrapyd server.")
     schedules: list[ScheduleEntryConfig] = setting(
         factory=_default_schedules,
-        description="Cron entries of python -m christmas_spiders.scheduler.",
+        description="Cron entries of christmas scheduler.",
     )
     scheduler: SchedulerConfig = setting(
         factory=SchedulerConfig, description="The cron scheduler process."

@@ -1,5 +1,5 @@
 """The one definition of a product: what every spider yields, the store keeps and the API
-returns (the fields and their rules are those of shared/vendor-sites.md, "Items").
+returns (the fields and their rules are those of docs/shops.md, "The item").
 
 Each field is declared once, on :class:`ProductItem`, with :func:`product_field`: its type
 (the annotation), its normaliser, its check, its JSON schema and its description. Building

@@ -169,6 +169,8 @@ CHRISTMAS_ACK_INTERVAL = _distributed.ack_interval_seconds
 CHRISTMAS_POP_BATCH = _distributed.pop_batch
 CHRISTMAS_SESSION_TTL = _distributed.session_ttl_seconds
 CHRISTMAS_FINISHED_SESSION_TTL = _distributed.finished_session_ttl_seconds
+CHRISTMAS_REDIS_OUTAGE_LIMIT = _distributed.redis_outage_limit_seconds
 if REDIS_URL:
     SCHEDULER = "christmas_spiders.distributed.scheduler.SessionScheduler"
     DUPEFILTER_CLASS = "christmas_spiders.distributed.dupefilter.SessionDupeFilter"
+    SPIDER_MIDDLEWARES["christmas_spiders.distributed.pages.PageOutputMiddleware"] = 1

@@ -44,6 +44,8 @@ worker_class = "gthread"
 threads = int(os.environ.get("CHRISTMAS_API_THREADS", 4))
 # Keep-alive lets scripts and dashboards reuse connections.
 keepalive = 5
+# GET /api/v1/collection names up to 500 skus in its query string (gunicorn's most).
+limit_request_line = 8190
 timeout = 30
 graceful_timeout = 10
 # Recycle workers now and then, so a slow leak never grows unbounded. Not too often:

@@ -1,5 +1,5 @@
 # ruff: noqa: E501 -- HTML/JS templates: one tag or statement a line reads better than split strings
-"""The HTML of the three replica shops, laid out as shared/vendor-sites.md says.
+"""The HTML of the three replica shops, laid out as docs/shops.md says.
 
 ``ShopSite(catalogue, vendor).resolve(path, query)`` maps a request to a ``Route``:
 its kind (for stats and faults), a cache key (the same page under a tracking query

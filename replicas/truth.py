@@ -3,7 +3,7 @@
 ``ground_truth(catalogue, vendor, base_url, day)`` lists one item per product page
 reachable from a year page (a product listed twice, or under a sub-category and under
 view-all, once), with the fields of ``christmas_spiders.items.ProductItem`` normalised
-as shared/vendor-sites.md says, sorted by link. Malformed product pages are left out
+as docs/shops.md says, sorted by link. Malformed product pages are left out
 and counted by ``expected_drops``; pages that only non-year entries (``Vintage``,
 accessories) list are not in either.
 

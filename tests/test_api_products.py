@@ -271,10 +271,15 @@ def test_pagination_neither_skips_nor_repeats_while_rows_are_added(pg_admin_url,
 
 
 def test_product_404_and_malformed_id(client):
-    for pid in ("0" * 24, "nothex", "' OR 1=1 --", "%00"):
+    for pid in ("0" * 24, "nothex", "' OR 1=1 --"):
         response = client.get(f"/api/v1/products/{pid}")
         assert response.status_code == 404, pid
         assert response.get_json()["error"]["code"] == "not_found"
+    # Text no column can hold is a bad request naming the path segment.
+    for pid in ("%00", "ab%ED%A0%80cd", "a" * 3000):
+        response = client.get(f"/api/v1/products/{pid}")
+        assert response.status_code == 400, pid
+        assert "product_id" in response.get_json()["error"]["message"], pid
     assert client.get("/api/v1/products/" + "0" * 24 + "/history").status_code == 404
 
 

@@ -1,4 +1,4 @@
-"""Stock wording (shared/vendor-sites.md, "Stock wording"): leading phrases, any case."""
+"""Stock wording (docs/shops.md, "Stock wording"): leading phrases, any case."""
 
 from __future__ import annotations
 

@@ -23,13 +23,13 @@ from replicas.truth import expected_drops, ground_truth
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PRODUCTS = 80
+PRODUCTS = 100
 MALFORMED = 0.1
 CRAWL_TIMEOUT = 300.0
 
 
 def js_pages(catalogue: Catalogue, vendor: str, years: set[int] | None = None) -> int:
-    """Pages vendor-sites.md marks as built by JavaScript that a crawl visits."""
+    """Pages docs/shops.md marks as built by JavaScript that a crawl visits."""
     if vendor == "hallmark_ornaments":  # every year page (?viewall=1) is one
         return sum(
             1 for page in catalogue.shops[vendor].years if years is None or page.year in years

@@ -1,6 +1,6 @@
-"""Every page type of every shop, each quirk of shared/vendor-sites.md, fed to the callbacks.
+"""Every page type of every shop, each quirk of docs/shops.md, fed to the callbacks.
 
-The HTML here is written to vendor-sites.md (rendered state for JS pages); the
+The HTML here is written to docs/shops.md (rendered state for JS pages); the
 replica's own pages are crawled end to end in test_spiders_crawl.py.
 """
 

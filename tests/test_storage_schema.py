@@ -47,14 +47,21 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
             "api_settings",
             "audit_settings",
             "crawl_runs",
+            "index_closes",
+            "ornament_summary",
             "product_audit",
             "products",
+            "retail_prices",
         ]
         assert after_up["views"] == ["price_history"]
         assert after_up["functions"] == [
             "christmas_api_key",
             "christmas_audit_product",
+            "christmas_ornament_summary_changed",
+            "christmas_ornament_summary_refresh",
             "christmas_product_audit_append_only",
+            "christmas_share_of_days",
+            "christmas_spans_seconds",
         ]
         with engine.connect() as conn:
             # The schema the migration built is the one the models describe.
@@ -68,6 +75,10 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
                 .all()
             )
         assert triggers == [
+            "ornament_summary_delete",
+            "ornament_summary_insert",
+            "ornament_summary_truncate",
+            "ornament_summary_update",
             "product_audit_append_only",
             "product_audit_no_truncate",
             "products_audit_delete",

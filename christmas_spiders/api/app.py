@@ -7,7 +7,16 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
+from christmas_spiders.api import (
+    changes,
+    collection,
+    health,
+    meta,
+    ornaments,
+    products,
+    stats,
+    vendors,
+)
 from christmas_spiders.api.auth import PUBLIC_ENDPOINTS, init_auth
 from christmas_spiders.api.cli import keys_cli
 from christmas_spiders.api.db import init_db
@@ -56,6 +65,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     for blueprint in (
         products.bp,
         ornaments.bp,
+        collection.bp,
         vendors.bp,
         changes.bp,
         stats.bp,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Numeric, String, bindparam, case, cast, select
 
 from christmas_spiders.api.pagination import Keyset
+from christmas_spiders.db.audit_sql import NUMERIC_TEXT
 from christmas_spiders.db.models import Product, ProductAudit
 
 AUDIT_COLUMNS = (
@@ -34,11 +35,10 @@ AUDIT_ORDER = Keyset(
     id_column=ProductAudit.id,
     id_type=int,
 )
-# An audit value is cast to NUMERIC only when it looks like one (CASE guards the cast).
-NUMERIC_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 
 
 def audit_numeric(value: Any) -> Any:
+    # CASE guards the cast: only a value that looks like a number is cast to NUMERIC.
     return case((value.op("~")(NUMERIC_TEXT), cast(value, Numeric(12, 2))), else_=None)
 
 

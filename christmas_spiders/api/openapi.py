@@ -33,6 +33,7 @@ PRICE = {
 }
 TIMESTAMP = {"type": "string", "format": "date-time"}
 NULLABLE_TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+NULLABLE_NUMBER = {"type": ["number", "null"]}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -122,6 +123,7 @@ SCHEMAS: dict[str, Any] = {
         {
             "sku": {"type": "string"},
             "names": {"type": "array", "items": {"type": "string"}},
+            "rarity": _ref("Rarity"),
             "offers": {"type": "array", "items": _ref("Offer"), "description": "Cheapest first."},
             "spread": {
                 "oneOf": [
@@ -178,6 +180,113 @@ SCHEMAS: dict[str, Any] = {
             "mean_price": PRICE,
             "median_price": PRICE,
             "in_stock_share": {"type": "number", "minimum": 0, "maximum": 1},
+            "retail_known": {
+                "type": "integer",
+                "description": "Products whose original retail price is known.",
+            },
+            "median_multiple": {
+                **NULLABLE_NUMBER,
+                "description": "Median of price / retail price; null: no retail price known.",
+            },
+            "basket_multiple": {
+                **NULLABLE_NUMBER,
+                "description": "The year's offers together against their retail prices.",
+            },
+            "basket_growth": {
+                **NULLABLE_NUMBER,
+                "description": "basket_multiple as compound yearly growth since January 1 of "
+                "the release year (0.05: 5 % a year); null under a year.",
+            },
+            "index_growth": {
+                **NULLABLE_NUMBER,
+                "description": "The index's compound yearly growth from its first close of the "
+                "release year to its latest close; null without closes that year.",
+            },
+        }
+    ),
+    "OrnamentSummary": _object(
+        {
+            "sku": {"type": "string"},
+            "names": {"type": "array", "items": {"type": "string"}},
+            "release_year": {"type": ["integer", "null"]},
+            "offers": {"type": "integer", "description": "Every stored offer, delisted too."},
+            "in_stock_offers": {"type": "integer"},
+            "cheapest": {
+                "oneOf": [{"type": "null"}, _ref("SpreadEnd")],
+                "description": "The cheapest offer in stock.",
+            },
+            "dearest": {
+                "oneOf": [{"type": "null"}, _ref("SpreadEnd")],
+                "description": "The dearest offer in stock.",
+            },
+            "spread": {
+                "oneOf": [
+                    {"type": "null"},
+                    _object({"amount": PRICE, "percent": {"type": ["string", "null"]}}),
+                ],
+                "description": "dearest - cheapest, as on /ornaments/<sku>; null with fewer "
+                "than two offers in stock.",
+            },
+            "lowest_price_seen": {**PRICE, "type": ["string", "null"]},
+            "rarity": _ref("Rarity"),
+        }
+    ),
+    "Rarity": _object(
+        {
+            "carried_by": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The shops listing it (in stock or sold out).",
+            },
+            "in_stock_at": {"type": "array", "items": {"type": "string"}},
+            "in_stock_share_90d": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "Share of the last 90 days some shop had it in stock.",
+            },
+        }
+    ),
+    "CollectionItem": _object(
+        {
+            "sku": {"type": "string"},
+            "vendor": {"type": "string"},
+            "product_id": {"type": "string"},
+            "name": {"type": "string"},
+            "price": PRICE,
+        }
+    ),
+    "Collection": _object(
+        {
+            "skus": {"type": "integer"},
+            "shops": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "vendor": {"type": "string"},
+                        "listed": {"type": "integer"},
+                        "in_stock": {"type": "integer"},
+                        "total": PRICE,
+                        "in_stock_total": PRICE,
+                    }
+                ),
+            },
+            "buy": _object(
+                {
+                    "total": PRICE,
+                    "count": {"type": "integer"},
+                    "items": {"type": "array", "items": _ref("CollectionItem")},
+                    "not_in_stock": {"type": "array", "items": {"type": "string"}},
+                }
+            ),
+            "sell": _object(
+                {
+                    "total": PRICE,
+                    "count": {"type": "integer"},
+                    "items": {"type": "array", "items": _ref("CollectionItem")},
+                }
+            ),
+            "not_carried": {"type": "array", "items": {"type": "string"}},
         }
     ),
     "Health": _object({"status": {"type": "string"}, "database": {"type": "string"}}),

@@ -1,21 +1,55 @@
-"""/api/v1/ornaments/<sku>: every shop's offer for one ornament, cheapest first."""
+"""/api/v1/ornaments: one row per sku across the shops (spreads, rarity), and
+/api/v1/ornaments/<sku>: every shop's offer for one ornament, cheapest first.
+
+The SQL is in christmas_spiders.db.ornaments, shared with the dashboard.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import re
 from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import String, bindparam, func, select, union_all
+from sqlalchemy import Numeric, String, bindparam, cast, func, select, union_all
 
 from christmas_spiders.api.audit_queries import audit_numeric
-from christmas_spiders.api.db import request_connection
+from christmas_spiders.api.db import readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.openapi import documented
-from christmas_spiders.api.output import csv_rows, json_record
-from christmas_spiders.api.params import FORMAT, MAX_SKU_LENGTH, PathKey, Query, normalise_sku
+from christmas_spiders.api.output import csv_rows, json_record, stream_csv
+from christmas_spiders.api.pagination import Keyset
+from christmas_spiders.api.params import (
+    CURSOR,
+    FORMAT,
+    LIMIT,
+    MAX_SKU_LENGTH,
+    VENDOR,
+    YEAR_MAX,
+    YEAR_MIN,
+    Integer,
+    Money,
+    PathKey,
+    Query,
+    Text,
+    described,
+    normalise_sku,
+)
 from christmas_spiders.db.models import Product, ProductAudit
+from christmas_spiders.db.ornaments import (
+    SUMMARY_ID,
+    SUMMARY_SORTS,
+    SummaryShape,
+    ordering,
+    page_statement,
+    rarity,
+    spread_percent,
+    summary_record,
+    summary_shape,
+    summary_statement,
+)
 
 bp = Blueprint("ornaments", __name__)
 
@@ -92,6 +126,8 @@ def offers_statement() -> Any:
 
 # Built once: only the sku changes between requests.
 OFFERS = offers_statement()
+# The trigger writes a sku's summary with its offers; none only where it was bypassed.
+NO_RARITY = {"carried_by": [], "in_stock_at": [], "in_stock_share_90d": 0.0}
 
 
 def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -101,9 +137,7 @@ def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
     cheapest = min(in_stock, key=lambda offer: offer["price"])
     dearest = max(in_stock, key=lambda offer: offer["price"])
     amount: Decimal = dearest["price"] - cheapest["price"]
-    percent = (
-        (amount / cheapest["price"] * 100).quantize(Decimal("0.1")) if cheapest["price"] else None
-    )
+    percent = spread_percent(amount, cheapest["price"])
     return {
         "in_stock_offers": len(in_stock),
         "cheapest": {
@@ -143,6 +177,7 @@ def get_ornament(sku: str) -> Response:
     data = {
         "sku": wanted,
         "names": names,
+        "rarity": rarity(request_connection(), [wanted]).get(wanted, NO_RARITY),
         "offers": [json_record(offer) for offer in offers],
         "spread": None
         if summary is None
@@ -153,3 +188,95 @@ def get_ornament(sku: str) -> Response:
         },
     }
     return data_response(data, {"count": len(offers)})
+
+
+ORNAMENT_ORDER = Keyset(sorts=SUMMARY_SORTS, id_column=SUMMARY_ID, id_type=str)
+ORNAMENT_LIST = Query(
+    described(VENDOR, "Carried by (listed at, in stock or not) any of these vendors."),
+    Integer(name="release_year", minimum=1, maximum=9999, description="Exact release year."),
+    YEAR_MIN,
+    YEAR_MAX,
+    Text(name="q", description="A name contains (any case)."),
+    Integer(name="min_offers", minimum=0, maximum=1000, description="offers >= min_offers."),
+    Integer(
+        name="in_stock_offers",
+        minimum=0,
+        maximum=1000,
+        description="Exactly this many offers in stock (0: sold out everywhere).",
+    ),
+    Money(name="min_spread_percent", description="spread.percent >= min_spread_percent."),
+    ORNAMENT_ORDER.sort_param(
+        "sku",
+        "Sort key, '-' prefix for descending, ties broken by sku: spread, spread_percent "
+        "(no spread sorts below every spread), cheapest (nothing in stock sorts above "
+        "every price), offers, rarity (rarest first: fewest shops with it in stock, then "
+        "fewest listing it), sku (default).",
+    ),
+    LIMIT,
+    CURSOR,
+    FORMAT,
+)
+# The export's columns: one line per sku, lists joined with "; ".
+LIST_CSV_COLUMNS = (
+    "sku",
+    "names",
+    "release_year",
+    "offers",
+    "in_stock_offers",
+    "cheapest_vendor",
+    "cheapest_price",
+    "dearest_vendor",
+    "dearest_price",
+    "spread_amount",
+    "spread_percent",
+    "lowest_price_seen",
+    "carried_by",
+    "in_stock_at",
+    "in_stock_share_90d",
+)
+
+
+def csv_statement(page: Any, sort: str) -> Any:
+    rows = page_statement(page, sort).subquery("rows")
+    joined = {
+        "names": func.array_to_string(rows.c.names, "; "),
+        "carried_by": func.array_to_string(rows.c.vendors, "; "),
+        "in_stock_at": func.array_to_string(rows.c.in_stock_vendors, "; "),
+        "spread_percent": func.round(rows.c.spread_percent, 1),
+        "in_stock_share_90d": func.round(cast(rows.c.in_stock_share, Numeric), 4),
+    }
+    columns = [
+        (joined[name] if name in joined else rows.c[name]).label(name) for name in LIST_CSV_COLUMNS
+    ]
+    return select(*columns).select_from(rows).order_by(*ordering(sort, rows.c))
+
+
+@functools.lru_cache(maxsize=512)
+def list_statement(shape: SummaryShape, sort: str, after: bool, limited: bool, csv: bool) -> Any:
+    """The listing for one combination of filters, sort, cursor, limit and format, every
+    value bound (built once: see ``product_queries.product_list_statement``)."""
+    inner = ORNAMENT_ORDER.statement(summary_statement(shape), sort, after, limited)
+    return csv_statement(inner, sort) if csv else page_statement(inner, sort)
+
+
+@bp.get("/ornaments")
+@documented(
+    "One row per sku across the shops: offers, in-stock spread, lowest price seen, rarity",
+    ORNAMENT_LIST,
+    page="OrnamentSummary",
+)
+def list_ornaments() -> Response:
+    args = ORNAMENT_LIST.parse()
+    filters = ORNAMENT_LIST.filters(args)
+    shape, values = summary_shape(filters)
+    page = ORNAMENT_ORDER.page("ornaments", args, filters)
+    statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
+    parameters = {**values, **page.parameters, "at": dt.datetime.now(dt.UTC)}
+    if page.csv:
+        return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
+    rows = request_connection().execute(statement, parameters).all()
+    return ORNAMENT_ORDER.response(rows, page, json_summary)
+
+
+def json_summary(row: Any) -> dict[str, Any]:
+    return summary_record(row, text=str)

@@ -62,6 +62,10 @@ class Param:
     where: Where = "query"
     # A filter narrows the rows: it belongs to a cursor's scope and to ``meta.filters``.
     filter: bool = True
+    # May be given more than once: the values are joined with commas before parsing.
+    repeatable: bool = False
+    # The longest value taken as sent (repeats joined), before its own checks.
+    max_raw_length: int = MAX_VALUE_LENGTH
     # The name of the parameter this one is the lower bound of (year_min: year_max).
     upper: str | None = None
 
@@ -99,10 +103,10 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def raw_problem(value: str) -> str | None:
+def raw_problem(value: str, max_length: int = MAX_VALUE_LENGTH) -> str | None:
     """What is wrong with a value as the client sent it, before its own parsing."""
-    if len(value) > MAX_VALUE_LENGTH:
-        return f"is longer than {MAX_VALUE_LENGTH} characters"
+    if len(value) > max_length:
+        return f"is longer than {max_length} characters"
     if REPLACEMENT_CHARACTER in value:
         return "is not valid UTF-8 (percent-encode text as UTF-8)"
     return text_problem(value)
@@ -371,10 +375,14 @@ class PathKey(Param):
     normalise: Callable[[str], str] | None = None
 
     def parse(self, raw: str, csv: bool) -> str:
-        # Text Postgres could not hold (NUL, lone surrogates, bytes that were not UTF-8)
-        # names nothing that exists either.
+        # Text no column could hold (NUL, lone surrogates, bytes that were not UTF-8, an
+        # over-long value) is a bad request naming the segment; well-formed text of the
+        # wrong shape names nothing that can exist: a 404. Neither reaches SQL.
+        problem = raw_problem(raw)
+        if problem is not None:
+            raise self.bad(problem)
         value = raw if self.normalise is None else self.normalise(raw)
-        if raw_problem(raw) is not None or not self.pattern.fullmatch(value):
+        if not self.pattern.fullmatch(value):
             raise NotFound(f"no {self.thing} {raw[:QUOTED_PATH_LENGTH]!r}")
         return value
 
@@ -384,6 +392,33 @@ def normalise_sku(sku: str) -> str:
     return "".join(sku.split()).upper()
 
 
+@dataclass(frozen=True, kw_only=True)
+class SkuList(Param):
+    """Skus, comma-separated, the parameter repeated, or both (``skus=QX1,QX2&skus=QX3``);
+    each normalised as stored, repeats dropped, at most ``max_items``."""
+
+    max_items: int
+    repeatable: bool = True
+
+    def parse(self, raw: str, csv: bool) -> list[str]:
+        skus = [normalise_sku(item) for item in raw.split(",")]
+        if any(not sku or len(sku) > MAX_SKU_LENGTH for sku in skus):
+            raise self.bad(f"must be skus of 1 to {MAX_SKU_LENGTH} characters, comma-separated")
+        unique = list(dict.fromkeys(skus))
+        if len(unique) > self.max_items:
+            raise self.bad(f"names {len(unique)} skus; at most {self.max_items}")
+        return unique
+
+    def default(self, csv: bool) -> list[str]:
+        raise self.bad("is required")
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "pattern": "^[^,]+(,[^,]+)*$"}
+
+    def openapi(self, api: ApiConfig) -> dict[str, Any]:
+        return {**super().openapi(api), "required": True}
+
+
 class Query:
     """The parameters of one route: the query string is checked against them all."""
 
@@ -391,6 +426,7 @@ class Query:
         self.path = tuple(param for param in params if param.where == "path")
         self.query = tuple(param for param in params if param.where == "query")
         self.names = frozenset(param.name for param in self.query)
+        self.repeatable = frozenset(param.name for param in self.query if param.repeatable)
         self.format = next((param for param in self.query if isinstance(param, Format)), None)
         # The format decides the limit's range, so it is read first.
         self.rest = tuple(param for param in self.query if param is not self.format)
@@ -413,7 +449,7 @@ class Query:
                     f"unknown parameter {name!r}; this route accepts: {self._accepts}",
                     code="unknown_parameter",
                 )
-            if len(args.getlist(name)) > 1:
+            if len(args.getlist(name)) > 1 and name not in self.repeatable:
                 raise BadParameter(name, f"{name!r} is given more than once")
         values: dict[str, Any] = {}
         csv = False
@@ -421,7 +457,10 @@ class Query:
             values["format"] = fmt = self._value(self.format, args.get("format"), csv)
             csv = fmt == "csv"
         for param in self.rest:
-            values[param.name] = self._value(param, args.get(param.name), csv)
+            raw = args.get(param.name)
+            if param.repeatable and raw is not None:
+                raw = ",".join(args.getlist(param.name))
+            values[param.name] = self._value(param, raw, csv)
         for param in self.path:
             values[param.name] = param.parse(path[param.name], csv)
         for lower, upper in self.ranges:
@@ -438,7 +477,7 @@ class Query:
     def _value(param: Param, raw: str | None, csv: bool) -> Any:
         if raw is None:
             return param.default(csv)
-        problem = raw_problem(raw)
+        problem = raw_problem(raw, param.max_raw_length)
         if problem is not None:
             raise param.bad(problem)
         return param.parse(raw, csv)

@@ -1,4 +1,5 @@
-"""Database commands: the schema, the audit settings, dead letters, roles, the embedded Postgres.
+"""Database commands: the schema, the audit settings, dead letters, roles, reference data
+(retail prices, an index), the embedded Postgres.
 
 ``christmas db COMMAND``; ``python -m christmas_spiders.db COMMAND`` runs the same commands.
 """
@@ -102,6 +103,35 @@ def replay_dead_letter_command(ctx: click.Context, files: tuple[Path, ...]) -> N
         engine.dispose()
 
 
+@db.command("import-retail-prices")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+def import_retail_prices_command(ctx: click.Context, file: Path) -> None:
+    """Store FILE's original retail prices (CSV: sku, release_year, retail_price)."""
+    from christmas_spiders.db.imports import import_retail_prices
+
+    _report_import(ctx, file, "retail prices", import_retail_prices)
+
+
+@db.command("import-index")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+def import_index_command(ctx: click.Context, file: Path) -> None:
+    """Store FILE's daily closes of a market index (CSV: date, close; e.g. an ETF's)."""
+    from christmas_spiders.db.imports import import_index_closes
+
+    _report_import(ctx, file, "index closes", import_index_closes)
+
+
+def _report_import(ctx: click.Context, file: Path, what: str, run: Any) -> None:
+    engine = make_engine(_url(ctx))
+    try:
+        result = run(engine, file)
+    finally:
+        engine.dispose()
+    click.echo(f"{file}: {result.rows} {what}: {result.inserted} new, {result.updated} replaced")
+
+
 @db.command("create-readonly-role")
 @click.option("--role", help="default: config api.readonly_role")
 @click.option(
@@ -164,6 +194,12 @@ def embedded_stop() -> None:
     data_dir = embedded.data_dir_from_config(get_config())
     stopped = embedded.stop_server(data_dir)
     click.echo(f"data folder {data_dir}: " + ("stopped" if stopped else "was not running"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``db`` with ``argv`` in this process and return its exit status."""
+    result = db.main(args=argv, prog_name="python -m christmas_spiders.db", standalone_mode=False)
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -30,6 +30,8 @@ from christmas_spiders.items import ITEM_FIELDS
 # Columns a user may track (everything that describes the product; not the bookkeeping).
 AUDITABLE_FIELDS: tuple[str, ...] = ITEM_FIELDS
 FUNCTION_NAME = "christmas_audit_product"
+# An audit value is read as a price only when it looks like one.
+NUMERIC_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"
 APPEND_ONLY_FUNCTION_NAME = "christmas_product_audit_append_only"
 
 CREATE_FUNCTION = f"""
@@ -230,3 +232,266 @@ def current_settings(conn: Connection) -> tuple[list[str], str]:
         text("SELECT tracked_fields, notify_channel FROM audit_settings WHERE id")
     ).one()
     return list(row[0]), str(row[1])
+
+
+# The ornament summary (table ornament_summary, migration 0007): one row per sku across
+# the shops, recomputed for the skus a statement on products touched. Statement-level
+# triggers see the whole batch of an upsert at once (transition tables), so a batch of
+# 500 offers is one recomputation, and an unchanged re-crawl (only last_synced_at
+# moves) recomputes nothing. ENABLE ALWAYS: a bulk load with session_replication_role =
+# replica skips the audit, not this derived table.
+#
+# Two columns carry history, so a listing never reads the audit: lowest_price_seen (the
+# lowest of every price an offer of the sku was stored at) and in_stock_spans (when some
+# offer of the sku was in stock: a multirange, its last span open while it still is).
+# The trigger extends them as prices and stock move; rebuild_ornament_summary() derives
+# them from the audit instead, for data loaded around the trigger.
+SUMMARY_REFRESH_FUNCTION = "christmas_ornament_summary_refresh"
+SUMMARY_TRIGGER_FUNCTION = "christmas_ornament_summary_changed"
+SHARE_FUNCTION = "christmas_share_of_days"
+SPANS_LENGTH_FUNCTION = "christmas_spans_seconds"
+# The products columns the summary is made of (besides the id).
+_SUMMARY_SOURCE = ("vendor", "sku", "name", "price", "availability", "release_year")
+_OLD_SOURCE = ", ".join(f"o.{column}" for column in _SUMMARY_SOURCE)
+_NEW_SOURCE = ", ".join(f"n.{column}" for column in _SUMMARY_SOURCE)
+
+# The summary columns taken as computed from the offers.
+SUMMARY_FRESH_COLUMNS = (
+    "names",
+    "release_year",
+    "offers",
+    "in_stock_offers",
+    "vendors",
+    "in_stock_vendors",
+    "cheapest_vendor",
+    "cheapest_product_id",
+    "cheapest_price",
+    "dearest_vendor",
+    "dearest_product_id",
+    "dearest_price",
+)
+_COPIED = ",\n        ".join(f"{column} = fresh.{column}" for column in SUMMARY_FRESH_COLUMNS)
+
+CREATE_SUMMARY_REFRESH = f"""
+CREATE OR REPLACE FUNCTION {SUMMARY_REFRESH_FUNCTION}(changed text[]) RETURNS void
+LANGUAGE plpgsql AS $function$
+BEGIN
+    -- A row to lock for every sku, locked in sku order: two writers of one sku then
+    -- recompute it one after the other, the second seeing the first's committed offers.
+    INSERT INTO ornament_summary (sku)
+    SELECT DISTINCT wanted FROM unnest(changed) AS wanted ORDER BY wanted
+    ON CONFLICT (sku) DO NOTHING;
+    PERFORM 1 FROM ornament_summary WHERE sku IN (SELECT unnest(changed))
+    ORDER BY sku FOR UPDATE;
+    -- On the right of SET, summary.* are the values before this update.
+    UPDATE ornament_summary AS summary SET
+        {_COPIED},
+        spread_amount = CASE WHEN fresh.in_stock_offers >= 2
+            THEN fresh.dearest_price - fresh.cheapest_price END,
+        spread_percent = CASE WHEN fresh.in_stock_offers >= 2 AND fresh.cheapest_price > 0
+            THEN (fresh.dearest_price - fresh.cheapest_price) / fresh.cheapest_price * 100 END,
+        lowest_price_seen = least(summary.lowest_price_seen, fresh.lowest_price),
+        -- now(): the transaction's time, the changed_at of the audit rows it writes.
+        in_stock_spans = CASE
+            WHEN summary.in_stock_offers = 0 AND fresh.in_stock_offers > 0
+                THEN summary.in_stock_spans + tstzmultirange(tstzrange(now(), NULL))
+            WHEN summary.in_stock_offers > 0 AND fresh.in_stock_offers = 0
+                THEN summary.in_stock_spans * tstzmultirange(tstzrange(NULL, now()))
+            ELSE summary.in_stock_spans END,
+        updated_at = now()
+    FROM (
+        SELECT p.sku,
+               array_agg(DISTINCT p.name ORDER BY p.name) AS names,
+               mode() WITHIN GROUP (ORDER BY p.release_year) AS release_year,
+               count(*) AS offers,
+               count(*) FILTER (WHERE p.availability = 'in_stock') AS in_stock_offers,
+               coalesce(array_agg(DISTINCT p.vendor ORDER BY p.vendor)
+                   FILTER (WHERE p.availability <> 'delisted'), '{{}}') AS vendors,
+               coalesce(array_agg(DISTINCT p.vendor ORDER BY p.vendor)
+                   FILTER (WHERE p.availability = 'in_stock'), '{{}}') AS in_stock_vendors,
+               -- Ties as on /ornaments/<sku>: by vendor, then product id.
+               (array_agg(p.vendor ORDER BY p.price, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS cheapest_vendor,
+               (array_agg(p.id ORDER BY p.price, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS cheapest_product_id,
+               min(p.price) FILTER (WHERE p.availability = 'in_stock') AS cheapest_price,
+               (array_agg(p.vendor ORDER BY p.price DESC, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_vendor,
+               (array_agg(p.id ORDER BY p.price DESC, p.vendor, p.id)
+                   FILTER (WHERE p.availability = 'in_stock'))[1] AS dearest_product_id,
+               max(p.price) FILTER (WHERE p.availability = 'in_stock') AS dearest_price,
+               min(p.price) AS lowest_price
+        FROM products AS p
+        WHERE p.sku IN (SELECT unnest(changed))
+        GROUP BY p.sku
+    ) AS fresh
+    WHERE summary.sku = fresh.sku;
+    DELETE FROM ornament_summary AS summary
+    WHERE summary.sku IN (SELECT unnest(changed))
+      AND NOT EXISTS (SELECT FROM products AS p WHERE p.sku = summary.sku);
+END
+$function$
+"""
+
+CREATE_SUMMARY_TRIGGER_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {SUMMARY_TRIGGER_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql AS $function$
+DECLARE
+    changed text[];
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        DELETE FROM ornament_summary;
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT array_agg(DISTINCT sku) INTO changed FROM new_rows;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(DISTINCT sku) INTO changed FROM old_rows;
+    ELSE
+        -- Both skus of every row whose summarised columns changed (a sku corrected
+        -- by hand touches two).
+        SELECT array_agg(DISTINCT moved.sku) INTO changed
+        FROM old_rows AS o
+        FULL JOIN new_rows AS n ON n.id = o.id,
+        LATERAL (VALUES (o.sku), (n.sku)) AS moved(sku)
+        WHERE moved.sku IS NOT NULL
+          AND (o.id IS NULL OR n.id IS NULL
+               OR ({_OLD_SOURCE}) IS DISTINCT FROM ({_NEW_SOURCE}));
+    END IF;
+    IF changed IS NOT NULL THEN
+        PERFORM {SUMMARY_REFRESH_FUNCTION}(changed);
+    END IF;
+    RETURN NULL;
+END
+$function$
+"""
+
+# (trigger, event, its transition tables)
+SUMMARY_TRIGGERS: tuple[tuple[str, str, str], ...] = (
+    ("ornament_summary_insert", "INSERT", "REFERENCING NEW TABLE AS new_rows"),
+    (
+        "ornament_summary_update",
+        "UPDATE",
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    ),
+    ("ornament_summary_delete", "DELETE", "REFERENCING OLD TABLE AS old_rows"),
+    ("ornament_summary_truncate", "TRUNCATE", ""),
+)
+
+# The share of the ``days`` before ``at`` that ``spans`` cover. A listing computes it
+# per row: written as one expression, which PostgreSQL inlines into the query (a
+# function with a sub-SELECT is a call per row, ten times dearer), for the usual case
+# of none or one span; several spans go through the general function.
+CREATE_SHARE_FUNCTIONS = (
+    f"""
+CREATE OR REPLACE FUNCTION {SPANS_LENGTH_FUNCTION}(spans tstzmultirange) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $function$
+SELECT coalesce(
+    (SELECT extract(epoch FROM sum(upper(span) - lower(span))) FROM unnest(spans) AS span),
+    0)::double precision
+$function$
+""",
+    f"""
+CREATE OR REPLACE FUNCTION {SHARE_FUNCTION}(spans tstzmultirange, at timestamptz, days integer)
+RETURNS double precision
+LANGUAGE sql STABLE PARALLEL SAFE AS $function$
+SELECT CASE
+    WHEN isempty(spans) THEN 0
+    -- One span (its upper bound NULL while open: least() then takes at).
+    WHEN spans = tstzmultirange(range_merge(spans)) THEN greatest(0, extract(epoch FROM
+        least(upper(spans), at) - greatest(lower(spans), at - make_interval(days => days))
+    ))::double precision
+    ELSE {SPANS_LENGTH_FUNCTION}(
+        spans * tstzmultirange(tstzrange(at - make_interval(days => days), at)))
+END / extract(epoch FROM make_interval(days => days))::double precision
+$function$
+""",
+)
+
+# The history columns from the audit, for every sku. An offer's state at a time is the
+# one its latest availability change set; the latest change's state is its current one
+# (products.availability), and an offer with no audited change has had its current
+# state since it was stored. Before an offer's first change its state is unknown: never
+# in stock. The lowest price: the current ones and both sides of each price change.
+REBUILD_SUMMARY_HISTORY = f"""
+WITH states AS (
+    SELECT p.sku,
+           a.changed_at AS since,
+           lead(a.changed_at) OVER later AS until,
+           CASE WHEN lead(a.changed_at) OVER later IS NULL THEN p.availability
+                ELSE a.new_value END AS state
+    FROM products AS p
+    JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'availability'
+    WINDOW later AS (PARTITION BY a.product_id ORDER BY a.changed_at, a.id)
+    UNION ALL
+    SELECT p.sku, p.created_at, NULL, p.availability
+    FROM products AS p
+    WHERE NOT EXISTS (
+        SELECT FROM product_audit AS a WHERE a.product_id = p.id AND a.field = 'availability'
+    )
+), stocked AS (
+    SELECT sku, range_agg(tstzrange(since, until)) AS spans
+    FROM states
+    WHERE state = 'in_stock'
+    GROUP BY sku
+), audited AS (
+    SELECT p.sku, min(CASE WHEN value ~ '{NUMERIC_TEXT}' THEN value::numeric(12, 2) END) AS low
+    FROM products AS p
+    JOIN product_audit AS a ON a.product_id = p.id AND a.field = 'price',
+    LATERAL (VALUES (a.old_value), (a.new_value)) AS sides(value)
+    GROUP BY p.sku
+), current AS (
+    SELECT sku, min(price) AS low FROM products GROUP BY sku
+)
+UPDATE ornament_summary AS summary
+SET lowest_price_seen = least(current.low, audited.low),
+    in_stock_spans = coalesce(stocked.spans, '{{}}')
+FROM current
+LEFT JOIN audited ON audited.sku = current.sku
+LEFT JOIN stocked ON stocked.sku = current.sku
+WHERE summary.sku = current.sku
+"""
+
+
+def install_ornament_summary(conn: Connection) -> None:
+    """Create the summary's functions and triggers (the table comes from the migration)
+    and fill it from the products and audit there are."""
+    for statement in (
+        CREATE_SUMMARY_REFRESH,
+        CREATE_SUMMARY_TRIGGER_FUNCTION,
+        *CREATE_SHARE_FUNCTIONS,
+    ):
+        conn.execute(text(statement))
+    for name, event, tables in SUMMARY_TRIGGERS:
+        conn.execute(
+            text(
+                f"CREATE TRIGGER {name} AFTER {event} ON products {tables} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {SUMMARY_TRIGGER_FUNCTION}()"
+            )
+        )
+        conn.execute(text(f"ALTER TABLE products ENABLE ALWAYS TRIGGER {name}"))
+    rebuild_ornament_summary(conn)
+
+
+def rebuild_ornament_summary(conn: Connection) -> None:
+    """Recompute every sku's summary, its history from the audit: after products or
+    audit rows were loaded around the triggers (a bulk load, a restore)."""
+    conn.execute(text(f"SELECT {SUMMARY_REFRESH_FUNCTION}(array_agg(DISTINCT sku)) FROM products"))
+    conn.execute(
+        text(
+            "DELETE FROM ornament_summary AS summary "
+            "WHERE NOT EXISTS (SELECT FROM products AS p WHERE p.sku = summary.sku)"
+        )
+    )
+    conn.execute(text(REBUILD_SUMMARY_HISTORY))
+
+
+def uninstall_ornament_summary(conn: Connection) -> None:
+    for name, _, _ in SUMMARY_TRIGGERS:
+        conn.execute(text(f"DROP TRIGGER IF EXISTS {name} ON products"))
+    for function in (
+        f"{SUMMARY_TRIGGER_FUNCTION}()",
+        f"{SUMMARY_REFRESH_FUNCTION}(text[])",
+        f"{SHARE_FUNCTION}(tstzmultirange, timestamptz, integer)",
+        f"{SPANS_LENGTH_FUNCTION}(tstzmultirange)",
+    ):
+        conn.execute(text(f"DROP FUNCTION IF EXISTS {function}"))

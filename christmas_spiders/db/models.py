@@ -16,6 +16,8 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
+    Date,
     DateTime,
     Identity,
     Index,
@@ -28,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from christmas_spiders.items import ITEM_FIELDS
@@ -346,3 +348,92 @@ class AlertDelivery(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# Sort keys of the ornament listing: never NULL, so a keyset can page through them. An
+# ornament without a value sorts below every spread and above every price.
+NO_SPREAD = "-1"
+NO_PRICE = "9999999999.99"
+
+
+class OrnamentSummary(Base):
+    """One row per sku across the shops, kept current by a trigger on ``products``
+    (db/audit_sql.py): the ornament listing and its rankings read it instead of
+    aggregating every offer on each request."""
+
+    __tablename__ = "ornament_summary"
+    __table_args__ = (
+        Index("ix_ornament_summary_spread_key", "spread_key", "sku"),
+        Index("ix_ornament_summary_spread_percent_key", "spread_percent_key", "sku"),
+        Index("ix_ornament_summary_cheapest_key", "cheapest_key", "sku"),
+        Index("ix_ornament_summary_rarity_key", "rarity_key", "sku"),
+        Index("ix_ornament_summary_offers", "offers", "sku"),
+        Index("ix_ornament_summary_release_year", "release_year"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(32), primary_key=True)
+    names: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    # The year most of its offers give (the earliest of a tie).
+    release_year: Mapped[int | None] = mapped_column(Integer)
+    # Every stored offer, delisted ones included (as on /ornaments/<sku>).
+    offers: Mapped[int] = mapped_column(Integer, server_default="0")
+    in_stock_offers: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The shops listing it (in stock or sold out; not delisted), and those with it in stock.
+    vendors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    in_stock_vendors: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    cheapest_vendor: Mapped[str | None] = mapped_column(String(32))
+    cheapest_product_id: Mapped[str | None] = mapped_column(String(24))
+    cheapest_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    dearest_vendor: Mapped[str | None] = mapped_column(String(32))
+    dearest_product_id: Mapped[str | None] = mapped_column(String(24))
+    dearest_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Between the cheapest and the dearest in-stock offer: NULL with fewer than two.
+    spread_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Unrounded (the API rounds it as /ornaments/<sku> does); NULL when the cheapest is free.
+    spread_percent: Mapped[Decimal | None] = mapped_column(Numeric)
+    # The lowest price any offer of the sku was stored at.
+    lowest_price_seen: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # When some offer was in stock; the last span is open while one still is.
+    in_stock_spans: Mapped[Any] = mapped_column(TSTZMULTIRANGE, server_default="{}")
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    spread_key: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), Computed(f"coalesce(spread_amount, {NO_SPREAD})", persisted=True)
+    )
+    spread_percent_key: Mapped[Decimal] = mapped_column(
+        Numeric, Computed(f"coalesce(spread_percent, {NO_SPREAD})", persisted=True)
+    )
+    cheapest_key: Mapped[Decimal] = mapped_column(
+        Numeric(12, 2), Computed(f"coalesce(cheapest_price, {NO_PRICE})", persisted=True)
+    )
+    # Rarest first: fewest shops with it in stock, then fewest shops listing it.
+    rarity_key: Mapped[int] = mapped_column(
+        Integer,
+        Computed("cardinality(in_stock_vendors) * 1000 + cardinality(vendors)", persisted=True),
+    )
+
+
+class RetailPrice(Base):
+    """An ornament's original issue price (`christmas db import-retail-prices`)."""
+
+    __tablename__ = "retail_prices"
+    __table_args__ = (CheckConstraint("retail_price > 0", name="retail_price_positive"),)
+
+    sku: Mapped[str] = mapped_column(String(32), primary_key=True)
+    release_year: Mapped[int] = mapped_column(Integer)
+    retail_price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    imported_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class IndexClose(Base):
+    """A market index's daily close (`christmas db import-index`), the yardstick of
+    /stats/years' appreciation."""
+
+    __tablename__ = "index_closes"
+    __table_args__ = (CheckConstraint("close > 0", name="close_positive"),)
+
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    close: Mapped[Decimal] = mapped_column(Numeric(14, 4))

@@ -1,7 +1,7 @@
 """Stock status: each shop's wording mapped onto ``in_stock`` / ``out_of_stock`` / ``unknown``.
 
 Shops word stock loosely (``In Stock - Ships Next Business Day``, ``SOLD OUT``), so the
-cleaned text is matched, case-insensitive, on its leading phrase (shared/vendor-sites.md,
+cleaned text is matched, case-insensitive, on its leading phrase (docs/shops.md,
 "Stock wording"). A phrase is plain words; the word ``N`` stands for a number
 (``only N left`` matches ``Only 3 left!``). The longest phrase that the text starts with
 decides; text that starts with none of them is ``unknown``: the product's price is still
@@ -22,7 +22,7 @@ IN_STOCK = "in_stock"
 OUT_OF_STOCK = "out_of_stock"
 UNKNOWN = "unknown"
 
-# The phrases every shop's wording starts with (vendor-sites.md, "Stock wording").
+# The phrases every shop's wording starts with (docs/shops.md, "Stock wording").
 IN_STOCK_PHRASES: tuple[str, ...] = ("in stock", "only N left")
 OUT_OF_STOCK_PHRASES: tuple[str, ...] = ("out of stock", "sold out")
 #: The keys of one shop's entry in the ``stock_wording`` configuration.
