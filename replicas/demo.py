@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import signal
 import sys
 import tempfile
 import uuid
@@ -33,10 +34,13 @@ from sqlalchemy.engine import make_url
 
 from christmas_spiders.config import get_config
 from christmas_spiders.db.engine import database_url, make_engine
+from christmas_spiders.db.imports import import_index_closes, import_retail_prices
+from christmas_spiders.db.ornaments import ornament_summaries
 from christmas_spiders.db.roles import create_readonly_role
 from christmas_spiders.items import VENDORS
-from replicas.catalogue import LIVE_VARIANTS_DEFAULT, generate_catalogue
+from replicas.catalogue import LIVE_VARIANTS_DEFAULT, Catalogue, generate_catalogue
 from replicas.crawling import CrawlResult, run_crawl
+from replicas.market import index_csv, retail_prices_csv
 from replicas.server import serve_replicas
 from replicas.truth import expected_drops, ground_truth
 
@@ -107,13 +111,18 @@ def summary_table(rows: list[tuple[str, int, CrawlResult, bool, dict[str, object
                 "exact" if exact else "DIFFERS",
             )
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return aligned(lines)
+
+
+def aligned(lines: list[tuple[str, ...]]) -> str:
+    """Rows as left-aligned columns, a rule under the first (the header)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     rendered = [
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
         for line in lines
     ]
     rendered.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(rendered)
+    return "\n".join(line.rstrip() for line in rendered)
 
 
 def prepare_serving(url: str) -> str:
@@ -133,6 +142,10 @@ def prepare_serving(url: str) -> str:
         engine.dispose()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(url: str, host: str, port: int) -> int:
     """Serve the dashboard and the API on ``url`` until Ctrl-C."""
     # Imported here: the crawl alone needs no Flask app.
@@ -149,6 +162,9 @@ def serve(url: str, host: str, port: int) -> int:
     print(f"API:       {base}/api/v1/ornaments  (header: Authorization: Bearer KEY)")
     print(f"key:       {key}")
     print("Ctrl-C stops the server.", flush=True)
+    # Ctrl-C even where the shell started us with SIGINT ignored, and a polite kill too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -192,11 +208,56 @@ def crawl_and_compare(options: argparse.Namespace, url: str) -> bool:
             rows.append((vendor, options.products, result, exact, db))
     print()
     print(summary_table(rows))
+    print(f"\n{import_market_files(url, catalogue, options.seed, out)}")
     print(f"\nitems, logs and stats: {out}")
     print(f"stored in {make_url(url).render_as_string(hide_password=True)}")
     if not options.database_url:
         print("(the embedded Postgres keeps running: christmas db embedded-stop)")
+    print(f"\n{biggest_spreads(url)}")
     return all(exact for *_, exact in rows)
+
+
+def import_market_files(url: str, catalogue: Catalogue, seed: int, out: Path) -> str:
+    """Write the catalogue's retail prices and the index's closes into ``out`` and import
+    both (as ``christmas db import-retail-prices`` / ``import-index`` would); a summary."""
+    retail = out / "retail-prices.csv"
+    retail.write_text(retail_prices_csv(catalogue), encoding="utf-8")
+    index = out / "index.csv"
+    index.write_text(index_csv(seed), encoding="utf-8")
+    engine = make_engine(url)
+    try:
+        prices = import_retail_prices(engine, retail)
+        closes = import_index_closes(engine, index)
+    finally:
+        engine.dispose()
+    return f"retail prices: {prices.rows} imported; index: {closes.rows} closes imported"
+
+
+def biggest_spreads(url: str, count: int = 5) -> str:
+    """The ``count`` biggest cross-shop spreads in the database, as a table."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = ornament_summaries(conn, {"min_offers": 2}, "-spread", count)
+    finally:
+        engine.dispose()
+    rows = [row for row in rows if row["spread"] is not None]
+    if not rows:
+        return "no ornament is in stock at two shops: no spread to show"
+    lines = [("sku", "name", "cheapest in stock", "dearest in stock", "spread")]
+    for row in rows:
+        cheapest, dearest, spread = row["cheapest"], row["dearest"], row["spread"]
+        percent = "" if spread["percent"] is None else f" ({spread['percent']}%)"
+        lines.append(
+            (
+                row["sku"],
+                row["names"][0] if row["names"] else "",
+                f"{cheapest['price']} {cheapest['vendor']}",
+                f"{dearest['price']} {dearest['vendor']}",
+                f"{spread['amount']}{percent}",
+            )
+        )
+    return f"the {len(rows)} biggest cross-shop spreads:\n" + aligned(lines)
 
 
 def day_number(text: str) -> int:

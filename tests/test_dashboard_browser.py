@@ -59,6 +59,10 @@ def pages(database: ApiDatabase) -> list[str]:
         "/changes",
         "/changes?kind=drop",
         "/changes?kind=sellout",
+        "/spreads",
+        "/rarest",
+        "/rarest?view=sold-out",
+        "/years",
     ]
 
 

@@ -12,13 +12,24 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
+from sqlalchemy import create_engine, text
 
+from replicas.catalogue import generate_catalogue
+from replicas.demo import biggest_spreads, import_market_files
 from replicas.demo import main as demo_main
-from tests.fixtures.api import VENDORS, drop_role, make_api_database, remove_api_database
+from tests.fixtures.api import (
+    VENDORS,
+    add_key,
+    drop_role,
+    make_api_database,
+    remove_api_database,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -100,7 +111,8 @@ def test_serve_creates_the_role_and_a_key_and_serves_both(
             assert logged_in.status_code == 200
             assert logged_in.url == f"{base_url}/shops"
             assert all(vendor in logged_in.text for vendor in VENDORS)
-        process.send_signal(signal.SIGINT)
+        # Stopped by a plain kill (SIGTERM) as by Ctrl-C: cleanly, status 0.
+        process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
@@ -121,3 +133,44 @@ def test_no_crawl_goes_with_serve_and_days_start_at_one(capsys: pytest.CaptureFi
     errors = capsys.readouterr().err
     assert "--no-crawl goes with --serve" in errors
     assert "the day is 1 or later" in errors
+
+
+def test_the_demo_imports_its_price_files_and_lists_the_biggest_spreads(
+    pg_admin_url: str, make_app: Callable[..., Flask], tmp_path: Path
+) -> None:
+    database = make_api_database(pg_admin_url)
+    try:
+        catalogue = generate_catalogue(seed=3, products_per_shop=20)
+        said = import_market_files(database.owner_url, catalogue, 3, tmp_path)
+        retail = len(catalogue.retail_prices())
+        closes = len((tmp_path / "index.csv").read_text().splitlines()) - 1
+        assert said == f"retail prices: {retail} imported; index: {closes} closes imported"
+        engine = create_engine(database.owner_url)
+        try:
+            with engine.connect() as conn:
+                counts = conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM retail_prices),"
+                        " (SELECT count(*) FROM index_closes)"
+                    )
+                ).one()
+        finally:
+            engine.dispose()
+        assert tuple(counts) == (retail, closes)
+
+        # The five biggest spreads, as the API ranks them.
+        client = make_app(database).test_client()
+        key = add_key(database.owner_url, f"demo-test-{uuid.uuid4().hex[:6]}")
+        ranked = client.get(
+            "/api/v1/ornaments?sort=-spread&min_offers=2&limit=5",
+            headers={"Authorization": f"Bearer {key}"},
+        ).get_json()["data"]
+        table = biggest_spreads(database.owner_url).splitlines()
+        assert table[0] == f"the {len(ranked)} biggest cross-shop spreads:"
+        rows = table[3:]
+        assert [line.split()[0] for line in rows] == [row["sku"] for row in ranked]
+        first = ranked[0]
+        assert f"{first['cheapest']['price']} {first['cheapest']['vendor']}" in rows[0]
+        assert f"{first['spread']['amount']} ({first['spread']['percent']}%)" in rows[0]
+    finally:
+        remove_api_database(pg_admin_url, database)

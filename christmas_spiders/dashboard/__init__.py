@@ -9,7 +9,7 @@ with an API key given once at ``/login``; the session cookie it sets is signed w
 
 from __future__ import annotations
 
-from christmas_spiders.dashboard import login, pages
+from christmas_spiders.dashboard import login, pages, rankings
 from christmas_spiders.dashboard.blueprint import bp, init_dashboard
 
-__all__ = ["bp", "init_dashboard", "login", "pages"]
+__all__ = ["bp", "init_dashboard", "login", "pages", "rankings"]

@@ -9,6 +9,13 @@
   var data = JSON.parse(block.textContent);
 
   function day(ms) { return new Date(ms).toISOString().slice(0, 10); }
+  function minute(ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " "); }
+  // Axis labels: dates, or dates and times when the whole chart spans under two days.
+  function spanOf(series) {
+    var xs = [];
+    series.forEach(function (line) { line.points.forEach(function (p) { xs.push(p.x); }); });
+    return xs.length ? Math.max.apply(null, xs) - Math.min.apply(null, xs) : 0;
+  }
   function soldOut(context) { return context.raw && context.raw.s === 1; }
   function colour(index) { return COLOURS[index % COLOURS.length]; }
 
@@ -39,6 +46,7 @@
 
   var prices = document.getElementById("price-chart");
   if (prices && data.series) {
+    var tick = spanOf(data.series) < 2 * 86400000 ? minute : day;
     lines(prices, data.series, {
       dataset: {
         stepped: "after",
@@ -48,11 +56,11 @@
         }
       },
       scales: {
-        x: { type: "linear", ticks: { callback: day, maxTicksLimit: 6 } },
+        x: { type: "linear", ticks: { callback: tick, maxTicksLimit: 6 } },
         y: { title: { display: true, text: "price (USD)" } }
       },
       tooltip: {
-        title: function (items) { return items.length ? day(items[0].parsed.x) : ""; },
+        title: function (items) { return items.length ? minute(items[0].parsed.x) : ""; },
         label: function (item) {
           var text = item.dataset.label + ": $" + item.parsed.y.toFixed(2);
           return soldOut(item) ? text + " (out of stock)" : text;

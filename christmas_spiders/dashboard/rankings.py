@@ -1,0 +1,119 @@
+"""The collectors' pages: the biggest cross-shop spreads, the rarest ornaments, the years.
+
+Read through :mod:`christmas_spiders.db.ornaments` (the summary a trigger keeps per sku,
+and the year statistics with the appreciation against retail prices and an index), the
+same functions the API's ``/ornaments`` and ``/stats/years`` answer from.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from flask import abort, render_template, request
+
+from christmas_spiders.api.db import request_connection
+from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp
+from christmas_spiders.dashboard.pages import page_rows
+from christmas_spiders.db.ornaments import ornament_summaries, year_stats
+
+SPREAD_SORTS = {"amount": "-spread", "percent": "-spread_percent"}
+RARITY_VIEWS = {
+    # The rarest first: fewest shops with it in stock, then fewest listing it.
+    "rarest": ({}, "rarity"),
+    "sold-out": ({"in_stock_offers": 0}, "rarity"),
+}
+YEAR_RANGE = (1, 9999)
+
+EXTRA_PAGES.extend(
+    [("dashboard.spreads", "Spreads"), ("dashboard.rarest", "Rarest"), ("dashboard.years", "Years")]
+)
+
+
+def _year_filter() -> dict[str, int]:
+    """``?year=`` as the summary's release_year filter (a 400 page when not a year)."""
+    raw = request.args.get("year", "").strip()
+    if not raw:
+        return {}
+    if not raw.isdigit() or not YEAR_RANGE[0] <= int(raw) <= YEAR_RANGE[1]:
+        abort(400, "year must be a release year such as 2019")
+    return {"release_year": int(raw)}
+
+
+@bp.get("/spreads")
+def spreads() -> str:
+    sort = request.args.get("sort") or "amount"
+    if sort not in SPREAD_SORTS:
+        abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
+    filters = {"min_offers": 2, **_year_filter()}
+    rows = ornament_summaries(request_connection(), filters, SPREAD_SORTS[sort], page_rows())
+    # Only rows with a spread (two offers in stock): the sort puts the others last.
+    rows = [row for row in rows if row["spread"] is not None]
+    return render_template(
+        "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
+    )
+
+
+@bp.get("/rarest")
+def rarest() -> str:
+    view = request.args.get("view") or "rarest"
+    if view not in RARITY_VIEWS:
+        abort(400, f"view must be one of: {', '.join(RARITY_VIEWS)}")
+    filters, sort = RARITY_VIEWS[view]
+    rows = ornament_summaries(
+        request_connection(), {**filters, **_year_filter()}, sort, page_rows()
+    )
+    return render_template(
+        "dashboard/rarest.html", rows=rows, view=view, year=request.args.get("year", "")
+    )
+
+
+def year_chart(stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per shop: the median price by release year, and the appreciation beside the index's."""
+    by_vendor: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    index: dict[int, float] = {}
+    for row in stats:
+        if row["release_year"] is None:
+            continue  # a point needs its year
+        by_vendor[row["vendor"]].append(row)
+        if row["index_growth"] is not None:
+            index[row["release_year"]] = row["index_growth"]
+    prices = [
+        {
+            "label": vendor,
+            "points": [
+                {"x": row["release_year"], "y": float(row["median_price"])}
+                for row in rows
+                if row["median_price"] is not None
+            ],
+        }
+        for vendor, rows in sorted(by_vendor.items())
+    ]
+    growth = [
+        {
+            "label": vendor,
+            "points": [
+                {"x": row["release_year"], "y": round(row["basket_growth"] * 100, 2)}
+                for row in rows
+                if row["basket_growth"] is not None
+            ],
+        }
+        for vendor, rows in sorted(by_vendor.items())
+    ]
+    growth = [series for series in growth if series["points"]]
+    if index:
+        growth.append(
+            {
+                "label": "index",
+                "points": [
+                    {"x": year, "y": round(value * 100, 2)} for year, value in sorted(index.items())
+                ],
+            }
+        )
+    return {"prices": prices, "growth": growth}
+
+
+@bp.get("/years")
+def years() -> str:
+    stats = year_stats(request_connection())
+    return render_template("dashboard/years.html", stats=stats, chart=year_chart(stats))

@@ -1,0 +1,128 @@
+"""The spreads, rarest and years pages against the API's answers on the same data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from christmas_spiders.dashboard.rankings import year_chart
+from tests.test_dashboard_session import log_in
+
+pytestmark = pytest.mark.postgres
+
+SKU_LINK = re.compile(r'<td><a href="/ornaments/([^"]+)">')
+
+
+@pytest.fixture
+def logged_in(make_app: Callable[..., Flask], api_key: str, tmp_path: Path) -> FlaskClient:
+    app = make_app()
+    app.config["CHRISTMAS"]["dashboard"]["secret_key_file"] = str(tmp_path / "secret")
+    client = app.test_client()
+    log_in(client, api_key)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
+
+
+def api_rows(client: FlaskClient, query: str) -> list[dict]:
+    answer = client.get(f"/api/v1/ornaments?{query}&limit=50")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    return answer.get_json()["data"]
+
+
+def page_skus(client: FlaskClient, path: str) -> list[str]:
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return SKU_LINK.findall(page.get_data(as_text=True))
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/spreads", "sort=-spread&min_offers=2"),
+        ("/spreads?sort=percent", "sort=-spread_percent&min_offers=2"),
+        ("/spreads?year={year}", "sort=-spread&min_offers=2&release_year={year}"),
+    ],
+)
+def test_spreads_are_the_apis_biggest_spreads(
+    logged_in: FlaskClient, path: str, query: str
+) -> None:
+    # A year with a spread: the year of the biggest one.
+    year = api_rows(logged_in, "sort=-spread")[0]["release_year"]
+    path, query = path.format(year=year), query.format(year=year)
+    expected = [row["sku"] for row in api_rows(logged_in, query) if row["spread"] is not None]
+    assert expected, "the seed has ornaments in stock at two shops"
+    assert page_skus(logged_in, path) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("/rarest", "sort=rarity"), ("/rarest?view=sold-out", "sort=rarity&in_stock_offers=0")],
+)
+def test_rarest_are_the_apis_rarest(logged_in: FlaskClient, path: str, query: str) -> None:
+    expected = [row["sku"] for row in api_rows(logged_in, query)]
+    assert expected
+    assert page_skus(logged_in, path) == expected
+
+
+def test_bad_page_parameters_are_400_pages(logged_in: FlaskClient) -> None:
+    for path in ("/spreads?sort=nope", "/spreads?year=19x9", "/rarest?view=common"):
+        page = logged_in.get(path)
+        assert page.status_code == 400, path
+        assert page.mimetype == "text/html"
+
+
+def test_the_year_page_charts_the_apis_year_figures(logged_in: FlaskClient) -> None:
+    stats = logged_in.get("/api/v1/stats/years").get_json()["data"]
+    page = logged_in.get("/years").get_data(as_text=True)
+    assert 'id="year-prices-chart"' in page
+    for row in stats:
+        assert f"<td>{row['vendor']}</td>" in page
+    medians = {
+        (row["vendor"], row["release_year"]): float(row["median_price"])
+        for row in stats
+        if row["median_price"] is not None
+    }
+    chart = year_chart(
+        [
+            {
+                **row,
+                "median_price": None if row["median_price"] is None else float(row["median_price"]),
+            }
+            for row in stats
+        ]
+    )
+    charted = {
+        (series["label"], point["x"]): point["y"]
+        for series in chart["prices"]
+        for point in series["points"]
+    }
+    assert charted == medians
+
+
+def test_year_chart_puts_the_index_beside_the_shops() -> None:
+    rows = [
+        {"vendor": "a", "release_year": 2000, "median_price": 10, "basket_growth": 0.05,
+         "index_growth": 0.07},
+        {"vendor": "a", "release_year": 2001, "median_price": 12, "basket_growth": None,
+         "index_growth": 0.06},
+        {"vendor": "b", "release_year": 2000, "median_price": 9, "basket_growth": 0.02,
+         "index_growth": 0.07},
+        {"vendor": "b", "release_year": None, "median_price": 3, "basket_growth": 0.5,
+         "index_growth": None},
+    ]  # fmt: skip
+    chart = year_chart(rows)
+    assert chart["prices"] == [
+        {"label": "a", "points": [{"x": 2000, "y": 10.0}, {"x": 2001, "y": 12.0}]},
+        {"label": "b", "points": [{"x": 2000, "y": 9.0}]},
+    ]
+    assert chart["growth"] == [
+        {"label": "a", "points": [{"x": 2000, "y": 5.0}]},
+        {"label": "b", "points": [{"x": 2000, "y": 2.0}]},
+        {"label": "index", "points": [{"x": 2000, "y": 7.0}, {"x": 2001, "y": 6.0}]},
+    ]
+    assert year_chart([])["growth"] == []
