@@ -87,9 +87,12 @@ def page_paths(owner_url: str, spreads: bool) -> dict[str, list[str]]:
         ]
     pages = {"ornament page": [f"/ornaments/{sku}" for sku in skus]}
     if spreads:
-        pages["spreads page"] = ["/spreads", "/spreads?sort=percent", "/spreads?min_offers=3"]
+        years = [f"/spreads?year={year}" for year in range(1973, 2027)]
+        pages["spreads page"] = ["/spreads", "/spreads?sort=percent", *years]
     pages["search"] = [f"/search?q={word}" for word in ("Santa", "Angel", "Star", "12345")]
     pages["changes page"] = ["/changes", "/changes?kind=drop", "/changes?kind=sellout"]
+    if spreads:
+        pages["years page"] = ["/years"]
     return pages
 
 

@@ -122,6 +122,8 @@ def init_dashboard(app: Flask) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(dashboard["secure_cookie"]),
         PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=float(dashboard["session_hours"])),
+        # A login lasts session_hours from the login: no new cookie signed on every page.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     app.extensions.setdefault(SELF_AUTHENTICATED, set()).add(bp.name)
 
@@ -198,4 +200,15 @@ EXTRA_PAGES: list[tuple[str, str]] = []
 
 @bp.context_processor
 def menu() -> dict[str, Any]:
-    return {"extra_pages": EXTRA_PAGES}
+    # Each table row links its ornament: the route's prefix built once per page.
+    return {
+        "extra_pages": EXTRA_PAGES,
+        "ornament_prefix": url_for("dashboard.ornament", sku="_")[:-1],
+    }
+
+
+@bp.app_template_filter("money")
+def money(value: Any) -> str:
+    """A price as shown: $24.95, or a dash for none (a filter: cheaper than a macro per
+    cell of a long table)."""
+    return "\u2013" if value is None else f"${value:.2f}"

@@ -8,13 +8,14 @@ time and the offers), ``/shops`` (each shop's last crawl and its verdict), ``/ch
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
 from flask import abort, current_app, render_template, request
-from sqlalchemy import Connection
+from sqlalchemy import Connection, bindparam, select
 
-from christmas_spiders.api.audit_queries import changes_statement, history_statement
+from christmas_spiders.api.audit_queries import changes_statement
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.ornaments import OFFERS, spread
 from christmas_spiders.api.pagination import (
@@ -28,13 +29,15 @@ from christmas_spiders.api.pagination import (
 )
 from christmas_spiders.api.params import MAX_SKU_LENGTH, normalise_sku
 from christmas_spiders.api.product_queries import (
-    price_intervals,
+    PRICE_COLUMNS,
+    PRICE_HISTORY,
     product_list_statement,
     product_shape,
 )
 from christmas_spiders.api.vendors import vendor_summaries
 from christmas_spiders.dashboard.blueprint import bp
 from christmas_spiders.dashboard.charts import offer_points, series_label
+from christmas_spiders.db.models import ProductAudit
 
 # Longest search text taken (a name is rarely a tenth of it).
 MAX_QUERY_LENGTH = 200
@@ -116,30 +119,45 @@ def search() -> str:
     )
 
 
-def _availability_changes(conn: Connection, product_id: str) -> list[tuple[dt.datetime, Any]]:
-    statement = history_statement(1, False, False, "changed_at", False, False)
-    rows = conn.execute(statement, {"product_id": product_id, "field_0": "availability"})
-    return [(row.changed_at, row.new_value) for row in rows]
+# Every offer's price steps and availability changes, two queries for all the offers of
+# a sku (the price_history view the API's /prices reads, and the audit's availability
+# rows), oldest first: one round trip each instead of two per offer.
+_PRICES = PRICE_HISTORY.c
+OFFER_PRICES = (
+    select(_PRICES.product_id, *(_PRICES[name] for name in PRICE_COLUMNS))
+    .where(_PRICES.product_id.in_(bindparam("product_ids", expanding=True)))
+    .order_by(_PRICES.product_id, _PRICES.valid_from)
+)
+OFFER_AVAILABILITY = (
+    select(ProductAudit.product_id, ProductAudit.changed_at, ProductAudit.new_value)
+    .where(
+        ProductAudit.product_id.in_(bindparam("product_ids", expanding=True)),
+        ProductAudit.field == "availability",
+    )
+    .order_by(ProductAudit.product_id, ProductAudit.changed_at, ProductAudit.id)
+)
 
 
 def chart_series(
     conn: Connection, offers: list[dict[str, Any]], now: dt.datetime
 ) -> list[dict[str, Any]]:
     """One series per offer (per shop): its price steps from the price history."""
+    ids = {"product_ids": [offer["product_id"] for offer in offers]}
+    intervals: dict[str, list[Any]] = defaultdict(list)
+    for row in conn.execute(OFFER_PRICES, ids):
+        intervals[row.product_id].append(row)
+    availability: dict[str, list[tuple[dt.datetime, Any]]] = defaultdict(list)
+    for row in conn.execute(OFFER_AVAILABILITY, ids):
+        availability[row.product_id].append((row.changed_at, row.new_value))
     series = []
     for offer in sorted(offers, key=lambda offer: (offer["vendor"], offer["vendor_id"])):
-        intervals = conn.execute(price_intervals(offer["product_id"], None, None)).all()
-        points = offer_points(
-            intervals,
-            _availability_changes(conn, offer["product_id"]),
-            offer["availability"],
-            now,
-        )
+        product = offer["product_id"]
+        points = offer_points(intervals[product], availability[product], offer["availability"], now)
         series.append(
             {
                 "label": series_label(offer, offers),
                 "vendor": offer["vendor"],
-                "product_id": offer["product_id"],
+                "product_id": product,
                 "points": points,
             }
         )
