@@ -107,7 +107,10 @@ def test_robots_txt_is_obeyed_by_default(disallowing_shop: str, env: str | None)
         text=True,
         timeout=120,
     )
-    assert crawl.returncode == 0, crawl.stderr[-3000:]
+    # Nothing was read (robots.txt forbids all, or the page is empty): the crawl did not do
+    # its job, and says so in its verdict and its exit status.
+    assert crawl.returncode == 1, crawl.stderr[-3000:]
+    assert "'christmas/verdict': 'failed'" in crawl.stderr
     index = "/Hallmark-Ornaments-By-Year_c_200.html"
     if env is None:
         assert _Shop.paths == ["/robots.txt"]
