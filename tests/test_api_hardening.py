@@ -17,6 +17,7 @@ from christmas_spiders.api import output, pagination
 from christmas_spiders.api.db import dispose
 from christmas_spiders.api.pagination import encode_cursor, query_scope
 from christmas_spiders.api.ratelimit import (
+    EXTENSION,
     SQLITE_SCHEME,
     SqliteFixedWindowStorage,
     costs,
@@ -413,7 +414,7 @@ def test_gunicorn_shares_a_store_between_workers_by_default(tmp_path, monkeypatc
         assert app.config["CHRISTMAS"]["api"]["rate_limit_storage"] == (
             f"{SQLITE_SCHEME}://{tmp_path / 'rl.sqlite3'}"
         )
-        limiter = next(iter(app.extensions["limiter"]))
+        limiter = app.extensions[EXTENSION]
         assert isinstance(limiter.storage, SqliteFixedWindowStorage)
     finally:
         dispose(app)

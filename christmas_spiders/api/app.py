@@ -59,8 +59,6 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
 
     register_error_handlers(app)
     init_db(app)
-    # Registered before the limiter: after_request hooks run in reverse, so this runs last.
-    app.after_request(_retry_after_on_429_only)
     init_auth(app)
     for blueprint in (
         products.bp,
@@ -115,11 +113,4 @@ def _conditional(response: Response) -> Response:
         environ = request.environ
         if any(name in environ for name in CONDITIONAL_HEADERS):
             response.make_conditional(request)
-    return response
-
-
-def _retry_after_on_429_only(response: Response) -> Response:
-    # Flask-Limiter sets Retry-After on every answer; it means "wait" only on a 429.
-    if response.status_code != 429:
-        response.headers.pop("Retry-After", None)
     return response

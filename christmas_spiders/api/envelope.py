@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify
-from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -75,13 +74,6 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.parameter)
-
-    @app.errorhandler(RateLimitExceeded)
-    def _rate_limited(exc: RateLimitExceeded) -> Response:
-        # Flask-Limiter's after_request hook adds Retry-After and X-RateLimit-* headers.
-        return error_response(
-            429, "rate_limited", f"rate limit exceeded ({exc.description}); retry later"
-        )
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

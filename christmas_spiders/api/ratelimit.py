@@ -1,15 +1,19 @@
 """The rate limit: one budget per API key across every route, and its counter stores.
 
-``api.rate_limit`` (say ``600/minute``) is an application-wide limit per key: every
-route draws on the same fixed-window counter, each request costing its route's
-:func:`costs` (1 unless a route says more). Where the counters live
+``api.rate_limit`` (say ``600/minute``, the ``limits`` notation) is an application-wide
+limit per key: every route draws on the same fixed-window counter, each request costing
+its route's :func:`costs` (1 unless a route says more). Where the counters live
 (``api.rate_limit_storage``, else ``REDIS_URL``, else this process's memory):
 
 - ``redis://...``: shared by every worker and host;
 - ``christmas-sqlite:///path/counters.sqlite3``: a SQLite file, shared by every worker
-  process of one machine (``deploy/gunicorn.conf.py`` uses it unless Redis is set);
+  process of one machine (``deploy/`` uses it unless Redis is set);
 - ``christmas-memory://``: this process only (the development server, tests). Under
-  gunicorn each worker would count apart: a key would get the limit once per worker.
+  several workers each would count apart: a key would get the limit once per worker.
+
+The check is one counter increment per request (:class:`RateLimit`), on a ``limits``
+storage: a full rate-limit extension resolves decorators, scopes and meta limits on
+every request, and cost a seventh of a page request's CPU for this one budget.
 
 Our own stores rather than ``limits``' ``memory://``: that one starts a
 ``threading.Timer`` (a new thread) to expire keys whenever the previous one has
@@ -21,19 +25,25 @@ in the last window.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from limits.errors import ConfigurationError
-from limits.storage import Storage
+from flask import Flask, Response, current_app, g, request
+from limits import RateLimitItem, parse
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import Storage, storage_from_string
+
+from christmas_spiders.api.envelope import ApiError
+
+logger = logging.getLogger(__name__)
 
 SCHEME = "christmas-memory"
 SQLITE_SCHEME = "christmas-sqlite"
@@ -45,6 +55,10 @@ COST_ATTRIBUTE = "christmas_rate_cost"
 SQLITE_BUSY_SECONDS = 5.0
 # How long a counter just incremented is answered from memory (the same request's headers).
 MEMO_SECONDS = 1.0
+# A shared store that failed is tried again after this many seconds; meanwhile the
+# worker counts in its own memory (a request is never refused for a store being down).
+RETRY_STORE_SECONDS = 5.0
+EXTENSION = "christmas_rate_limit"
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -72,33 +86,109 @@ def storage_uri(config: dict[str, Any]) -> str:
     return explicit or config["redis_url"] or f"{SCHEME}://"
 
 
+@dataclass(frozen=True)
+class Budget:
+    """A request's draw on its key's budget: the counter after it, and when it resets."""
+
+    limit: RateLimitItem
+    count: int
+    resets_at: float
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.amount - self.count)
+
+
+class RateLimit:
+    """``limit`` per budget key (``key_id()``; the client address without one), over all
+    endpoints but ``exempt``, counted in ``storage`` (a fixed window per key).
+
+    ``before()`` counts the request or refuses it (a 429 ``rate_limited``); ``after()``
+    writes the ``X-RateLimit-*`` headers, and ``Retry-After`` on a refusal.
+    """
+
+    def __init__(
+        self,
+        limit: RateLimitItem,
+        storage: Storage,
+        key_id: Callable[[], int | None],
+        exempt: Collection[str],
+        prefix: str,
+        fallback: bool,
+    ) -> None:
+        self.limit = limit
+        self.storage = storage
+        self.key_id = key_id
+        self.exempt = frozenset(exempt)
+        self.prefix = prefix
+        self.expiry = limit.get_expiry()
+        # Counts while the shared store is unreachable (None: the store is memory).
+        self.fallback = FixedWindowMemoryStorage() if fallback else None
+        self._store_down_until = 0.0
+
+    def key(self) -> str:
+        found = self.key_id()
+        who = f"key-{found}" if found is not None else f"addr-{request.remote_addr}"
+        return self.limit.key_for(self.prefix, who)
+
+    def _count(self, key: str, cost: int) -> tuple[int, float]:
+        store = self.storage
+        if self.fallback is not None and time.monotonic() < self._store_down_until:
+            store = self.fallback
+        try:
+            count = store.incr(key, self.expiry, amount=cost)
+            return count, store.get_expiry(key)
+        except StorageError as exc:
+            if store is not self.storage or self.fallback is None:
+                raise
+            logger.warning("rate-limit store unreachable, counting in memory: %s", exc)
+            self._store_down_until = time.monotonic() + RETRY_STORE_SECONDS
+            count = self.fallback.incr(key, self.expiry, amount=cost)
+            return count, self.fallback.get_expiry(key)
+
+    def before(self) -> None:
+        if request.endpoint in self.exempt:
+            return
+        count, resets_at = self._count(self.key(), request_cost())
+        budget = Budget(self.limit, count, resets_at)
+        g.christmas_budget = budget
+        if count > self.limit.amount:
+            raise ApiError(429, "rate_limited", f"rate limit exceeded ({self.limit}); retry later")
+
+    @staticmethod
+    def after(response: Response) -> Response:
+        budget: Budget | None = g.get("christmas_budget")
+        if budget is not None:
+            headers = response.headers
+            headers["X-RateLimit-Limit"] = str(budget.limit.amount)
+            headers["X-RateLimit-Remaining"] = str(budget.remaining)
+            headers["X-RateLimit-Reset"] = str(int(budget.resets_at + 1))
+            if response.status_code == 429:
+                headers["Retry-After"] = str(max(1, math.ceil(budget.resets_at - time.time())))
+        return response
+
+
 def init_rate_limit(
     app: Flask, key_id: Callable[[], int | None], exempt: Collection[str]
-) -> Limiter:
+) -> RateLimit:
     """One ``api.rate_limit`` budget per key (``key_id()``; the client address without
-    one) over all routes but the ``exempt`` endpoints."""
+    one) over all routes but the ``exempt`` endpoints. Registers its before_request hook
+    (after the ones registered so far) and its after_request hook."""
     config = app.config["CHRISTMAS"]
     uri = storage_uri(config)
-
-    def budget_key() -> str:
-        found = key_id()
-        return f"key-{found}" if found is not None else f"addr-{get_remote_address()}"
-
-    limiter = Limiter(
-        key_func=budget_key,
-        application_limits=[config["api"]["rate_limit"]],
-        application_limits_cost=request_cost,
-        application_limits_exempt_when=lambda: request.endpoint in exempt,
-        storage_uri=uri,
-        key_prefix=config["api"]["rate_limit_prefix"],
-        headers_enabled=True,
+    limiter = RateLimit(
+        parse(config["api"]["rate_limit"]),
+        storage_from_string(uri, wrap_exceptions=True),
+        key_id,
+        exempt,
+        config["api"]["rate_limit_prefix"],
         # A shared store down: count in each worker's memory until it is back, rather
         # than fail the request.
-        in_memory_fallback_enabled=not uri.startswith(f"{SCHEME}:"),
-        # A counter per window: O(1) per request (a moving window keeps every hit).
-        strategy="fixed-window",
+        fallback=not uri.startswith(f"{SCHEME}:"),
     )
-    limiter.init_app(app)
+    app.extensions[EXTENSION] = limiter
+    app.before_request(limiter.before)
+    app.after_request(limiter.after)
     return limiter
 
 
