@@ -390,7 +390,9 @@ class ApiConfig(Section):
     max_limit: int = setting(500, "Largest page size a client may ask for.", ge=1)
     default_limit: int = setting(100, "Page size when the client names none.", ge=1)
     rate_limit: str = setting(
-        "600/minute", "Per-key rate limit (Flask-Limiter syntax).", env="CHRISTMAS_API_RATE_LIMIT"
+        "600/minute",
+        "Per-key rate limit, as the limits library writes one (N/minute...).",
+        env="CHRISTMAS_API_RATE_LIMIT",
     )
     statement_timeout_ms: int = setting(
         5000, "Longest SQL statement of the API's connections, in milliseconds.", ge=1
