@@ -155,3 +155,50 @@ def test_a_bad_argument_is_one_line_before_any_request():
         assert "Spider opened" not in done.stderr
         assert "Traceback" not in done.stderr
         assert "Task exception was never retrieved" not in done.stderr
+
+
+def test_a_database_that_does_not_exist_stops_the_crawl_before_any_page(
+    migrated_database_url, tmp_path, replica_sites
+):
+    # The server answers; the database named is not on it.
+    missing = migrated_database_url.rsplit("/", 1)[0] + "/no_such_database"
+    replica = replica_sites(seed=3, products_per_shop=20)
+    done = _crawl(replica.urls[VENDOR], tmp_path, missing, "crawl_id=missing")
+    assert done.returncode == 1, done.log[-2000:]
+    assert done.stat("finish_reason") == "database_unavailable"
+    assert 'database "no_such_database" does not exist' in done.log
+    assert done.stat("response_received_count") == 0
+    assert replica.requests(VENDOR)["product"] == 0
+    assert "crawl ended with reason database_unavailable;" in done.log
+    assert done.log.rstrip().endswith("(exit status 1)")
+
+
+def test_a_crawl_that_fails_its_monitors_exits_non_zero_and_delists_nothing(
+    replica_sites, storage_engine, migrated_database_url, tmp_path
+):
+    # 3 of 30 product pages fail on every retry: 10%, above the 1% a crawl may meet.
+    replica = replica_sites(seed=5, products_per_shop=30, faults="permanent_error=3")
+    base = replica.urls[VENDOR]
+    with storage_engine.begin() as conn:
+        # A stored product the shop does not list: a passing complete crawl would delist it.
+        conn.execute(
+            text(
+                "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
+                "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
+                "'gone-1', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', 2001, "
+                ":link, now() - interval '2 days')"
+            ),
+            {"v": VENDOR, "link": base + "/gone.html"},
+        )
+    done = _crawl(base, tmp_path, migrated_database_url, "crawl_id=bad")
+    assert done.returncode == 1, done.log[-3000:]
+    assert done.stat("finish_reason") == "finished"
+    assert done.stat("christmas/failed/product_page") == 3
+    assert done.stat("christmas/verdict") == "failed"
+    assert "3 of 30 product pages failed (10.0%, more than 1.0%)" in done.stat(
+        "christmas/verdict_reason"
+    )
+    assert "crawl verdict failed" in done.log and "(exit status 1)" in done.log
+    assert _availability(storage_engine)[base + "/gone.html"] == "in_stock"
+    with storage_engine.connect() as conn:
+        assert session_verdict(conn, "bad").status == "failed"
