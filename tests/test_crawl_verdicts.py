@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from christmas_spiders.db.verdicts import session_verdict
 from replicas.crawling import PROJECT_ROOT, crawl_environment, run_crawl
+from replicas.faults import fault_for
 from tests.fixtures.scrapyd import free_port
 
 VENDOR = "ornament_shop"
@@ -202,3 +203,103 @@ def test_a_crawl_that_fails_its_monitors_exits_non_zero_and_delists_nothing(
     assert _availability(storage_engine)[base + "/gone.html"] == "in_stock"
     with storage_engine.connect() as conn:
         assert session_verdict(conn, "bad").status == "failed"
+
+
+def test_products_listed_but_dropped_or_on_a_failed_year_page_are_kept(
+    replica_sites, storage_engine, migrated_database_url, tmp_path
+):
+    shop = {"seed": 11, "products_per_shop": 250, "malformed_ratio": 0.02}
+    clean = replica_sites(**shop)
+    base = clean.urls[VENDOR]
+    first = _crawl(base, tmp_path / "c1", migrated_database_url, "crawl_id=c1")
+    assert first.returncode == 0, first.log[-3000:]
+    catalogue = clean.catalogue.shops[VENDOR]
+    year_of = catalogue.year_of()
+    dropped = [v for v in catalogue.reachable_vendor_ids() if catalogue.listings[v].malformed]
+    assert len(dropped) == 6
+    other_year = min(year_of.values())
+    with storage_engine.begin() as conn:
+        # Products whose pages a past crawl could read, unreadable now (still listed).
+        for vendor_id in dropped:
+            conn.execute(
+                text(
+                    "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
+                    "availability, release_year, link, last_synced_at) VALUES (:id, :v, :id, "
+                    "'QX0002', 'Was readable', 9.99, 'Hallmark', 'in_stock', :y, :link, "
+                    "now() - interval '2 days')"
+                ),
+                {
+                    "id": f"was-{vendor_id}",
+                    "v": VENDOR,
+                    "y": year_of[vendor_id],
+                    "link": base + catalogue.listings[vendor_id].path,
+                },
+            )
+        # And one the shop no longer lists.
+        conn.execute(
+            text(
+                "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
+                "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
+                "'gone-1', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', :y, "
+                ":link, now() - interval '2 days')"
+            ),
+            {"v": VENDOR, "y": other_year, "link": base + "/gone.html"},
+        )
+        # A crawl run of the vendor left running by a process that is gone.
+        stale = conn.execute(
+            text(
+                "INSERT INTO crawl_runs (crawl_id, vendor, started_at, heartbeat_at) VALUES "
+                "('dead', :v, now() - interval '2 hours', now() - interval '1 hour') "
+                "RETURNING id"
+            ),
+            {"v": VENDOR},
+        ).scalar_one()
+
+    # The same shop, one year page answering 503 on every retry (and no other page).
+    faults = "error=0.004,error_times=10,seed=11"
+    faulty = replica_sites(**shop, faults=faults)
+    faulty_base = faulty.urls[VENDOR]
+    pages = [
+        (year_page.year, f"{year_page.path}?page={n}")
+        for year_page in catalogue.years
+        for n in range(1, len(year_page.listing.pages) + 1)
+    ]
+    failing = [
+        (year, key) for year, key in pages if fault_for(faulty.faults, 11, VENDOR, key) == "error"
+    ]
+    assert len(failing) == 1 and failing[0][1].endswith("?page=1")
+    failed_year = failing[0][0]
+    assert not [
+        path for path in catalogue.by_path if fault_for(faulty.faults, 11, VENDOR, path) is not None
+    ]
+    unlisted = {v for v, year in year_of.items() if year == failed_year} - set(dropped)
+    assert unlisted and failed_year != other_year
+    with storage_engine.begin() as conn:
+        conn.execute(
+            text("UPDATE products SET link = replace(link, :old, :new)"),
+            {"old": base, "new": faulty_base},
+        )
+    before = _availability(storage_engine)
+    second = _crawl(faulty_base, tmp_path / "c2", migrated_database_url, "crawl_id=c2")
+    assert second.returncode == 0, second.log[-3000:]
+    assert second.stat("christmas/failed/year_page") == 1
+    assert second.stat("christmas/years/incomplete/listing_page_failed") == 1
+    assert sum(second.prefixed("christmas/dropped/").values()) == len(dropped)
+    assert second.stat("christmas/verdict") == "passed", second.stat("christmas/verdict_reason")
+    after = _availability(storage_engine)
+    # The product no page lists goes; the dropped ones and the failed year's stay as they were.
+    assert after.pop(faulty_base + "/gone.html") == "delisted"
+    assert "delisted" not in after.values()
+    assert second.stat("christmas/delisted") == 1
+    kept = {faulty_base + catalogue.listings[v].path for v in [*dropped, *unlisted]}
+    assert {link: after[link] for link in kept} == {link: before[link] for link in kept}
+    with storage_engine.connect() as conn:
+        numbers = conn.execute(
+            text("SELECT numbers FROM crawl_runs WHERE crawl_id = 'c2'")
+        ).scalar_one()
+        assert numbers["incomplete_years"] == {str(failed_year): ["listing_page_failed"]}
+        # The next crawl of the vendor closed the stale run: an end time, abandoned.
+        assert conn.execute(
+            text("SELECT finish_reason, finished_at IS NOT NULL FROM crawl_runs WHERE id = :id"),
+            {"id": stale},
+        ).one() == ("abandoned", True)
