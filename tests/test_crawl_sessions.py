@@ -135,3 +135,36 @@ def test_a_worker_whose_heartbeat_stopped_is_abandoned_not_running(
         assert rows[gone] == "abandoned"
         assert alive not in rows
         assert close_abandoned_runs(conn, 20) == []
+
+
+def test_the_last_worker_judges_the_session_on_every_workers_numbers(
+    storage_engine, migrated_database_url, tmp_path
+):
+    items = sample_items(10)
+    _stats(run_feed_crawl(tmp_path, migrated_database_url, items, crawl_id="c1"))
+    with storage_engine.begin() as conn:
+        # A sibling worker of session "pair", alive (fresh heartbeat) while the first ends.
+        sibling = _insert_run(conn, "pair", 1)
+    first = _stats(run_feed_crawl(tmp_path, migrated_database_url, items[:5], crawl_id="pair"))
+    assert first["christmas/verdict"] == "pending"
+    with storage_engine.begin() as conn:
+        conn.execute(text("DELETE FROM crawl_runs WHERE id = :id"), {"id": sibling})
+    # The last worker saw only half the products; the session saw them all.
+    last = _stats(run_feed_crawl(tmp_path, migrated_database_url, items[5:], crawl_id="pair"))
+    assert last["christmas/verdict"] == "passed", last["christmas/verdict_reason"]
+    assert last["christmas/delisted"] == "0"
+    with storage_engine.connect() as conn:
+        verdict = session_verdict(conn, "pair")
+        report = conn.execute(
+            text(
+                "SELECT monitor_report FROM crawl_runs "
+                "WHERE crawl_id = 'pair' AND verdict IS NOT NULL"
+            )
+        ).scalar_one()
+        delisted = conn.execute(
+            text("SELECT count(*) FROM products WHERE availability = 'delisted'")
+        ).scalar()
+    assert (verdict.status, verdict.workers, verdict.delisted) == ("passed", 2, 0)
+    assert (report["numbers"]["items"], report["numbers"]["workers"]) == (10, 2)
+    assert report["previous_items"] == 10
+    assert delisted == 0
