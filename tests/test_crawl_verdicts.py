@@ -3,6 +3,7 @@ pages, a Postgres database of the test's own, ``scrapy crawl`` as a user runs it
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -204,6 +205,63 @@ def test_a_crawl_that_fails_its_monitors_exits_non_zero_and_delists_nothing(
     with storage_engine.connect() as conn:
         assert session_verdict(conn, "bad").status == "failed"
 
+    # The cron scheduler that started it reads the same verdict and logs it.
+    state = tmp_path / "scheduler-state.json"
+    state.write_text(
+        json.dumps({"nightly": {"last_slot": "2026-01-01T00:00:00+00:00", "crawl_id": "bad"}})
+    )
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "database_url": migrated_database_url,
+                "scrapyd": {"url": f"http://127.0.0.1:{free_port()}"},
+                # Next due in a year: nothing is scheduled.
+                "schedules": [{"name": "nightly", "spider": VENDOR, "cron": "0 3 1 1 *"}],
+                "scheduler": {"state_file": str(state)},
+            }
+        )
+    )
+    scheduler = subprocess.run(
+        [sys.executable, "-m", "christmas_spiders.scheduler", "--once", "--max-attempts", "1"],
+        cwd=PROJECT_ROOT,
+        env={**crawl_environment(None), "CONFIG_PATH": str(config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # (No scrapyd is there to ask about jobs: the verdict is logged before it is asked.)
+    reason = done.stat("christmas/verdict_reason")
+    assert f"nightly: crawl bad verdict failed: {reason}" in scheduler.stderr
+    assert json.loads(state.read_text())["nightly"]["last_verdict"] == "failed"
+
+
+def test_a_worker_that_ends_badly_exits_non_zero_while_a_sibling_judges(
+    replica_sites, storage_engine, migrated_database_url, tmp_path
+):
+    with storage_engine.begin() as conn:
+        # A sibling worker of session "pair", alive: the session's verdict is its to give.
+        conn.execute(
+            text(
+                "INSERT INTO crawl_runs (crawl_id, vendor, started_at, heartbeat_at) "
+                "VALUES ('pair', :v, now(), now() + interval '1 hour')"
+            ),
+            {"v": VENDOR},
+        )
+    replica = replica_sites(seed=3, products_per_shop=20)
+    done = _crawl(
+        replica.urls[VENDOR],
+        tmp_path,
+        migrated_database_url,
+        "crawl_id=pair",
+        f"product_url={replica.urls[VENDOR]}/never-stored.html",
+    )
+    assert done.stat("finish_reason") == "start_error"
+    assert done.stat("christmas/verdict") == "pending"
+    assert done.returncode == 1, done.log[-2000:]
+    assert "crawl ended with reason start_error; verdict pending" in done.log
+
 
 def test_products_listed_but_dropped_or_on_a_failed_year_page_are_kept(
     replica_sites, storage_engine, migrated_database_url, tmp_path
@@ -282,17 +340,17 @@ def test_products_listed_but_dropped_or_on_a_failed_year_page_are_kept(
     before = _availability(storage_engine)
     second = _crawl(faulty_base, tmp_path / "c2", migrated_database_url, "crawl_id=c2")
     assert second.returncode == 0, second.log[-3000:]
-    assert second.stat("christmas/failed/year_page") == 1
-    assert second.stat("christmas/years/incomplete/listing_page_failed") == 1
-    assert sum(second.prefixed("christmas/dropped/").values()) == len(dropped)
     assert second.stat("christmas/verdict") == "passed", second.stat("christmas/verdict_reason")
     after = _availability(storage_engine)
-    # The product no page lists goes; the dropped ones and the failed year's stay as they were.
+    # The dropped ones and the failed year's stay as they were; the product no page lists goes.
+    kept = {faulty_base + catalogue.listings[v].path for v in [*dropped, *unlisted]}
+    assert {link: after[link] for link in kept} == {link: before[link] for link in kept}
     assert after.pop(faulty_base + "/gone.html") == "delisted"
     assert "delisted" not in after.values()
     assert second.stat("christmas/delisted") == 1
-    kept = {faulty_base + catalogue.listings[v].path for v in [*dropped, *unlisted]}
-    assert {link: after[link] for link in kept} == {link: before[link] for link in kept}
+    assert second.stat("christmas/failed/year_page") == 1
+    assert second.stat("christmas/years/incomplete/listing_page_failed") == 1
+    assert sum(second.prefixed("christmas/dropped/").values()) == len(dropped)
     with storage_engine.connect() as conn:
         numbers = conn.execute(
             text("SELECT numbers FROM crawl_runs WHERE crawl_id = 'c2'")
