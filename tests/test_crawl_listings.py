@@ -19,6 +19,7 @@ from christmas_spiders.db.verdicts import session_verdict
 from replicas.crawling import CrawlResult, run_crawl
 from replicas.faults import withheld_tile_links
 from tests.fixtures.replica import RunningReplica
+from tests.test_crawl_verdicts import insert_stored_product
 
 VENDOR = "hallmark_ornaments"
 SEED = 4
@@ -94,15 +95,7 @@ def recrawl(
                 {"old": clean.urls[VENDOR], "new": base},
             )
             # A product of a completely listed year that the shop no longer lists.
-            conn.execute(
-                text(
-                    "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
-                    "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
-                    "'999999', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', :y, "
-                    ":link, now() - interval '2 days')"
-                ),
-                {"v": VENDOR, "y": other_year, "link": gone},
-            )
+            insert_stored_product(conn, VENDOR, gone, other_year)
         before = _availability(storage_engine)
         assert unlisted <= set(before)
         result = _crawl(faulty, tmp_path / "faulty", migrated_database_url, "faulty")
@@ -144,36 +137,30 @@ def _assert_only_the_gone_product_delisted(crawl: Recrawl, storage_engine: Engin
     assert (verdict.status, verdict.delisted) == ("passed", 1)
 
 
-def test_a_year_page_whose_tiles_did_not_all_get_links_delists_nothing_of_that_year(
-    recrawl: Callable[[str], Recrawl], storage_engine: Engine
+@pytest.mark.parametrize(
+    ("faults", "reasons"),
+    [
+        # Half the year's tiles get no link: the browser wait (for one link) holds.
+        ("tile_links=0.5", ["product_count_mismatch"]),
+        # No tile gets its link: the wait for one (20 s) times out and the page is read
+        # as rendered, "says N products, saw 0". Either reason alone keeps the year's
+        # products (a timed-out wait on this grid also leaves its count unmatched).
+        ("tile_links=1", ["browser_wait_timed_out", "product_count_mismatch"]),
+    ],
+    ids=["tiles_without_links", "browser_wait_timed_out"],
+)
+def test_an_incomplete_year_page_delists_nothing_of_that_year(
+    recrawl: Callable[[str], Recrawl], storage_engine: Engine, faults: str, reasons: list[str]
 ) -> None:
-    crawl = recrawl("tile_links=0.5")
+    crawl = recrawl(faults)
     result = crawl.result
     _assert_only_the_gone_product_delisted(crawl, storage_engine)
-    assert 0 < crawl.saw < crawl.says
+    timed_out = "browser_wait_timed_out" in reasons
+    assert (crawl.saw == 0) == timed_out and crawl.saw < crawl.says
+    assert result.stat("selenium/wait_timeouts") == int(timed_out)
+    for reason in reasons:
+        assert result.stat(f"christmas/years/incomplete/{reason}") == 1
+        assert f"year {crawl.year} listing incomplete ({reason})" in result.log
     assert result.stat("christmas/product_count_mismatch") == 1
-    assert result.stat("christmas/years/incomplete/product_count_mismatch") == 1
-    assert f"year {crawl.year} listing incomplete (product_count_mismatch)" in result.log
     assert f"says {crawl.says} products, saw {crawl.saw}" in result.log
-    # The browser wait held: one tile got its link.
-    assert result.stat("selenium/wait_timeouts") == 0
-    assert crawl.incomplete_years == {str(crawl.year): ["product_count_mismatch"]}
-
-
-def test_a_year_page_whose_browser_wait_timed_out_delists_nothing_of_that_year(
-    recrawl: Callable[[str], Recrawl], storage_engine: Engine
-) -> None:
-    # No tile of the year gets its link: the wait for one (20 s) times out and the page
-    # is read as rendered, "says N products, saw 0".
-    crawl = recrawl("tile_links=1")
-    result = crawl.result
-    # Either reason alone keeps the year's products (a timed-out wait on this grid also
-    # leaves its count unmatched); both are recorded.
-    _assert_only_the_gone_product_delisted(crawl, storage_engine)
-    assert result.stat("selenium/wait_timeouts") == 1
-    assert result.stat("christmas/years/incomplete/browser_wait_timed_out") == 1
-    assert crawl.saw == 0
-    assert f"says {crawl.says} products, saw 0" in result.log
-    assert crawl.incomplete_years == {
-        str(crawl.year): ["browser_wait_timed_out", "product_count_mismatch"]
-    }
+    assert crawl.incomplete_years == {str(crawl.year): reasons}

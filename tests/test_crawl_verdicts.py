@@ -35,6 +35,21 @@ def _availability(engine) -> dict[str, str]:
         return dict(conn.execute(text("SELECT link, availability FROM products")).all())
 
 
+def insert_stored_product(
+    conn, vendor: str, link: str, release_year: int, product_id: str = "gone"
+) -> None:
+    """A product row as an earlier crawl left it (synced two days ago, in stock)."""
+    conn.execute(
+        text(
+            "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
+            "availability, release_year, link, last_synced_at) VALUES (:id, :v, :id, "
+            "'QX0001', 'Stored ornament', 9.99, 'Hallmark', 'in_stock', :y, :link, "
+            "now() - interval '2 days')"
+        ),
+        {"id": product_id, "v": vendor, "y": release_year, "link": link},
+    )
+
+
 def test_a_listed_product_whose_page_fails_is_kept_and_an_unlisted_one_delisted(
     replica_sites, storage_engine, migrated_database_url, tmp_path
 ):
@@ -46,15 +61,7 @@ def test_a_listed_product_whose_page_fails_is_kept_and_an_unlisted_one_delisted(
     assert len(stored) == len(clean.truth(VENDOR))
     # A product the shop no longer lists (its row: as a past crawl left it).
     with storage_engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
-                "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
-                "'gone-1', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', 2001, "
-                ":link, now() - interval '2 days')"
-            ),
-            {"v": VENDOR, "link": base + "/gone.html"},
-        )
+        insert_stored_product(conn, VENDOR, base + "/gone.html", 2001)
 
     # The same shop, two product pages answering 500 on every retry.
     faulty = replica_sites(seed=11, products_per_shop=250, faults="permanent_error=2")
@@ -183,15 +190,7 @@ def test_a_crawl_that_fails_its_monitors_exits_non_zero_and_delists_nothing(
     base = replica.urls[VENDOR]
     with storage_engine.begin() as conn:
         # A stored product the shop does not list: a passing complete crawl would delist it.
-        conn.execute(
-            text(
-                "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
-                "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
-                "'gone-1', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', 2001, "
-                ":link, now() - interval '2 days')"
-            ),
-            {"v": VENDOR, "link": base + "/gone.html"},
-        )
+        insert_stored_product(conn, VENDOR, base + "/gone.html", 2001)
     done = _crawl(base, tmp_path, migrated_database_url, "crawl_id=bad")
     assert done.returncode == 1, done.log[-3000:]
     assert done.stat("finish_reason") == "finished"
@@ -279,30 +278,15 @@ def test_products_listed_but_dropped_or_on_a_failed_year_page_are_kept(
     with storage_engine.begin() as conn:
         # Products whose pages a past crawl could read, unreadable now (still listed).
         for vendor_id in dropped:
-            conn.execute(
-                text(
-                    "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
-                    "availability, release_year, link, last_synced_at) VALUES (:id, :v, :id, "
-                    "'QX0002', 'Was readable', 9.99, 'Hallmark', 'in_stock', :y, :link, "
-                    "now() - interval '2 days')"
-                ),
-                {
-                    "id": f"was-{vendor_id}",
-                    "v": VENDOR,
-                    "y": year_of[vendor_id],
-                    "link": base + catalogue.listings[vendor_id].path,
-                },
+            insert_stored_product(
+                conn,
+                VENDOR,
+                base + catalogue.listings[vendor_id].path,
+                year_of[vendor_id],
+                f"was-{vendor_id}",
             )
         # And one the shop no longer lists.
-        conn.execute(
-            text(
-                "INSERT INTO products (id, vendor, vendor_id, sku, name, price, brand, "
-                "availability, release_year, link, last_synced_at) VALUES ('gone', :v, "
-                "'gone-1', 'QX0001', 'Gone ornament', 9.99, 'Hallmark', 'in_stock', :y, "
-                ":link, now() - interval '2 days')"
-            ),
-            {"v": VENDOR, "y": other_year, "link": base + "/gone.html"},
-        )
+        insert_stored_product(conn, VENDOR, base + "/gone.html", other_year)
         # A crawl run of the vendor left running by a process that is gone.
         stale = conn.execute(
             text(
