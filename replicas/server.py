@@ -15,7 +15,8 @@ Control endpoints on every shop (never faulted, not counted in the stats):
   query), ``pages`` (per page, e.g. ``/1995-...html?page=2``), ``kinds`` (index, year,
   browser_year, product, ajax, ...), ``requests`` (per group: ``listing``, ``product``,
   ``index``, ``robots``, ``other``; they add up to ``total``), ``not_found``, ``faults``
-  (injected, per kind), ``day``, ``vendor``.
+  (injected, per kind), ``tile_links_withheld`` (tile links the quickview-links endpoint
+  left out, fault ``tile_links``), ``day``, ``vendor``.
 * ``GET /__replica__/reset`` -> clears the stats and the fault counters (a page with
   ``error_times=1`` fails again once); the day stays.
 """
@@ -40,8 +41,15 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from replicas.catalogue import VENDORS, Catalogue
-from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from replicas.faults import (
+    FaultConfig,
+    fault_for,
+    parse_faults,
+    permanent_error_paths,
+    withheld_tile_links,
+)
 from replicas.pages import (
+    AJAX,
     BROWSER_YEAR,
     INDEX,
     JSON,
@@ -110,6 +118,7 @@ class ReplicaApp:
         self.day = day
         self.faults = faults or FaultConfig()
         self.permanent = permanent_error_paths(catalogue, vendor, self.faults)
+        self.withheld = withheld_tile_links(catalogue, vendor, self.faults)
         self.cache: dict[tuple[str, int], Reply] = {}
         self.lock = threading.Lock()  # only the threaded front end (bench) needs it
         self.reset()
@@ -178,6 +187,7 @@ class ReplicaApp:
                 kind: self.injected.get(kind, 0)
                 for kind in ("slow", "error", "drop", "permanent_error")
             },
+            "tile_links_withheld": self.injected.get("tile_links", 0),
             "fault_config": self.faults.as_dict(),
             # CPU time of the whole serving process: the servers' own with in_process=False.
             "process_cpu_seconds": round(time.process_time(), 3),
@@ -245,12 +255,28 @@ class ReplicaApp:
                 self.cache.clear()
             reply = Reply(200, route.render(self.day), route.content_type)
             self.cache[cache_key] = reply
+        if route.kind == AJAX and self.withheld:
+            reply = self._withhold_tile_links(reply, query)
         if fault == "slow":
             self.injected["slow"] += 1
             return Reply(
                 reply.status, reply.body, reply.content_type, delay=self.faults.slow_seconds
             )
         return reply
+
+    def _withhold_tile_links(self, reply: Reply, query: str) -> Reply:
+        """The quickview links of a category less the ones fault ``tile_links`` withholds."""
+        try:
+            category_id = int(parse_qs(query).get("cat", [""])[0])
+        except ValueError:
+            return reply
+        missing = self.withheld.get(category_id)
+        if not missing:
+            return reply
+        links = json.loads(reply.body)
+        kept = {vendor_id: href for vendor_id, href in links.items() if vendor_id not in missing}
+        self.injected["tile_links"] += len(links) - len(kept)
+        return Reply(reply.status, json.dumps(kept).encode(), reply.content_type)
 
 
 class _HttpProtocol(asyncio.Protocol):

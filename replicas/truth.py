@@ -8,7 +8,8 @@ and counted by ``expected_drops``; pages that only non-year entries (``Vintage``
 accessories) list are not in either.
 
 With ``faults`` (the same value given to ``serve_replicas``), product pages that always
-fail (``permanent_error``) are left out too: a correct crawl counts them as failures.
+fail (``permanent_error``) are left out too: a correct crawl counts them as failures; so
+are products whose only tile link fault ``tile_links`` withholds (no page lists them).
 
 Every item carries ``was_price`` (the struck / retail price the page shows, null where
 none; always null on hallmark_ornaments). A catalogue generated with
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from replicas.catalogue import Catalogue, malformed_counts
-from replicas.faults import FaultConfig, parse_faults, permanent_error_paths
+from replicas.faults import FaultConfig, parse_faults, permanent_error_paths, unlisted_by_faults
 
 
 def origin_of(base_url: str) -> str:
@@ -50,11 +51,13 @@ def ground_truth(
         raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(catalogue.shops)}")
     origin = origin_of(base_url)
     shop = catalogue.shops[vendor]
-    failing = permanent_error_paths(catalogue, vendor, parse_faults(faults))
+    config = parse_faults(faults)
+    failing = permanent_error_paths(catalogue, vendor, config)
+    unlisted = unlisted_by_faults(catalogue, vendor, config)
     items: list[dict[str, object]] = []
     for vendor_id, year in shop.year_of().items():
         listing = shop.listings[vendor_id]
-        if listing.malformed is not None or listing.path in failing:
+        if listing.malformed is not None or listing.path in failing or vendor_id in unlisted:
             continue
         state = catalogue.state(listing, day)
         item: dict[str, object] = {

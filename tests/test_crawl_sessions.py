@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from christmas_spiders.crawl.delist import Completeness, delist_unseen
+from christmas_spiders.crawl.record import previous_session_items
 from christmas_spiders.db.__main__ import main as db_main
 from christmas_spiders.db.verdicts import close_abandoned_runs, session_verdict
 from christmas_spiders.db.writer import ProductWriter
@@ -135,3 +136,74 @@ def test_a_worker_whose_heartbeat_stopped_is_abandoned_not_running(
         assert rows[gone] == "abandoned"
         assert alive not in rows
         assert close_abandoned_runs(conn, 20) == []
+
+
+def test_the_last_worker_judges_the_session_on_every_workers_numbers(
+    storage_engine, migrated_database_url, tmp_path
+):
+    items = sample_items(10)
+    _stats(run_feed_crawl(tmp_path, migrated_database_url, items, crawl_id="c1"))
+    with storage_engine.begin() as conn:
+        # A sibling worker of session "pair", alive (fresh heartbeat) while the first ends.
+        sibling = _insert_run(conn, "pair", 1)
+    first = _stats(run_feed_crawl(tmp_path, migrated_database_url, items[:5], crawl_id="pair"))
+    assert first["christmas/verdict"] == "pending"
+    with storage_engine.begin() as conn:
+        conn.execute(text("DELETE FROM crawl_runs WHERE id = :id"), {"id": sibling})
+    # The last worker saw only half the products; the session saw them all.
+    last = _stats(run_feed_crawl(tmp_path, migrated_database_url, items[5:], crawl_id="pair"))
+    assert last["christmas/verdict"] == "passed", last["christmas/verdict_reason"]
+    assert last["christmas/delisted"] == "0"
+    with storage_engine.connect() as conn:
+        verdict = session_verdict(conn, "pair")
+        report = conn.execute(
+            text(
+                "SELECT monitor_report FROM crawl_runs "
+                "WHERE crawl_id = 'pair' AND verdict IS NOT NULL"
+            )
+        ).scalar_one()
+        delisted = conn.execute(
+            text("SELECT count(*) FROM products WHERE availability = 'delisted'")
+        ).scalar()
+    assert (verdict.status, verdict.workers, verdict.delisted) == ("passed", 2, 0)
+    assert (report["numbers"]["items"], report["numbers"]["workers"]) == (10, 2)
+    assert report["previous_items"] == 10
+    assert delisted == 0
+
+
+def test_a_run_is_compared_with_the_previous_session_of_its_own_kind(storage_engine):
+    runs = [
+        # crawl id, vendor, kind, finish reason, items, minutes ago
+        ("full-1", "ornament_shop", "full", "finished", 100, 50),
+        ("refresh-1", "ornament_shop", "refresh", "finished", 7, 40),
+        ("refresh-cut", "ornament_shop", "refresh", "shutdown", 1, 30),
+        ("full-other", "hookedonhallmark", "full", "finished", 55, 20),
+        ("years-1", "ornament_shop", "years", "finished", 3, 10),
+    ]
+    with Session(storage_engine) as session, session.begin():
+        for crawl_id, vendor, kind, reason, items, ago in runs:
+            session.execute(
+                text(
+                    "INSERT INTO crawl_runs (crawl_id, vendor, kind, started_at, finished_at, "
+                    "finish_reason, verdict, monitor_report) VALUES (:c, :v, :k, "
+                    "now() - make_interval(mins => :ago + 5), now() - make_interval(mins => :ago), "
+                    ":r, 'passed', CAST(:report AS jsonb))"
+                ),
+                {
+                    "c": crawl_id,
+                    "v": vendor,
+                    "k": kind,
+                    "r": reason,
+                    "ago": ago,
+                    "report": json.dumps({"numbers": {"items": items, "finish_reason": reason}}),
+                },
+            )
+        previous = {
+            kind: previous_session_items(session, "now", "ornament_shop", kind)
+            for kind in ("full", "refresh", "product")
+        }
+        # A session is not its own previous one.
+        assert previous_session_items(session, "refresh-1", "ornament_shop", "refresh") is None
+    # The latest finished session of the kind: not a later one of another kind or vendor,
+    # nor one that ended early.
+    assert previous == {"full": 100, "refresh": 7, "product": None}

@@ -44,7 +44,13 @@ from replicas.catalogue import (
     Catalogue,
     generate_catalogue,
 )
-from replicas.faults import FaultConfig, fault_for, parse_faults, permanent_error_paths
+from replicas.faults import (
+    FaultConfig,
+    fault_for,
+    parse_faults,
+    permanent_error_paths,
+    withheld_tile_links,
+)
 from replicas.market import index_series
 from replicas.pages import ShopSite
 from replicas.server import REQUEST_GROUPS, control, serve_replicas, set_day
@@ -990,6 +996,38 @@ def test_faults_spare_browser_pages_unless_asked(catalogue: Catalogue) -> None:
         with serve_replicas(catalogue, faults=spec) as urls:
             statuses = [fetch(f"{urls[vendor]}{y.path}?viewall=1")[0] for y in shop.years]
             assert statuses.count(503) == expected_errors
+
+
+def test_fault_tile_links_leaves_tiles_of_chosen_years_without_links(
+    catalogue: Catalogue,
+) -> None:
+    vendor = "hallmark_ornaments"
+    shop = catalogue.shops[vendor]
+    for spec, years in (("tile_links=0.5", 1), ("tile_links=1,tile_link_years=2", 2)):
+        faults = parse_faults(spec)
+        withheld = withheld_tile_links(catalogue, vendor, faults)
+        assert len(withheld) == years
+        with serve_replicas(catalogue, faults=spec) as urls:
+            base = urls[vendor]
+            for year_page in shop.years:
+                status, body = fetch(
+                    f"{base}/ajax/quickview-links.json?cat={year_page.category_id}"
+                )
+                assert status == 200
+                tiles = set(year_page.listing.vendor_ids())
+                missing = withheld.get(year_page.category_id, set())
+                assert set(json.loads(body)) == tiles - missing
+                if faults.tile_links < 1 and missing:
+                    assert 0 < len(missing) < len(tiles)  # the browser wait still holds
+                elif missing:
+                    assert missing == tiles
+            assert control(base, "stats")["tile_links_withheld"] == sum(map(len, withheld.values()))
+            # A product no page links to is in no truth; the other shops are untouched.
+            truth = {i["vendor_id"] for i in ground_truth(catalogue, vendor, base, faults=spec)}
+            hidden = set().union(*withheld.values())
+            clean = {i["vendor_id"] for i in ground_truth(catalogue, vendor, base)}
+            assert truth == clean - hidden and clean & hidden
+            assert withheld_tile_links(catalogue, "ornament_shop", faults) == {}
 
 
 def test_servers_run_in_a_separate_process(catalogue: Catalogue) -> None:
