@@ -264,11 +264,19 @@ def ornament_summaries(
     spreads first, ``rarity`` the rarest first). ``at``: the time rarity looks back
     from (default now). The API pages the same statement by keyset."""
     shape, values = summary_shape(filters or {})
+    rows = conn.execute(listing_statement(shape, sort, limit), {**values, "at": _now(at)})
+    return [summary_record(row) for row in rows]
+
+
+@functools.lru_cache(maxsize=256)
+def listing_statement(shape: SummaryShape, sort: str, limit: int | None) -> Select[Any]:
+    """:func:`page_statement` over the first ``limit`` summary rows of ``shape`` in
+    ``sort`` order, built once per combination: building it (column proxies, then its
+    cache key) cost more than the query it runs."""
     statement = summary_statement(shape).order_by(*ordering(sort, SUMMARY))
     if limit is not None:
         statement = statement.limit(limit)
-    rows = conn.execute(page_statement(statement, sort), {**values, "at": _now(at)})
-    return [summary_record(row) for row in rows]
+    return page_statement(statement, sort)
 
 
 RARITY = select(
