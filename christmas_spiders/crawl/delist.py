@@ -1,9 +1,13 @@
 """Delisting: the vendor's products a complete crawl did not see are marked ``delisted``.
 
-Only on a proof of completeness (:class:`Completeness`): today a run is complete when
-it walked every year (``full_crawl``), finished with reason ``finished`` and passed its
-monitors (:func:`completeness_of_run`). A partial, failed or suspicious crawl marks
-nothing: a failed crawl must never look like mass sell-outs.
+Only on a proof of completeness (:class:`Completeness`): a run is complete when it read
+every listing page of every year completely (a full crawl, or a refresh: the listings
+prove presence, whichever product pages were read), finished with reason ``finished``
+and passed its monitors (:func:`completeness_of_run`). A partial, failed or suspicious
+crawl marks nothing: a failed crawl must never look like mass sell-outs.
+
+"Seen" means listed or read since the crawl started: ``products.last_listed_at`` (the
+crawl's listed links, written at its end) or ``last_synced_at``.
 
 When several workers share a crawl id, the last one to finish delists, counting from
 the earliest worker's start. The audit trigger records each change, tagged with the
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from christmas_spiders.crawl.judge import Verdict
@@ -34,13 +38,16 @@ class Completeness:
 
 
 def completeness_of_run(numbers: RunNumbers, verdict: Verdict) -> Completeness:
-    if not numbers.full_crawl:
-        return Completeness(False, "not a full crawl (some years, one product or a refresh)")
+    if not numbers.walked_every_listing:
+        return Completeness(False, "not every year's listing was walked (some years, products)")
+    if numbers.incomplete_years:
+        years = ", ".join(map(str, sorted(numbers.incomplete_years)))
+        return Completeness(False, f"the listings of {years} were not read completely")
     if numbers.finish_reason != "finished":
         return Completeness(False, f"the crawl ended with reason {numbers.finish_reason!r}")
     if not verdict.passed:
         return Completeness(False, "the crawl failed its monitors")
-    return Completeness(True, "a full crawl that finished and passed its monitors")
+    return Completeness(True, "every listing read; the crawl finished and passed its monitors")
 
 
 def delist_unseen(session: Session, run: CrawlRun, completeness: Completeness) -> int | None:
@@ -78,6 +85,7 @@ def delist_unseen(session: Session, run: CrawlRun, completeness: Completeness) -
             Product.vendor == run.vendor,
             Product.availability != DELISTED,
             Product.last_synced_at < crawl_started,
+            or_(Product.last_listed_at.is_(None), Product.last_listed_at < crawl_started),
         )
         .values(availability=DELISTED)
         .execution_options(synchronize_session=False)

@@ -1,7 +1,8 @@
 """``CrawlLifecycle``: record the run, judge it, delist (EXTENSIONS 520).
 
 At spider open the run's ``crawl_runs`` row is inserted (:mod:`.record`). Every
-scraped item adds to the field-coverage stats. At close the run's numbers
+scraped item adds to the field-coverage stats. At close the product links the
+spider's listing pages showed are recorded (``last_listed_at``), the run's numbers
 (:class:`~.numbers.RunNumbers`) are judged (:mod:`.judge`), the verdict is logged and
 recorded with the numbers, and, in the same transaction, a run proven complete
 delists what it did not see (:mod:`.delist`). All database work goes through the
@@ -13,6 +14,7 @@ crawl's one engine (:func:`~.database.crawl_database`), in a thread.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from scrapy import Spider, signals
@@ -25,11 +27,24 @@ from christmas_spiders.crawl.database import CrawlDatabase, crawl_database
 from christmas_spiders.crawl.delist import Completeness, completeness_of_run, delist_unseen
 from christmas_spiders.crawl.judge import Verdict, judge
 from christmas_spiders.crawl.numbers import RunNumbers, count_filled_fields
-from christmas_spiders.crawl.record import finish_run, previous_complete_items, start_run
+from christmas_spiders.crawl.record import (
+    finish_run,
+    previous_complete_items,
+    record_listed,
+    start_run,
+)
 
 logger = logging.getLogger(__name__)
 # The spider arguments recorded in crawl_runs.args (those that are set).
-ARGUMENT_NAMES = ("base_url", "years", "product_url", "release_year", "stale_hours", "crawl_id")
+ARGUMENT_NAMES = (
+    "base_url",
+    "years",
+    "product_url",
+    "release_year",
+    "stale_hours",
+    "mode",
+    "crawl_id",
+)
 
 
 class CrawlLifecycle:
@@ -102,7 +117,16 @@ class CrawlLifecycle:
                 )
             except Exception as exc:
                 logger.error("could not read the previous crawl runs: %s", exc)
-        numbers = RunNumbers.from_stats(stats, reason, self.full_crawl(spider), previous_items)
+        lists_every_year = getattr(spider, "lists_every_year", None)
+        numbers = RunNumbers.from_stats(
+            stats,
+            reason,
+            self.full_crawl(spider),
+            previous_items,
+            lists_every_year=None if lists_every_year is None else bool(lists_every_year),
+            incomplete_years=tuple(sorted(getattr(spider, "incomplete_years", None) or ())),
+        )
+        listed: Collection[str] = getattr(spider, "listed_links", None) or ()
         verdict = judge(numbers, self.crawler)
         self._log_verdict(spider, verdict)
         self.crawler.stats.set_value("christmas/monitors_passed", verdict.passed)
@@ -112,7 +136,7 @@ class CrawlLifecycle:
         completeness = completeness_of_run(numbers, verdict)
         try:
             delisted = await maybe_deferred_to_future(
-                deferToThread(self._finish, numbers, verdict, completeness)
+                deferToThread(self._finish, spider, numbers, verdict, completeness, listed)
             )
         except Exception as exc:
             logger.error("could not record the end of the crawl in crawl_runs: %s", exc)
@@ -142,9 +166,15 @@ class CrawlLifecycle:
             return previous_complete_items(session, self.run_id, self.vendor(spider))
 
     def _finish(
-        self, numbers: RunNumbers, verdict: Verdict, completeness: Completeness
+        self,
+        spider: Spider,
+        numbers: RunNumbers,
+        verdict: Verdict,
+        completeness: Completeness,
+        listed: Collection[str],
     ) -> int | None:
         assert self.run_id is not None
         with self.database.session() as session, session.begin():
+            record_listed(session, self.vendor(spider), listed)
             run = finish_run(session, self.run_id, numbers, verdict)
             return delist_unseen(session, run, completeness)

@@ -31,7 +31,8 @@ def count_filled_fields(stats: StatsCollector, item: Any) -> None:
 @dataclass(frozen=True)
 class RunNumbers:
     finish_reason: str
-    #: The crawl walked every year of the vendor (no years/product_url/stale_hours).
+    #: The crawl walked every year of the vendor (no years/product_url/stale_hours) and
+    #: read every listed product page (not a refresh).
     full_crawl: bool
     pages: int = 0
     items: int = 0
@@ -43,6 +44,15 @@ class RunNumbers:
     filled: Mapping[str, int] = field(default_factory=dict)
     #: Items of the vendor's previous complete, finished run (None: there was none).
     previous_items: int | None = None
+    #: The crawl read every listing page of every year (a full crawl or a refresh).
+    lists_every_year: bool | None = None
+    #: Years whose listing was not read completely (a failed page, a short count...).
+    incomplete_years: tuple[int, ...] = ()
+
+    @property
+    def walked_every_listing(self) -> bool:
+        """Every listing of every year read: ``lists_every_year``, else ``full_crawl``."""
+        return self.full_crawl if self.lists_every_year is None else self.lists_every_year
 
     @classmethod
     def from_stats(
@@ -51,6 +61,8 @@ class RunNumbers:
         finish_reason: str,
         full_crawl: bool,
         previous_items: int | None = None,
+        lists_every_year: bool | None = None,
+        incomplete_years: tuple[int, ...] = (),
     ) -> RunNumbers:
         return cls(
             finish_reason=finish_reason,
@@ -68,4 +80,6 @@ class RunNumbers:
                 name: int(stats.get(COVERAGE_STAT.format(field=name), 0)) for name in ITEM_FIELDS
             },
             previous_items=previous_items,
+            lists_every_year=lists_every_year,
+            incomplete_years=incomplete_years,
         )

@@ -2,7 +2,9 @@
 
 At open the row gets the crawl id, vendor, spider arguments and ``full_crawl``; its
 ``started_at`` is the database's clock, the same clock as ``products.last_synced_at``.
-At close it gets the finish time and reason, the run's numbers and the judge's verdict
+At close, first the product links its listing pages showed refresh
+``products.last_listed_at`` (:func:`record_listed`); then the run gets the finish time
+and reason, the run's numbers and the judge's verdict
 (``monitors_passed``, ``monitor_report``).
 """
 
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from christmas_spiders.crawl.judge import Verdict
@@ -54,6 +56,21 @@ def previous_complete_items(session: Session, run_id: int, vendor: str) -> int |
         .order_by(CrawlRun.started_at.desc(), CrawlRun.id.desc())
         .limit(1)
     )
+
+
+def record_listed(session: Session, vendor: str, links: Collection[str]) -> int:
+    """``last_listed_at`` = now for ``vendor``'s products whose link a listing page
+    showed (in ``session``'s transaction); returns how many rows it touched."""
+    if not links:
+        return 0
+    return session.execute(
+        text(
+            "UPDATE products SET last_listed_at = now() "
+            "FROM unnest(CAST(:links AS text[])) AS listed(link) "
+            "WHERE products.vendor = :vendor AND products.link = listed.link"
+        ),
+        {"vendor": vendor, "links": sorted(links)},
+    ).rowcount
 
 
 def finish_run(session: Session, run_id: int, numbers: RunNumbers, verdict: Verdict) -> CrawlRun:

@@ -95,6 +95,10 @@ class Product(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+    # When a listing page of the vendor last showed this product (written at the end of
+    # each crawl, whether its own page was then read or not: a refresh reads few).
+    # Bookkeeping of the crawl, not an item field.
+    last_listed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProductAudit(Base):

@@ -14,8 +14,6 @@ from christmas_spiders.platforms.select import attribute_of, first, markup_of, r
 
 class HookedOnHallmarkStoreSpider(VendorSpider):
     year_entry_css: ClassVar[str]
-    product_tile_css: ClassVar[str]
-    product_link_css: ClassVar[str]
     sub_category_link_css: ClassVar[str]
     paging_link_css: ClassVar[str]
     #: Sub-category whose href contains this (any case) lists every product of the year.
@@ -35,12 +33,6 @@ class HookedOnHallmarkStoreSpider(VendorSpider):
                 # An image entry: the year starts the image's alt text.
                 year = year_from_text_start(clean_text(entry.css("img::attr(alt)").get()))
             yield year, href
-
-    def product_hrefs(self, response: Response) -> Iterable[str]:
-        for tile in response.css(self.product_tile_css):
-            href = tile.css(self.product_link_css).attrib.get("href")
-            if href:
-                yield href
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         if not has_products:

@@ -17,7 +17,13 @@ from christmas_spiders.parsing import (
     clean_text,
     year_from_path_number,
 )
-from christmas_spiders.platforms.base import BAD_PRODUCT_DATA, DropProduct, VendorSpider, YearLink
+from christmas_spiders.platforms.base import (
+    BAD_PRODUCT_DATA,
+    PRODUCT_COUNT_MISMATCH,
+    DropProduct,
+    VendorSpider,
+    YearLink,
+)
 from christmas_spiders.platforms.select import root_of, select
 
 _ITEM_ASSIGNMENT = re.compile(r"\bvar\s+_3d_item\s*=\s*")
@@ -49,9 +55,12 @@ class Shift4ShopSpider(VendorSpider):
     year_link_css: ClassVar[str] = "a.subcat[href]"
     #: A year's category lists every product on one page with this parameter.
     view_all_parameter: ClassVar[tuple[str, str]] = ("viewall", "1")
-    #: Product tiles get their links from JavaScript: the grid is a browser page.
-    product_link_css: ClassVar[str] = "#productCategoryBlock div.product-item a.quickview[href]"
     product_tile_css: ClassVar[str] = "#productCategoryBlock div.product-item"
+    #: Product tiles get their links from JavaScript: the grid is a browser page.
+    product_link_css: ClassVar[str] = "a.quickview[href]"
+    #: Tile prices are in the raw HTML; a sold-out tile says so.
+    tile_price_css: ClassVar[str | None] = ".price"
+    tile_stock_css: ClassVar[str | None] = ".stock"
     product_count_css: ClassVar[str] = ".product-count"
     #: The browser waits until a tile's link is filled in, or sees the grid has no tiles
     #: (an empty year would otherwise wait for its full time limit).
@@ -69,9 +78,6 @@ class Shift4ShopSpider(VendorSpider):
         url = add_or_replace_parameter(link.url, *self.view_all_parameter)
         return self.listing_request(url, link.year, wait_css=self.year_page_wait_css)
 
-    def product_hrefs(self, response: Response) -> Iterable[str]:
-        return response.css(self.product_link_css).xpath("@href").getall()
-
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         return ()
 
@@ -88,6 +94,7 @@ class Shift4ShopSpider(VendorSpider):
         expected = int(match.group(1).replace(",", ""))
         if expected != seen:
             self.crawler.stats.inc_value("christmas/product_count_mismatch")
+            self.mark_year_incomplete(year, PRODUCT_COUNT_MISMATCH, response.url)
             self.logger.warning(
                 "year %d page %s says %d products, saw %d (tiles: %d)",
                 year,
