@@ -565,7 +565,8 @@ class VendorSpider(scrapy.Spider):
             return price, None
         text = clean_text(text_of(first(node, self.tile_stock_css)))
         try:
-            sold_out = bool(text) and self.parse_availability(text) == OUT_OF_STOCK
+            # Words, on every shop (a product page's stock may be a flag).
+            sold_out = bool(text) and availability_from_text(text) == OUT_OF_STOCK
         except ParseError:
             sold_out = False  # wording no rule knows: not a sold-out word
         return price, sold_out
