@@ -90,7 +90,7 @@ def test_alembic_command_line_config_points_at_the_project_migrations(empty_data
     engine = make_engine(empty_database_url)
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
     finally:
         engine.dispose()
 
