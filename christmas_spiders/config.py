@@ -183,12 +183,31 @@ class CrawlConfig(Section):
         scrapy="CHRISTMAS_MAX_STALE_READS",
         ge=0,
     )
+    stock_wording: dict[
+        Literal["hookedonhallmark", "ornament_shop", "hallmark_ornaments"], StockPhrases
+    ] = setting(
+        factory=dict,
+        description="More stock phrases per shop ({shop: {in_stock: [...], out_of_stock: "
+        "[...]}}); stock text that starts with none of them gives availability unknown.",
+        scrapy="CHRISTMAS_STOCK_WORDING",
+    )
     dead_letter_dir: str = setting(
         "var/dead-letter",
         "Where items the database could not take are kept (relative: to the working directory).",
         env="CHRISTMAS_DEAD_LETTER_DIR",
         scrapy="CHRISTMAS_DEAD_LETTER_DIR",
         min_length=1,
+    )
+
+
+class StockPhrases(Section):
+    """One shop's stock phrases, added to the built-in ones."""
+
+    in_stock: list[str] = setting(
+        factory=list, description="Phrases that mean in stock (the word N: a number)."
+    )
+    out_of_stock: list[str] = setting(
+        factory=list, description="Phrases that mean out of stock (the word N: a number)."
     )
 
 
@@ -328,6 +347,55 @@ class MonitorsConfig(Section):
         ge=0,
         le=1,
     )
+    max_failed_product_page_ratio: float = setting(
+        0.01,
+        "Largest share of product pages that may fail (after their retries) for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_failed_year_indexes: int = setting(
+        0,
+        "Most year indexes (year listing walks) that may fail for a pass.",
+        scrapy="CHRISTMAS_MAX_FAILED_YEAR_INDEXES",
+        ge=0,
+    )
+    max_dropped_ratio: float = setting(
+        0.1,
+        "Largest share of product pages that may be dropped (unparseable) for a pass.",
+        scrapy="CHRISTMAS_MAX_DROPPED_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_drop_reason_ratio: float = setting(
+        0.05,
+        "Largest share of product pages any one drop reason may take (layout drift).",
+        scrapy="CHRISTMAS_MAX_DROP_REASON_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_price_conflict_ratio: float = setting(
+        0.01,
+        "Largest share of product pages whose two prices may disagree (price_conflict).",
+        scrapy="CHRISTMAS_MAX_PRICE_CONFLICT_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_unknown_availability_ratio: float = setting(
+        0.05,
+        "Largest share of items whose stock wording may be unknown.",
+        scrapy="CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO",
+        ge=0,
+        le=1,
+    )
+    max_delist_ratio: float = setting(
+        0.1,
+        "A complete crawl delisting more than this share of a vendor's products delists "
+        "nothing and fails instead.",
+        scrapy="CHRISTMAS_MAX_DELIST_RATIO",
+        ge=0,
+        le=1,
+    )
 
 
 class ApiConfig(Section):
@@ -352,15 +420,29 @@ class ApiConfig(Section):
     )
     pool_size: int = setting(8, "Connections per API worker.", ge=1)
     key_cache_seconds: float = setting(
-        5.0, "Seconds between two reads of the active API keys (a revocation's delay).", ge=0
+        5.0,
+        "Seconds a key found is remembered (a revocation's delay); a key not found is asked "
+        "for again on the next request.",
+        ge=0,
     )
     rate_limit_prefix: str = setting(
         "christmas_api", "Prefix of the rate limiter's keys in Redis.", min_length=1
     )
-    cursor_secret: str = setting(
-        "christmas-spiders-cursor-v1",
-        "Signs pagination tokens (integrity-checked, not secret: any constant will do).",
-        min_length=1,
+    rate_limit_storage: str | None = setting(
+        None,
+        "Where rate-limit counters live; none: REDIS_URL when set, else this process's memory; "
+        "christmas-sqlite:///path shares them between the processes of a machine.",
+    )
+    cursor_secret: str | None = setting(
+        None,
+        "Signs pagination cursors; none: the installation's own secret, generated in the "
+        "database (table api_settings).",
+        min_length=16,
+    )
+    public_base_url: str | None = setting(
+        None,
+        "The API's public address for Link headers (https://example.org); none: links are "
+        "relative to the request path (the Host header is never echoed).",
     )
 
 
@@ -410,6 +492,12 @@ class DistributedConfig(Section):
         "Seconds the keys of a finished crawl session are kept.",
         scrapy="CHRISTMAS_FINISHED_SESSION_TTL",
         ge=1,
+    )
+    redis_outage_limit_seconds: float = setting(
+        60.0,
+        "Seconds Redis may stay unreachable before a worker stops (reason redis_unavailable).",
+        scrapy="CHRISTMAS_REDIS_OUTAGE_LIMIT",
+        gt=0,
     )
 
 
@@ -535,7 +623,7 @@ class ProjectConfig(Section):
     scrapyd: ScrapydConfig = setting(factory=ScrapydConfig, description="The scrapyd server.")
     schedules: list[ScheduleEntryConfig] = setting(
         factory=_default_schedules,
-        description="Cron entries of python -m christmas_spiders.scheduler.",
+        description="Cron entries of christmas scheduler.",
     )
     scheduler: SchedulerConfig = setting(
         factory=SchedulerConfig, description="The cron scheduler process."

@@ -10,7 +10,7 @@ here: :data:`ITEM_FIELDS` gives the products columns the store writes and the au
 trigger tracks (``db.models``, ``db.store``, ``db.audit_sql``), the crawl's field
 coverage and the API's records; :func:`field_json_schemas` gives the API's schema.
 
-Adding a field (say ``was_price``, a nullable 2-place price: one
+Adding a field (as ``was_price``, a nullable 2-place price: one
 ``was_price: str | None = price_field("...", nullable=True)`` line) touches this module,
 a migration (the ``products`` column: its ``Mapped`` column in ``db/models.py`` and the
 Alembic revision that adds it; ``tests/test_items.py`` and ``tests/test_storage_schema.py``
@@ -34,8 +34,9 @@ from christmas_spiders.parsing import clean_link, clean_text, format_price, norm
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
 
 VENDORS: tuple[str, ...] = ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
-#: What a crawl may yield.
-AVAILABILITIES: tuple[str, ...] = ("in_stock", "out_of_stock")
+#: What a crawl may yield: ``unknown`` where the shop's stock wording is not one the
+#: spider knows (the price is still good; the wording is reported, see parsing.availability).
+AVAILABILITIES: tuple[str, ...] = ("in_stock", "out_of_stock", "unknown")
 #: What the products table may hold: a product missing from its vendor's last complete
 #: crawl is marked ``delisted`` (by the crawl's lifecycle, never by a spider).
 STORED_AVAILABILITIES: tuple[str, ...] = (*AVAILABILITIES, "delisted")
@@ -258,8 +259,9 @@ class ProductItem(Mapping[str, Any]):
     )
     brand: str = text_field("The brand the page shows; Hallmark where the shop shows none.")
     availability: str = choice_field(
-        "in_stock or out_of_stock as the shop said at the last crawl; delisted: not seen "
-        "in the shop's last complete crawl.",
+        "in_stock or out_of_stock as the shop said at the last crawl; unknown: the shop's "
+        "stock wording was not one the crawler knows (never counted as in stock); delisted: "
+        "not seen in the shop's last complete crawl.",
         AVAILABILITIES,
         stored=STORED_AVAILABILITIES,
     )
@@ -278,6 +280,11 @@ class ProductItem(Mapping[str, Any]):
             {"type": "string", "format": "uri"},
             _link,
         )
+    )
+    was_price: str | None = price_field(
+        'The struck "was" or retail (MSRP) price the page shows beside the price, as a '
+        "decimal string; null where it shows none.",
+        nullable=True,
     )
 
     def __post_init__(self) -> None:
@@ -323,6 +330,10 @@ class ProductItem(Mapping[str, Any]):
 #: Field name -> spec, in :data:`ITEM_FIELDS` order.
 FIELD_SPECS: Mapping[str, ProductField] = MappingProxyType(_specs(ProductItem))
 ITEM_FIELDS: tuple[str, ...] = tuple(FIELD_SPECS)
+#: The fields every item fills (a nullable field such as ``was_price`` may be None).
+REQUIRED_FIELDS: tuple[str, ...] = tuple(
+    name for name, spec in FIELD_SPECS.items() if not spec.nullable
+)
 
 
 def field_json_schemas() -> dict[str, dict[str, Any]]:

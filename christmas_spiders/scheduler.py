@@ -30,6 +30,7 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,6 +202,31 @@ class CronScheduler:
         self.retry_max = retry_max
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
+        #: crawl_id -> (status, reason) of the crawl's session verdict, or None when it
+        #: cannot be read (no database configured): then the jobs' logs have it.
+        self.read_verdict: Callable[[str], tuple[str, str] | None] = lambda crawl_id: None
+
+    def log_verdicts(self, state: dict[str, dict[str, Any]]) -> bool:
+        """Log, once, the verdict of each crawl this scheduler started that has one;
+        returns whether ``state`` changed."""
+        changed = False
+        for name, record in state.items():
+            crawl_id = record.get("crawl_id")
+            if not crawl_id or record.get("verdict_of") == crawl_id:
+                continue
+            try:
+                verdict = self.read_verdict(crawl_id)
+            except Exception as exc:  # the database is optional here: never stop the cron
+                logger.debug("verdict of crawl %s not readable: %s", crawl_id, exc)
+                continue
+            if verdict is None or verdict[0] in ("running", "unknown"):
+                continue
+            status, reason = verdict
+            log = logger.info if status == "passed" else logger.warning
+            log("%s: crawl %s verdict %s: %s", name, crawl_id, status, reason)
+            record.update(verdict_of=crawl_id, last_verdict=status, last_verdict_reason=reason)
+            changed = True
+        return changed
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> CronScheduler:
@@ -213,7 +239,7 @@ class CronScheduler:
             scrapyd.get("password"),
             float(options["request_timeout_seconds"]),
         )
-        return cls(
+        scheduler = cls(
             [ScheduleEntry.from_config(raw) for raw in config.get("schedules") or []],
             client,
             StateFile(Path(options["state_file"])),
@@ -222,6 +248,9 @@ class CronScheduler:
             retry_max=float(options["retry_max_seconds"]),
             poll_seconds=float(options["poll_seconds"]),
         )
+        if config.get("database_url"):
+            scheduler.read_verdict = _database_verdicts(str(config["database_url"]))
+        return scheduler
 
     # --- deciding -------------------------------------------------------------------
 
@@ -293,6 +322,8 @@ class CronScheduler:
         """Evaluate every entry once. Returns (slots handled, slots left due by errors)."""
         now = now or datetime.now(UTC)
         state = self.state_file.load()
+        if self.log_verdicts(state):
+            self.state_file.save(state)
         handled = failed = 0
         for entry in self.entries:
             record = state.get(entry.name)
@@ -384,6 +415,24 @@ class CronScheduler:
                 wait = min(wait, max(0.5, (min(upcoming) - now).total_seconds() + 0.5))
             self.stop_event.wait(wait)
         logger.info("scheduler stopped")
+
+
+def _database_verdicts(url: str) -> Callable[[str], tuple[str, str] | None]:
+    """A verdict reader on the configured database (one small pool, opened on first use)."""
+    from christmas_spiders.db.engine import make_engine
+    from christmas_spiders.db.verdicts import session_verdict
+
+    engine = None
+
+    def read(crawl_id: str) -> tuple[str, str]:
+        nonlocal engine
+        if engine is None:
+            engine = make_engine(url, pool_size=1, max_overflow=0)
+        with engine.connect() as conn:
+            verdict = session_verdict(conn, crawl_id)
+        return verdict.status, verdict.reason
+
+    return read
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:

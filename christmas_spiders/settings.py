@@ -9,7 +9,7 @@ module only maps it onto Scrapy's setting names, and wires the project's compone
 from __future__ import annotations
 
 from christmas_spiders.config import get_model
-from christmas_spiders.items import ITEM_FIELDS, ProductItem
+from christmas_spiders.items import REQUIRED_FIELDS, ProductItem
 
 _config = get_model()
 _crawl = _config.crawl
@@ -20,6 +20,8 @@ _distributed = _config.distributed
 BOT_NAME = "christmas_spiders"
 SPIDER_MODULES = ["christmas_spiders.spiders"]
 NEWSPIDER_MODULE = "christmas_spiders.spiders"
+# The project's `scrapy crawl`: exits non-zero unless the crawl's verdict is a pass.
+COMMANDS_MODULE = "christmas_spiders.commands"
 
 # --- Politeness (real shops by default; the "replica" profile lifts these) ---
 USER_AGENT = f"christmas_spiders/1.0 (+mailto:{_crawl.contact})"
@@ -93,6 +95,11 @@ CHRISTMAS_PROGRESS_INTERVAL = _crawl.progress_interval_seconds
 CHRISTMAS_STATS_FILE = _crawl.stats_file
 CHRISTMAS_YEAR_LINKS_TTL = _crawl.year_links_ttl_seconds
 CHRISTMAS_YEAR_LINKS_FILE = _crawl.year_links_cache_file
+# {spider name: {"in_stock": [phrases], "out_of_stock": [phrases]}}, added to the built-in
+# stock phrases (christmas_spiders.parsing.availability); -s takes it as JSON.
+CHRISTMAS_STOCK_WORDING = {
+    shop: phrases.model_dump() for shop, phrases in _crawl.stock_wording.items()
+}
 CHRISTMAS_REFRESH_YEAR_LINKS = _crawl.refresh_year_links
 # -a mode=refresh: listed products not read for this long are read again, oldest first,
 # at most CHRISTMAS_MAX_STALE_READS per refresh (christmas_spiders.platforms.refresh).
@@ -111,6 +118,13 @@ CHRISTMAS_DB_RETRY_BASE_SECONDS = _pipeline.retry_base_seconds
 CHRISTMAS_DEAD_LETTER_DIR = _crawl.dead_letter_dir
 CHRISTMAS_MAX_ITEM_DROP_RATIO = _config.monitors.max_item_drop_ratio
 CHRISTMAS_MIN_FIELD_COVERAGE = _config.monitors.min_field_coverage
+CHRISTMAS_MAX_FAILED_PRODUCT_PAGE_RATIO = _config.monitors.max_failed_product_page_ratio
+CHRISTMAS_MAX_FAILED_YEAR_INDEXES = _config.monitors.max_failed_year_indexes
+CHRISTMAS_MAX_DROPPED_RATIO = _config.monitors.max_dropped_ratio
+CHRISTMAS_MAX_DROP_REASON_RATIO = _config.monitors.max_drop_reason_ratio
+CHRISTMAS_MAX_PRICE_CONFLICT_RATIO = _config.monitors.max_price_conflict_ratio
+CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO = _config.monitors.max_unknown_availability_ratio
+CHRISTMAS_MAX_DELIST_RATIO = _config.monitors.max_delist_ratio
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
@@ -134,13 +148,15 @@ EXTENSIONS = {
 # The run's verdict (christmas_spiders.crawl.judge): Spidermon's own monitors read their
 # thresholds here; the item-count drop monitor reads CHRISTMAS_MAX_ITEM_DROP_RATIO.
 SPIDERMON_EXPECTED_FINISH_REASONS = ["finished"]
+# ERROR lines no counted request failure explains (failed requests are judged as shares).
 SPIDERMON_MAX_ERRORS = 0
 # The coverage is counted by CrawlLifecycle (christmas/coverage/<field>), not by
 # Spidermon's extension; a run without items has no coverage to judge.
 SPIDERMON_ADD_FIELD_COVERAGE = True
 SPIDERMON_FIELD_COVERAGE_SKIP_IF_NO_ITEM = True
+# Nullable fields (was_price) are left out: empty by right where a page shows none.
 SPIDERMON_FIELD_COVERAGE_RULES = {
-    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in ITEM_FIELDS
+    f"{ProductItem.__name__}/{field}": CHRISTMAS_MIN_FIELD_COVERAGE for field in REQUIRED_FIELDS
 }
 # --- Several workers per crawl through Redis (scrapy-redis), switched on by REDIS_URL ---
 # Queue, dedupe set and in-flight table belong to one crawl session (-a crawl_id=...);
@@ -157,6 +173,8 @@ CHRISTMAS_ACK_INTERVAL = _distributed.ack_interval_seconds
 CHRISTMAS_POP_BATCH = _distributed.pop_batch
 CHRISTMAS_SESSION_TTL = _distributed.session_ttl_seconds
 CHRISTMAS_FINISHED_SESSION_TTL = _distributed.finished_session_ttl_seconds
+CHRISTMAS_REDIS_OUTAGE_LIMIT = _distributed.redis_outage_limit_seconds
 if REDIS_URL:
     SCHEDULER = "christmas_spiders.distributed.scheduler.SessionScheduler"
     DUPEFILTER_CLASS = "christmas_spiders.distributed.dupefilter.SessionDupeFilter"
+    SPIDER_MIDDLEWARES["christmas_spiders.distributed.pages.PageOutputMiddleware"] = 1

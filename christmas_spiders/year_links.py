@@ -31,6 +31,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 
 from christmas_spiders import redis_keys
+from christmas_spiders.distributed.guard import RedisGuard, RedisUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -45,19 +46,31 @@ class YearLinksStore(Protocol):
 
 
 class RedisYearLinksStore:
-    """One JSON string per (spider, origin) with a Redis TTL, shared by every worker."""
+    """One JSON string per (spider, origin) with a Redis TTL, shared by every worker.
 
-    def __init__(self, server: Any, prefix: str) -> None:
-        self.server = server
+    Its calls go through the crawler's :class:`~christmas_spiders.distributed.guard.RedisGuard`:
+    while Redis is away a load is a miss (the index is rendered) and a save is skipped."""
+
+    def __init__(self, guard: Any, prefix: str) -> None:
+        self.guard = guard
         self.prefix = prefix
 
     def load(self, spider: str, origin: str) -> list[Any] | None:
-        raw = self.server.get(redis_keys.year_links_key(spider, origin, self.prefix))
+        key = redis_keys.year_links_key(spider, origin, self.prefix)
+        try:
+            raw = self.guard.call(self.guard.server.get, key)
+        except RedisUnavailable:
+            return None
         return None if raw is None else json.loads(raw)
 
     def save(self, spider: str, origin: str, links: list[Any], ttl_seconds: int) -> None:
         key = redis_keys.year_links_key(spider, origin, self.prefix)
-        self.server.set(key, json.dumps(links), ex=max(1, int(ttl_seconds)))
+        try:
+            self.guard.call(
+                self.guard.server.set, key, json.dumps(links), ex=max(1, int(ttl_seconds))
+            )
+        except RedisUnavailable:
+            logger.warning("year links of %s not cached: Redis is unreachable", spider)
 
 
 class FileYearLinksStore:
@@ -125,10 +138,8 @@ class YearLinksCache:
         ttl = settings.getint("CHRISTMAS_YEAR_LINKS_TTL")
         store: YearLinksStore
         if settings.get("REDIS_URL"):
-            from scrapy_redis.connection import get_redis_from_settings
-
             store = RedisYearLinksStore(
-                get_redis_from_settings(settings), settings["CHRISTMAS_REDIS_KEY_PREFIX"]
+                RedisGuard.from_crawler(crawler), settings["CHRISTMAS_REDIS_KEY_PREFIX"]
             )
         else:
             store = FileYearLinksStore(Path(settings["CHRISTMAS_YEAR_LINKS_FILE"]))

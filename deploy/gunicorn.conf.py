@@ -5,8 +5,14 @@ worker's connection pool while the GIL is free. Bound to loopback: put a TLS
 reverse proxy in front for anything but local use.
 
 Environment: CHRISTMAS_API_BIND (default 127.0.0.1:8000), CHRISTMAS_API_WORKERS
-(default 2 x cores), CHRISTMAS_API_THREADS (default 4); the app reads the project
-config (ENV / CONFIG_PATH, DATABASE_URL, DATABASE_URL_READONLY, REDIS_URL, ...).
+(default 2 x cores), CHRISTMAS_API_THREADS (default 4), CHRISTMAS_API_RATE_LIMIT_FILE
+(see below); the app reads the project config (ENV / CONFIG_PATH, DATABASE_URL,
+DATABASE_URL_READONLY, REDIS_URL, ...).
+
+Rate limits need one counter per key for all workers: with REDIS_URL (or
+``api.rate_limit_storage``) configured the app uses that; otherwise the workers share a
+SQLite file, CHRISTMAS_API_RATE_LIMIT_FILE (default var/api-rate-limit.sqlite3), instead
+of each counting in its own memory (a key would get the limit once per worker).
 """
 
 from __future__ import annotations
@@ -14,8 +20,24 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+from typing import Any
 
-wsgi_app = "christmas_spiders.api:create_app()"
+from christmas_spiders.api.ratelimit import SQLITE_SCHEME
+from christmas_spiders.config import get_config
+
+
+def app_overrides(config: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """The app's config overrides: a rate-limit store every worker shares."""
+    if config["api"]["rate_limit_storage"] or config["redis_url"]:
+        return {}
+    path = os.path.abspath(
+        environ.get("CHRISTMAS_API_RATE_LIMIT_FILE", "var/api-rate-limit.sqlite3")
+    )
+    return {"api": {"rate_limit_storage": f"{SQLITE_SCHEME}://{path}"}}
+
+
+# gunicorn calls the factory with these literal arguments in each worker.
+wsgi_app = f"christmas_spiders.api:create_app({app_overrides(get_config(), dict(os.environ))!r})"
 bind = os.environ.get("CHRISTMAS_API_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("CHRISTMAS_API_WORKERS", 2 * multiprocessing.cpu_count()))
 worker_class = "gthread"

@@ -24,7 +24,7 @@ spiders report as ``christmas/dropped/<reason>``):
 ``bad_product_data``  hallmark_ornaments only: the ``_3d_item`` JSON does not parse
 ==================== ==============================================================
 
-Live variants (``live_variants=True``, off by default: ``LIVE_VARIANTS_DEFAULT``) add the
+Live variants (``live_variants=True``, on by default: ``LIVE_VARIANTS_DEFAULT``) add the
 live shops' looser pages on top of the same catalogue (the same products, prices and
 stock; every variant is drawn from stable hashes, not from the generator's random
 stream): hookedonhallmark's longer and differently cased stock wording, a few stock
@@ -58,6 +58,8 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 from decimal import ROUND_HALF_UP, Decimal
 
+from christmas_spiders.config import ProjectConfig
+
 VENDORS: tuple[str, ...] = ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
 FIRST_YEAR = 1973
 # Fixed (not today's year) so that a seed gives the same catalogue in every year.
@@ -83,13 +85,15 @@ PRICE_MOVE_RATIO = 0.04
 STOCK_FLIP_RATIO = 0.02
 
 # The one switch of the live shops' page variants (module docstring); the replicas'
-# callers (fixture, command line, demo) take their default from here.
-LIVE_VARIANTS_DEFAULT = False
+# callers (fixture, command line, demo) take their default from here. On: the spiders
+# read the live shops' pages as they are (vendor-sites.md).
+LIVE_VARIANTS_DEFAULT = True
 PRICE_CONFLICT = "price_conflict"
 # Live variants: share of pages whose two price sources disagree (ornament_shop,
 # hallmark_ornaments), and of hookedonhallmark pages with a stock phrase no rule knows.
-PRICE_CONFLICT_RATIO = 0.02
+PRICE_CONFLICT_RATIO = 0.005
 UNKNOWN_STOCK_RATIO = 0.03
+MONITORS = ProjectConfig().monitors
 UNKNOWN_STOCK_PHRASES: tuple[str, ...] = (
     "Backordered",
     "Pre-order",
@@ -878,7 +882,9 @@ def _apply_live_variants(catalogue: Catalogue) -> None:
             key=lambda listing: _unit(seed, "variant", listing.key),
         )
         if vendor == "hookedonhallmark":
-            count = max(1, round(UNKNOWN_STOCK_RATIO * len(good)))
+            count = _variant_pages(
+                UNKNOWN_STOCK_RATIO, len(good), MONITORS.max_unknown_availability_ratio
+            )
             for n, listing in enumerate(good[:count]):
                 listing.stock_phrase = UNKNOWN_STOCK_PHRASES[n % len(UNKNOWN_STOCK_PHRASES)]
             for year_page in shop.years:
@@ -895,9 +901,22 @@ def _apply_live_variants(catalogue: Catalogue) -> None:
         else:
             # Four-figure prices stay readable: every shop keeps one in its truth.
             candidates = [listing for listing in good if listing.price < 1000]
-            count = max(1, round(PRICE_CONFLICT_RATIO * len(good)))
+            count = _variant_pages(
+                PRICE_CONFLICT_RATIO,
+                # The monitor divides by every product page a year lists, broken ones too.
+                sum(1 for listing in shop.listings.values() if listing.year is not None),
+                MONITORS.max_price_conflict_ratio,
+            )
             for listing in candidates[:count]:
                 listing.malformed = PRICE_CONFLICT
+
+
+def _variant_pages(ratio: float, pages: int, monitor_limit: float) -> int:
+    """How many of ``pages`` carry a variant the crawl monitors count: ``ratio`` of them,
+    and at least one wherever one page stays within the share a crawl may meet and pass
+    (``monitors.*`` defaults), so a correct crawl of a replica passes its verdict."""
+    floor = 1 if pages and 1 / pages <= monitor_limit else 0
+    return max(floor, round(ratio * pages))
 
 
 def generate_catalogue(

@@ -10,10 +10,11 @@ accessories) list are not in either.
 With ``faults`` (the same value given to ``serve_replicas``), product pages that always
 fail (``permanent_error``) are left out too: a correct crawl counts them as failures.
 
-A catalogue generated with ``live_variants=True`` gives items with ``was_price`` too (the
-struck / retail price the page shows, null where none; always null on
-hallmark_ornaments), ``availability`` ``unknown`` for stock phrases no rule knows, and
-drops its pages whose two price sources disagree (``price_conflict``).
+Every item carries ``was_price`` (the struck / retail price the page shows, null where
+none; always null on hallmark_ornaments). A catalogue generated with
+``live_variants=True`` (the default) also gives ``availability`` ``unknown`` for stock
+phrases no rule knows, and drops its pages whose two price sources disagree
+(``price_conflict``).
 
 ``listing_tiles(catalogue, vendor, base_url, day)`` says what each listing tile shows
 that day (price, stock word), so a refresh test can work out which product pages a
@@ -68,9 +69,9 @@ def ground_truth(
             "release_year": year,
             "link": origin + listing.path,
         }
-        if catalogue.live_variants:
-            shown = state.was_price if vendor != "hallmark_ornaments" else None
-            item["was_price"] = None if shown is None else f"{shown:.2f}"
+        # The struck / retail price beside the price; hallmark_ornaments' is not read.
+        shown = state.was_price if vendor != "hallmark_ornaments" else None
+        item["was_price"] = None if shown is None else f"{shown:.2f}"
         items.append(item)
     items.sort(key=lambda item: str(item["link"]))
     return items

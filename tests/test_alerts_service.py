@@ -111,6 +111,14 @@ def test_a_crawl_that_did_not_finish_is_a_failed_crawl(storage_engine, receiver)
                 "WHERE crawl_id = 'split'"
             )
         )
+        # The last worker to close judges the session: one worker's shutdown fails it.
+        conn.execute(
+            text(
+                "UPDATE crawl_runs SET verdict = 'failed', "
+                "verdict_reason = 'a worker finished with reason ''shutdown''' "
+                "WHERE id = (SELECT max(id) FROM crawl_runs WHERE crawl_id = 'split')"
+            )
+        )
     service.drain()
     assert receiver.at("alerts") == []
     [operator] = receiver.at("operator")

@@ -65,6 +65,28 @@ def test_ornament_spread_is_null_when_nothing_is_in_stock(client, api_db):
     assert client.get(f"/api/v1/ornaments/{sku}").get_json()["data"]["spread"] is None
 
 
+def test_an_offer_of_unknown_stock_is_never_counted_in_stock(client, api_db):
+    by_sku: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for product in api_db.products:
+        by_sku[product["sku"]].append(product)
+    # An ornament with an offer whose stock wording was unknown beside in-stock ones.
+    sku, offers = next(
+        (s, o)
+        for s, o in sorted(by_sku.items())
+        if any(p["availability"] == "unknown" for p in o)
+        and any(p["availability"] == "in_stock" for p in o)
+    )
+    spread = client.get(f"/api/v1/ornaments/{sku}").get_json()["data"]["spread"]
+    in_stock = [o for o in offers if o["availability"] == "in_stock"]
+    assert spread["in_stock_offers"] == len(in_stock) < len(offers)
+    unknown = [p for p in api_db.products if p["availability"] == "unknown"]
+    (row,) = client.get(
+        f"/api/v1/stats/years?availability=unknown&vendor={unknown[0]['vendor']}"
+        f"&year_min={unknown[0]['release_year']}&year_max={unknown[0]['release_year']}"
+    ).get_json()["data"]
+    assert row["count"] >= 1 and row["in_stock_share"] == 0.0
+
+
 def test_unknown_ornament_is_404(client):
     for sku in ("QX9999", "'; DROP TABLE products; --", "x" * 300):
         response = client.get(f"/api/v1/ornaments/{sku}")

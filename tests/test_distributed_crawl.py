@@ -27,7 +27,9 @@ import redis
 from sqlalchemy.engine import make_url
 
 from christmas_spiders import redis_keys
+from christmas_spiders.db.engine import make_engine
 from christmas_spiders.db.models import PRODUCT_FIELDS
+from christmas_spiders.db.verdicts import SessionVerdict, session_verdict
 from replicas.catalogue import generate_catalogue
 from replicas.crawling import crawl_environment
 from replicas.server import serve_replicas
@@ -55,7 +57,29 @@ def stored_products(database_url: str) -> list[dict[str, Any]]:
     for product in products:
         assert isinstance(product["price"], Decimal)
         product["price"] = f"{product['price']:.2f}"
+        if product["was_price"] is not None:  # NULL where the page shows no "was" price
+            product["was_price"] = f"{product['was_price']:.2f}"
     return products
+
+
+def session_rows(database_url: str, crawl_id: str) -> list[tuple[Any, ...]]:
+    """(finish_reason, verdict, finished) of each worker row of the session."""
+    libpq = make_url(database_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq) as conn:
+        return conn.execute(
+            "SELECT finish_reason, verdict, finished_at IS NOT NULL FROM crawl_runs "
+            "WHERE crawl_id = %s ORDER BY id",
+            (crawl_id,),
+        ).fetchall()
+
+
+def verdict_of(database_url: str, crawl_id: str) -> SessionVerdict:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return session_verdict(conn, crawl_id)
+    finally:
+        engine.dispose()
 
 
 def replica_stats(base_url: str) -> dict[str, Any]:
@@ -128,6 +152,12 @@ def test_two_workers_store_exactly_the_shop_and_fetch_no_page_twice(
         assert sum(s.get("item_scraped_count", 0) for s in stats) == len(truth)
         assert all(s["finish_reason"] == "finished" for s in stats)
         assert sum(s.get("christmas/browser_renders", 0) for s in stats) == 1  # the index
+        # One verdict for the session: the last worker judged the summed numbers.
+        assert sorted(s["christmas/verdict"] for s in stats) == ["passed", "pending"]
+        rows = session_rows(migrated_database_url, "s1")
+        assert sorted(row[1] or "" for row in rows) == ["", "passed"]
+        session = verdict_of(migrated_database_url, "s1")
+        assert (session.status, session.workers, session.running) == ("passed", 2, 0)
 
         # The next session fetches every product again, but renders no year index:
         # its links come from the Redis cache.
@@ -183,6 +213,14 @@ def test_a_worker_killed_mid_crawl_loses_no_product(
     survivor_stats = json.loads((tmp_path / "s.stats.json").read_text())
     assert survivor_stats["christmas/distributed/recovered"] >= 1
     assert survivor_stats["finish_reason"] == "finished"
+    # The killed worker's row is closed as abandoned (an end time, not "running"); the
+    # survivor judged the session, and delisted nothing: the dead worker's listings are lost.
+    assert session_rows(migrated_database_url, "k1") == [
+        ("abandoned", None, True),
+        ("finished", "passed", True),
+    ]
+    session = verdict_of(migrated_database_url, "k1")
+    assert (session.status, session.abandoned, session.delisted) == ("passed", 1, 0)
 
 
 def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
@@ -203,7 +241,7 @@ def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
     server = Scrapyd(f"http://127.0.0.1:{port}", "christmas", password, scrapyd_dir)
     try:
         wait_until_up(server.url, server.auth, proc, scrapyd_dir)
-        # scrapyd-deploy with a target of the user's own scrapy.cfg (XDG config folder).
+        # scrapyd-deploy with a deploy target in a scrapy.cfg of the XDG config folder.
         xdg = tmp_path / "xdg"
         xdg.mkdir()
         (xdg / "scrapy.cfg").write_text(

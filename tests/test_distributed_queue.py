@@ -6,16 +6,21 @@ that scrapy-redis 0.9.1 uses no API Scrapy 2.19 deprecates on these paths.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
+import pytest
 import redis
 from scrapy import Request, Spider
 from scrapy_selenium import SeleniumRequest
 
 from christmas_spiders import redis_keys
 from christmas_spiders.browser.request import ElementPresent, element_present
+from christmas_spiders.distributed.guard import MAX_BACKOFF_SECONDS, RedisUnavailable
 from christmas_spiders.distributed.scheduler import SessionScheduler
 from tests.fixtures.crawler import project_crawler
+from tests.fixtures.redis import RedisServer
 
 
 class SessionSpider(Spider):
@@ -122,5 +127,39 @@ def test_selenium_requests_survive_the_queue(redis_url: str, prefix: str) -> Non
         assert popped.callback == spider.parse_page
         assert popped.wait_time == 7 and popped.cb_kwargs == {"year": 1995}
         assert popped.wait_until == ElementPresent("#productCategoryBlock a.quickview[href]")
+    finally:
+        worker.close("shutdown")
+
+
+def test_while_redis_is_away_requests_wait_in_the_worker_and_nothing_is_acknowledged(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = open_scheduler(own_redis.url, "away", "c5")
+    server = redis.Redis.from_url(own_redis.url)
+    try:
+        assert worker.enqueue_request(page(1))
+        held = worker.next_request()
+        assert held is not None
+        own_redis.stop()
+        with caplog.at_level(logging.WARNING, logger="christmas_spiders.distributed.guard"):
+            # The page held made a request: accepted, kept in the worker.
+            assert worker.enqueue_request(page(2))
+            assert worker.next_request() is None
+            assert worker.has_pending_requests()  # the spider must not look finished
+            with pytest.raises(RedisUnavailable):
+                worker._acknowledge_done(everything=True)
+            for _ in range(20):
+                assert worker.next_request() is None  # fails fast, logs nothing more
+            own_redis.start()
+            time.sleep(MAX_BACKOFF_SECONDS)
+            # The request first, then the page that made it is forgotten.
+            worker._acknowledge_done()
+        messages = [record.getMessage() for record in caplog.records]
+        assert len(messages) == 2, messages
+        assert "unreachable" in messages[0] and "is back after an outage of" in messages[1]
+        assert server.hlen(worker.keys["inflight"]) == 0
+        assert worker.stats.get_value("christmas/distributed/acknowledged") == 1
+        again = worker.next_request()
+        assert again is not None and again.url == page(2).url
     finally:
         worker.close("shutdown")

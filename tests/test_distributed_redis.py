@@ -7,84 +7,18 @@ counts requests per path; Redis is real (fixture ``redis_url``).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import redis
 
 from christmas_spiders import redis_keys
 from christmas_spiders.config import DEFAULTS
 from tests.distributed.tiny_shop import TinyShop, serve_tiny_shop
+from tests.distributed.workers import Workers, wait_for_fetches
 from tests.fixtures.redis import joined_worker_id
-from tests.fixtures.scrapyd import PROJECT_ROOT
-
-
-class Workers:
-    """Starts worker processes sharing one output folder and one Redis key prefix."""
-
-    def __init__(self, base_url: str, out: Path, redis_url: str | None, prefix: str) -> None:
-        self.base_url = base_url
-        self.out = out
-        self.env = {
-            **os.environ,
-            "ENV": "replica",
-            "CHRISTMAS_REDIS_PREFIX": prefix,
-            "CHRISTMAS_WORKER_TIMEOUT": "2",
-            "CHRISTMAS_WORKER_HEARTBEAT": "0.5",
-            "CHRISTMAS_IDLE_POLL": "0.3",
-            "TEST_CONCURRENCY": "4",
-        }
-        self.env.pop("REDIS_URL", None)
-        if redis_url:
-            self.env["REDIS_URL"] = redis_url
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.distributed.worker", self.base_url, str(self.out), *args],
-            cwd=PROJECT_ROOT,
-            env={**self.env, **env},
-            stdout=subprocess.DEVNULL,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def run(self, *args: str, count: int = 1, **env: str) -> list[dict[str, Any]]:
-        procs = [self.start(*args, **env) for _ in range(count)]
-        try:
-            for proc in procs:
-                assert proc.wait(120) == 0, f"worker {proc.pid} failed; see {self.out}"
-        finally:
-            self.kill_all()
-        return [self.stats(proc) for proc in procs]
-
-    def stats(self, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-        return json.loads((self.out / f"stats-{proc.pid}.json").read_text())
-
-    def items(self) -> list[dict[str, Any]]:
-        """Every item stored by any worker, one per link (a re-fetched page stores it again)."""
-        unique: dict[str, dict[str, Any]] = {}
-        for path in self.out.glob("items-*.jsonl"):
-            for line in path.read_text().splitlines():
-                item = json.loads(line)
-                unique[item["link"]] = item
-        return sorted(unique.values(), key=lambda item: item["link"])
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
-def product_fetches(shop: TinyShop) -> int:
-    with shop.lock:
-        return sum(n for path, n in shop.counts.items() if path.startswith("/product/"))
 
 
 def test_two_workers_share_one_session_and_fetch_no_page_twice(
@@ -169,13 +103,6 @@ def test_without_redis_the_year_links_are_cached_in_a_local_file(tmp_path: Path)
     ]
 
 
-def wait_for_fetches(shop: TinyShop, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while product_fetches(shop) < count:
-        assert time.monotonic() < deadline, f"only {product_fetches(shop)} product pages fetched"
-        time.sleep(0.05)
-
-
 def worker_id(workers: Workers, proc: subprocess.Popen[bytes], timeout: float = 60) -> str:
     return joined_worker_id(workers.out / f"worker-{proc.pid}.log", timeout)
 
@@ -195,13 +122,15 @@ def test_a_worker_killed_mid_crawl_loses_nothing_the_other_finishes(
     with serve_tiny_shop(shop) as base_url:
         workers = Workers(base_url, tmp_path, redis_url, prefix)
         try:
+            # The doomed worker crawls before the survivor starts: started together, a slow
+            # start could leave the whole crawl to the survivor.
             doomed = workers.start("crawl_id=k1")
+            inflight = redis_keys.session_keys("tinyshop", "k1", prefix)["inflight"]
+            server = redis.Redis.from_url(redis_url)
+            wait_until_in_flight(server, inflight, worker_id(workers, doomed))
             survivor = workers.start("crawl_id=k1")
             wait_for_fetches(shop, 12)
-            inflight = redis_keys.session_keys("tinyshop", "k1", prefix)["inflight"]
-            wait_until_in_flight(
-                redis.Redis.from_url(redis_url), inflight, worker_id(workers, doomed)
-            )
+            wait_until_in_flight(server, inflight, worker_id(workers, doomed))
             doomed.send_signal(signal.SIGKILL)
             doomed.wait()
             assert survivor.wait(120) == 0

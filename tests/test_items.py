@@ -19,6 +19,7 @@ from christmas_spiders.items import (
     FIELD_SPECS,
     ITEM_FIELDS,
     MISSING,
+    REQUIRED_FIELDS,
     STORED_AVAILABILITIES,
     VENDORS,
     InvalidProduct,
@@ -61,13 +62,15 @@ NORMAL = {
     "availability": "in_stock",
     "release_year": 1995,
     "link": "http://127.0.0.1:1/frosty.html",
+    "was_price": None,
 }
 
 
 def test_interface_constants() -> None:
     assert VENDORS == ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
-    assert AVAILABILITIES == ("in_stock", "out_of_stock")
-    assert STORED_AVAILABILITIES == ("in_stock", "out_of_stock", "delisted")
+    assert AVAILABILITIES == ("in_stock", "out_of_stock", "unknown")
+    assert STORED_AVAILABILITIES == ("in_stock", "out_of_stock", "unknown", "delisted")
+    assert tuple(name for name in ITEM_FIELDS if name != "was_price") == REQUIRED_FIELDS
     assert tuple(NORMAL) == ITEM_FIELDS
     assert tuple(f.name for f in dataclasses.fields(ProductItem)) == ITEM_FIELDS
 
@@ -117,6 +120,8 @@ def test_an_item_is_frozen_and_reads_like_scrapy_items() -> None:
         ({"release_year": 1850}, "release_year", "outside"),
         ({"link": "/frosty/"}, "link", "not an absolute"),
         ({"currency": "EUR"}, "currency", "not one of"),
+        ({"was_price": 29.9}, "was_price", "float"),
+        ({"was_price": "Call for price"}, "was_price", "no amount"),
         ({"colour": "red"}, "colour", "not a product field"),
     ],
 )
@@ -143,6 +148,20 @@ def test_an_integer_id_is_text_and_a_missing_currency_is_usd() -> None:
     assert (item.vendor_id, item.currency) == ("512", "USD")
 
 
+def test_was_price_is_a_nullable_price_and_unknown_stock_an_availability() -> None:
+    item = ProductItem.from_raw(raw_item(was_price="$1,499", availability="unknown"))
+    assert (item.was_price, item["was_price"], item.availability) == (
+        "1499.00",
+        "1499.00",
+        "unknown",
+    )
+    assert ProductItem.from_raw(raw_item(was_price=" ")).was_price is None
+    assert field_json_schemas()["was_price"]["type"] == ["string", "null"]
+    row = row_from_item(item)
+    assert (row["was_price"], row["availability"]) == (Decimal("1499.00"), "unknown")
+    assert row_from_item(ProductItem.from_raw(raw_item()))["was_price"] is None
+
+
 def test_field_json_schemas_describe_the_api_values() -> None:
     schemas = field_json_schemas()
     assert tuple(schemas) == ITEM_FIELDS
@@ -167,7 +186,13 @@ def test_a_normal_item_matches_its_schemas() -> None:
     item = ProductItem.from_raw(raw_item())
     for name, schema in field_json_schemas().items():
         value = item[name]
-        expected_type = {"string": str, "integer": int}[schema["type"]]
+        if isinstance(schema["type"], list):  # a nullable field: null, or its type
+            assert schema["type"][1] == "null" and FIELD_SPECS[name].nullable, name
+            if value is None:
+                continue
+            expected_type = {"string": str, "integer": int}[schema["type"][0]]
+        else:
+            expected_type = {"string": str, "integer": int}[schema["type"]]
         assert isinstance(value, expected_type), name
         if "pattern" in schema:
             assert re.search(schema["pattern"], value), name
@@ -186,7 +211,7 @@ def test_item_fields_are_the_stored_product_columns():
 
 
 def test_each_column_holds_what_its_field_stores() -> None:
-    row = row_from_item(ProductItem.from_raw(raw_item()))
+    row = row_from_item(ProductItem.from_raw(raw_item(was_price="29.95")))
     for name, spec in FIELD_SPECS.items():
         column = Product.__table__.c[name]
         assert column.nullable is spec.nullable, name
@@ -205,16 +230,16 @@ def test_the_database_check_allows_exactly_the_stored_availabilities() -> None:
 
 def test_a_nullable_price_is_one_declaration() -> None:
     @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-    class WithWasPrice(ProductItem):
-        was_price: str | None = price_field("The struck was price.", nullable=True)
+    class WithListPrice(ProductItem):
+        list_price: str | None = price_field("The maker's list price.", nullable=True)
 
-    assert WithWasPrice.from_raw(raw_item()).was_price is None
-    item = WithWasPrice.from_raw(raw_item(was_price="$29.9"))
-    assert (item.was_price, item["was_price"], list(item)[-1]) == ("29.90", "29.90", "was_price")
-    with pytest.raises(InvalidProduct, match="bad was_price"):
-        WithWasPrice.from_raw(raw_item(was_price=29.9))
-    spec = dataclasses.fields(WithWasPrice)[-1].metadata
-    (was_price,) = spec.values()
-    assert was_price.json_schema()["type"] == ["string", "null"]
-    assert was_price.column_value(None) is None
-    assert was_price.column_value("29.90") == Decimal("29.90")
+    assert WithListPrice.from_raw(raw_item()).list_price is None
+    item = WithListPrice.from_raw(raw_item(list_price="$29.9"))
+    assert (item.list_price, item["list_price"], list(item)[-1]) == ("29.90", "29.90", "list_price")
+    with pytest.raises(InvalidProduct, match="bad list_price"):
+        WithListPrice.from_raw(raw_item(list_price=29.9))
+    spec = dataclasses.fields(WithListPrice)[-1].metadata
+    (list_price,) = spec.values()
+    assert list_price.json_schema()["type"] == ["string", "null"]
+    assert list_price.column_value(None) is None
+    assert list_price.column_value("29.90") == Decimal("29.90")

@@ -4,7 +4,13 @@ from decimal import Decimal
 
 import pytest
 
-from christmas_spiders.parsing import PriceError, format_price, parse_price, unstruck_text
+from christmas_spiders.parsing import (
+    PriceError,
+    format_price,
+    parse_price,
+    struck_text,
+    unstruck_text,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +57,17 @@ def test_format_price_gives_two_place_strings(raw: object, expected: str) -> Non
 def test_unstruck_text_keeps_only_the_current_price() -> None:
     assert unstruck_text('<span id="price"><s>$29.95</s> $24.95</span>') == "$24.95"
     assert unstruck_text("<span id=price></span>") == ""
+
+
+@pytest.mark.parametrize(
+    ("markup", "expected"),
+    [
+        ('<span id="price"><s>$29.95</s> $24.95</span>', "$29.95"),
+        ("<del> &#36;1,029.95 </del><b>$999.00</b>", "$1,029.95"),
+        ("<STRIKE>$10.00</STRIKE>$8.50", "$10.00"),
+        ("$24.95", None),
+        ("<s> </s> $24.95", None),
+    ],
+)
+def test_struck_text_is_the_was_price_of_sale_markup(markup: str, expected: str | None) -> None:
+    assert struck_text(markup) == expected

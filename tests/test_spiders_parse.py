@@ -6,6 +6,7 @@ replica's own pages are crawled end to end in test_spiders_crawl.py.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from scrapy_selenium import SeleniumRequest
 from twisted.python.failure import Failure
 
 from christmas_spiders.items import ProductItem
+from christmas_spiders.parsing import ParseError
 from christmas_spiders.platforms.base import SpiderArgumentError, VendorSpider, YearLink
 from christmas_spiders.spiders.hallmark_ornaments import HallmarkOrnamentsSpider
 from christmas_spiders.spiders.hookedonhallmark import HookedOnHallmarkSpider
@@ -189,6 +191,7 @@ def test_hookedonhallmark_product_page() -> None:
         "availability": "in_stock",
         "release_year": 1995,
         "link": f"{ORIGIN}/frosty.html",
+        "was_price": None,
     }
 
 
@@ -219,7 +222,6 @@ def test_hookedonhallmark_product_quirks(
         (hoh_product(sku=" "), "missing_sku"),
         (hoh_product(name=""), "missing_name"),
         (hoh_product(vendor_id=""), "missing_vendor_id"),
-        (hoh_product(availability="Coming soon"), "bad_product_data"),
     ],
 )
 def test_hookedonhallmark_broken_product_pages_are_counted_and_logged(
@@ -325,6 +327,7 @@ def test_ornament_shop_product_page_takes_the_price_not_the_rrp() -> None:
         "availability": "in_stock",
         "release_year": 2024,
         "link": f"{ORIGIN}/cafe-santa/",
+        "was_price": "1499.00",
     }
 
 
@@ -372,10 +375,13 @@ def ho_year_page(hrefs: list[str | None], count: int) -> str:
     )
 
 
-def ho_product(item_json: str) -> str:
-    return f"""<html><head><script type="text/javascript">
+def ho_product(item_json: str, visible_price: str | None = None, head: str = "") -> str:
+    """A 3dcart product page: ``head`` scripts before the ``_3d_item`` one; the visible
+    ``span.price`` only where ``visible_price`` is given."""
+    price = "" if visible_price is None else f'<span class="price">{visible_price}</span>'
+    return f"""<html><head>{head}<script type="text/javascript">
 var _3d_item = {item_json};
-</script></head><body><h1 class="product-title">x</h1><span class="price">$1</span></body></html>"""
+</script></head><body><h1 class="product-title">x</h1>{price}</body></html>"""
 
 
 def test_hallmark_ornaments_year_index_is_plain_http_and_skips_category_ids() -> None:
@@ -431,11 +437,12 @@ def test_hallmark_ornaments_year_page_products_and_count_check(
 
 
 @pytest.mark.parametrize(
-    ("item_json", "price", "availability", "name"),
+    ("item_json", "visible", "price", "availability", "name"),
     [
         (
             '{"catalogid": "3001", "id": "qxm 1234", "name": "Tiny &amp; Bright&#8482;", '
             '"price": 14.99, "availability": 1, "currency": "USD"}',
+            "$14.99",
             "14.99",
             "in_stock",
             "Tiny & Bright™",
@@ -443,6 +450,7 @@ def test_hallmark_ornaments_year_page_products_and_count_check(
         (
             '{"catalogid": 3002, "id": "QX1", "name": "Elf", "price": "1,299.5", '
             '"availability": "0", "currency": "USD"}',
+            "$1,299.50",
             "1299.50",
             "out_of_stock",
             "Elf",
@@ -450,12 +458,13 @@ def test_hallmark_ornaments_year_page_products_and_count_check(
     ],
 )
 def test_hallmark_ornaments_product_page_reads_3d_item(
-    item_json: str, price: str, availability: str, name: str
+    item_json: str, visible: str, price: str, availability: str, name: str
 ) -> None:
     spider = make_spider(HallmarkOrnamentsSpider)
-    item = product_item(spider, f"{ORIGIN}/x_p_1.html", ho_product(item_json))
+    item = product_item(spider, f"{ORIGIN}/x_p_1.html", ho_product(item_json, visible))
     assert (item["price"], item["availability"], item["name"]) == (price, availability, name)
     assert item["vendor_id"] in ("3001", "3002") and item["brand"] == "Hallmark"
+    assert item["was_price"] is None
 
 
 @pytest.mark.parametrize(
@@ -557,3 +566,337 @@ def test_a_failed_listing_page_is_counted_and_its_year_not_done(
     assert stats(spider)["christmas/years/failed"] == 1
     assert stats(spider)["christmas/years/done"] == 0
     assert f"{ORIGIN}/1995-x/" in caplog.text
+
+
+# ---------------------------------------------------------------- the live shops' variants
+
+
+@pytest.mark.parametrize(
+    ("wording", "expected"),
+    [
+        ("In Stock - Ships Next Business Day", "in_stock"),
+        ("IN STOCK - SHIPS NEXT BUSINESS DAY", "in_stock"),
+        ("in stock", "in_stock"),
+        ("Only 2 left!", "in_stock"),
+        ("only 1 left in stock", "in_stock"),
+        ("SOLD OUT", "out_of_stock"),
+        ("Out of Stock - Check Back Soon", "out_of_stock"),
+    ],
+)
+def test_hookedonhallmark_reads_stock_on_its_leading_phrase(wording: str, expected: str) -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    item = product_item(spider, f"{ORIGIN}/p.html", hoh_product(availability=wording))
+    assert item["availability"] == expected
+    assert "christmas/availability/unknown" not in stats(spider)
+
+
+def test_unknown_stock_wording_keeps_the_item_counted_and_logged_once_per_text(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    pages = [("Backordered", "A"), ("backordered ", "B"), ("Pre-order", "C")]
+    with caplog.at_level(logging.WARNING):
+        items = [
+            product_item(
+                spider, f"{ORIGIN}/{vid}.html", hoh_product(availability=text, vendor_id=vid)
+            )
+            for text, vid in pages
+        ]
+    assert [(i["availability"], i["price"]) for i in items] == [("unknown", "24.95")] * 3
+    assert stats(spider)["christmas/availability/unknown"] == 3
+    warnings = [r.getMessage() for r in caplog.records if "stock wording" in r.getMessage()]
+    assert len(warnings) == 2  # "Backordered" once (in any case), "Pre-order" once
+    assert "'Backordered'" in warnings[0] and f"{ORIGIN}/A.html" in warnings[0]
+    assert "stock_wording.hookedonhallmark" in warnings[0]
+    assert all(r.levelno == logging.WARNING for r in caplog.records if "stock wording" in r.msg)
+    assert not any(k.startswith("christmas/dropped/") for k in stats(spider))
+
+
+def test_more_stock_phrases_come_from_the_configuration() -> None:
+    wording = {"hookedonhallmark": {"in_stock": ["Backordered"], "out_of_stock": ["Retired"]}}
+    spider = make_spider(HookedOnHallmarkSpider, settings={"CHRISTMAS_STOCK_WORDING": wording})
+    pages = {"Backordered - Ships in 2-3 Weeks": "in_stock", "RETIRED": "out_of_stock"}
+    for n, (text, expected) in enumerate(pages.items()):
+        item = product_item(
+            spider, f"{ORIGIN}/{n}.html", hoh_product(availability=text, vendor_id=str(n))
+        )
+        assert item["availability"] == expected
+    # Another shop's phrases are that shop's only; -s gives the setting as JSON.
+    other = make_spider(
+        OrnamentShopSpider, settings={"CHRISTMAS_STOCK_WORDING": json.dumps(wording)}
+    )
+    assert other.parse_availability("Backordered") == "unknown"
+    assert spider.parse_availability("In Stock") == "in_stock"
+
+
+@pytest.mark.parametrize(
+    "wording",
+    [
+        {"hookedonhallmark": {"in_stock": "Backordered"}},
+        {"hookedonhallmark": {"in_stock": [""]}},
+        {"hookedonhallmark": {"maybe": ["Backordered"]}},
+        {"hookedonhallmark": {"out_of_stock": ["In Stock"]}},
+    ],
+)
+def test_unusable_stock_wording_configuration_stops_the_spider(wording: dict[str, Any]) -> None:
+    with pytest.raises(ParseError, match=r"CHRISTMAS_STOCK_WORDING\['hookedonhallmark'\]"):
+        make_spider(HookedOnHallmarkSpider, settings={"CHRISTMAS_STOCK_WORDING": wording})
+
+
+def test_hookedonhallmark_sale_keeps_the_struck_price_as_was_price() -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    item = product_item(spider, f"{ORIGIN}/p.html", hoh_product(price="<s>$1,029.95</s> $999.00"))
+    assert (item["price"], item["was_price"]) == ("999.00", "1029.95")
+    unreadable = product_item(
+        spider, f"{ORIGIN}/q.html", hoh_product(price="<s>was</s> $5", vendor_id="Q")
+    )
+    assert (unreadable["price"], unreadable["was_price"]) == ("5.00", None)
+    assert stats(spider)["christmas/was_price/unreadable"] == 1
+
+
+def hoh_paginated_year_page(
+    names: list[str], view_all: str | None, next_href: str | None, nav: bool = True
+) -> str:
+    """A year page with products, a view-all link above the grid, and the site's menu
+    with another year's view-all (``nav``)."""
+    menu = '<nav><a href="/2001-hallmark-ornaments-view-all.html">2001: view all</a></nav>'
+    above = (
+        f'<div class="view-all-link"><a href="{view_all}">View All</a></div>' if view_all else ""
+    )
+    page = hoh_year_page(names, next_href)
+    return page.replace("<body>", "<body>" + (menu if nav else "") + above, 1)
+
+
+def test_hookedonhallmark_year_page_is_read_through_its_view_all_link() -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    (first,) = requests_of(spider.follow_year_links([YearLink(1995, f"{ORIGIN}/1995.html")]))
+    page = hoh_paginated_year_page(["a", "b"], "/1995-View-All.html", "?page=2")
+    out = requests_of(spider.parse_listing(response_for(first, page), 1995))
+    products = [r.url for r in out if r.callback == spider.parse_product]
+    listings = [r for r in out if r.callback == spider.parse_listing]
+    # The view-all page instead of page 2; the menu's other year is not followed.
+    assert products == [f"{ORIGIN}/a.html", f"{ORIGIN}/b.html"]
+    assert [r.url for r in listings] == [f"{ORIGIN}/1995-View-All.html"]
+    assert stats(spider)["christmas/listings/view_all"] == 1
+    # The view-all page links to itself and pages on: its own pagination is followed.
+    view_all = hoh_paginated_year_page(["a", "b", "c"], "/1995-View-All.html", "?page=2")
+    out = requests_of(spider.parse_listing(response_for(listings[0], view_all), 1995))
+    assert [r.url for r in out] == [f"{ORIGIN}/c.html", f"{ORIGIN}/1995-View-All.html?page=2"]
+    (last,) = [r for r in out if r.callback == spider.parse_listing]
+    end = hoh_paginated_year_page(["d"], "/1995-View-All.html", None)
+    assert [r.url for r in requests_of(spider.parse_listing(response_for(last, end), 1995))] == [
+        f"{ORIGIN}/d.html"
+    ]
+    assert stats(spider)["christmas/years/done"] == 1
+
+
+def test_view_all_or_pagination_reach_the_same_products() -> None:
+    def products_of(spider: VendorSpider, pages: dict[str, str]) -> tuple[set[str], int]:
+        (request,) = requests_of(spider.follow_year_links([YearLink(1995, f"{ORIGIN}/1995.html")]))
+        queue, found, fetched = [request], set(), 0
+        while queue:
+            request = queue.pop(0)
+            fetched += 1
+            path = request.url.removeprefix(ORIGIN)
+            for out in requests_of(spider.parse_listing(response_for(request, pages[path]), 1995)):
+                (found.add(out.url) if out.callback == spider.parse_product else queue.append(out))
+        return found, fetched
+
+    paginated = {
+        "/1995.html": hoh_year_page(["a", "b"], "/1995.html?page=2"),
+        "/1995.html?page=2": hoh_year_page(["c", "d"], "/1995.html?page=3"),
+        "/1995.html?page=3": hoh_year_page(["e"]),
+    }
+    # The same year, its first page also offering view-all (pages 2 and 3 unread).
+    with_view_all = dict(paginated)
+    with_view_all["/1995.html"] = hoh_paginated_year_page(
+        ["a", "b"], "/1995-view-all.html", "/1995.html?page=2"
+    )
+    with_view_all["/1995-view-all.html"] = hoh_year_page(["a", "b", "c", "d", "e"])
+    by_pages, page_requests = products_of(make_spider(HookedOnHallmarkSpider), paginated)
+    by_view_all, view_all_requests = products_of(make_spider(HookedOnHallmarkSpider), with_view_all)
+    assert by_pages == by_view_all == {f"{ORIGIN}/{n}.html" for n in "abcde"}
+    assert (page_requests, view_all_requests) == (3, 2)
+
+
+def os_live_product(
+    rows: list[str],
+    bc_data: str | None,
+    price: str = "$24.95",
+    rrp: str = "",
+) -> str:
+    """A Cornerstone product page as the live store has it: more info rows in any order,
+    maybe no Availability row, BCData in a script (``None``: none), an empty or filled
+    rrp span."""
+    named = {
+        "brand": '<dt class="productView-info-name">Brand:</dt>'
+        '<dd class="productView-info-value"><a href="/b/"><span>Hallmark</span></a></dd>',
+        "sku": '<dt class="productView-info-name">SKU:</dt>'
+        '<dd class="productView-info-value" data-product-sku>QX 100</dd>',
+        "condition": '<dt class="productView-info-name">Condition:</dt>'
+        '<dd class="productView-info-value">New</dd>',
+        "weight": '<dt class="productView-info-name">Weight:</dt>'
+        '<dd class="productView-info-value">0.25 LBS</dd>',
+    }
+    info = "".join(
+        named.get(
+            row,
+            '<dt class="productView-info-name">Availability:</dt>'
+            f'<dd class="productView-info-value">{row.removeprefix("availability=")}</dd>',
+        )
+        for row in rows
+    )
+    script = "" if bc_data is None else f"<script>var BCData = {bc_data};</script>"
+    return f"""<html><head>{script}</head><body><h1 class="productView-title">Santa</h1>
+<div class="productView-price"><span class="price price--rrp">{rrp}</span>
+<span class="price price--withoutTax">{price}</span></div>
+<dl class="productView-info">{info}</dl>
+<form action="/cart.php"><input type="hidden" name="product_id" value="77"></form></body></html>"""
+
+
+def bc_data(instock: object = None, value: object = None) -> str:
+    attributes: dict[str, Any] = {"sku": "QX100", "purchasable": True}
+    if instock is not None:
+        attributes["instock"] = instock
+    if value is not None:
+        attributes["price"] = {"without_tax": {"formatted": f"${value}", "value": value}}
+    return json.dumps({"csrf_token": "x", "product_attributes": attributes})
+
+
+@pytest.mark.parametrize(
+    ("rows", "data", "availability"),
+    [
+        # BCData's flag wins over the merchant's free text, wherever the row stands.
+        (
+            ["condition", "availability=Usually ships in 1-2 days", "sku", "weight"],
+            bc_data(True),
+            "in_stock",
+        ),
+        (["weight", "sku", "availability=In Stock", "condition"], bc_data(False), "out_of_stock"),
+        # No Availability row: BCData alone.
+        (["sku", "condition", "weight"], bc_data(True, 24.95), "in_stock"),
+        # No BCData flag: the row's text, after the other rows.
+        (
+            ["condition", "weight", "sku", "availability=SOLD OUT"],
+            bc_data(None, 24.95),
+            "out_of_stock",
+        ),
+        (["sku", "availability=in stock - ships today"], None, "in_stock"),
+        # Neither: the price is still good, the stock unknown.
+        (["sku", "condition"], None, "unknown"),
+        (["sku", "availability=Temporarily unavailable"], bc_data(None), "unknown"),
+    ],
+)
+def test_ornament_shop_takes_stock_from_bcdata_first(
+    rows: list[str], data: str | None, availability: str
+) -> None:
+    spider = make_spider(OrnamentShopSpider)
+    item = product_item(spider, f"{ORIGIN}/santa/", os_live_product(rows, data))
+    assert (item["sku"], item["price"], item["availability"]) == ("QX100", "24.95", availability)
+    assert stats(spider).get("christmas/availability/unknown", 0) == (availability == "unknown")
+
+
+def test_ornament_shop_retail_price_is_was_price_and_none_when_empty() -> None:
+    spider = make_spider(OrnamentShopSpider)
+    sale = product_item(
+        spider, f"{ORIGIN}/a/", os_live_product(["sku"], bc_data(True, 24.95), rrp="$29.95")
+    )
+    assert (sale["price"], sale["was_price"]) == ("24.95", "29.95")
+    plain = make_spider(OrnamentShopSpider)
+    item = product_item(plain, f"{ORIGIN}/b/", os_live_product(["sku"], bc_data(True, 24.95)))
+    assert item["was_price"] is None
+
+
+@pytest.mark.parametrize(
+    ("spider_class", "url", "page", "values"),
+    [
+        (
+            OrnamentShopSpider,
+            f"{ORIGIN}/santa/",
+            os_live_product(["sku"], bc_data(True, 28.69), price="$24.95"),
+            ("24.95", "28.69"),
+        ),
+        (
+            HallmarkOrnamentsSpider,
+            f"{ORIGIN}/x_p_1.html",
+            ho_product(
+                '{"catalogid": "1", "id": "QX1", "name": "A", "price": 28.69, "availability": 1}',
+                "$24.95",
+            ),
+            ("28.69", "24.95"),
+        ),
+    ],
+)
+def test_a_page_whose_price_sources_disagree_is_a_price_conflict(
+    spider_class: type[VendorSpider],
+    url: str,
+    page: str,
+    values: tuple[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spider = make_spider(spider_class)
+    with caplog.at_level(logging.WARNING):
+        assert dropped(spider, url, page) == {"christmas/dropped/price_conflict": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "dropped product page" in r.getMessage()]
+    assert url in line and values[0] in line and values[1] in line
+
+
+def test_agreeing_price_sources_give_the_item() -> None:
+    spider = make_spider(OrnamentShopSpider)
+    # BCData's number (1299.0) and the visible text ($1,299.00) are the same price.
+    page = os_live_product(["sku"], bc_data(True, 1299.0), price="$1,299.00")
+    assert product_item(spider, f"{ORIGIN}/a/", page)["price"] == "1299.00"
+    # A source without a readable amount is no check: the visible price is judged alone.
+    unreadable = os_live_product(["sku"], bc_data(True, None), price="$5.00")
+    assert (
+        product_item(make_spider(OrnamentShopSpider), f"{ORIGIN}/b/", unreadable)["price"] == "5.00"
+    )
+
+
+def test_ornament_shop_unreadable_bcdata_falls_back_to_the_visible_rows() -> None:
+    spider = make_spider(OrnamentShopSpider)
+    page = os_live_product(["sku", "availability=Sold Out"], "{not json")
+    item = product_item(spider, f"{ORIGIN}/a/", page)
+    assert (item["price"], item["availability"]) == ("24.95", "out_of_stock")
+    assert stats(spider)["christmas/bcdata/unreadable"] == 1
+
+
+HEAD_SCRIPTS = (
+    '<script>var _3d_cart = {"subtotal": 0};</script>'
+    "<script>window.dataLayer = window.dataLayer || [];</script>"
+    '<script>var storeSettings = {"currency": "USD"};</script>'
+)
+
+
+def test_hallmark_ornaments_finds_3d_item_after_other_head_scripts() -> None:
+    spider = make_spider(HallmarkOrnamentsSpider)
+    page = ho_product(
+        '{"catalogid": "9", "id": "QX9", "name": "A", "price": "24.95", "availability": 1}',
+        "$24.95",
+        head=HEAD_SCRIPTS,
+    )
+    item = product_item(spider, f"{ORIGIN}/x_p_9.html", page)
+    assert (item["vendor_id"], item["price"], item["was_price"]) == ("9", "24.95", None)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [(1, "in_stock"), ("0", "out_of_stock"), (2, "unknown")]
+)
+def test_hallmark_ornaments_stock_flag(flag: object, expected: str) -> None:
+    spider = make_spider(HallmarkOrnamentsSpider)
+    data = {"catalogid": "9", "id": "QX9", "name": "A", "price": 5, "availability": flag}
+    page = ho_product(json.dumps(data))
+    assert product_item(spider, f"{ORIGIN}/x_p_9.html", page)["availability"] == expected
+
+
+def test_a_paginated_view_all_page_is_read_through_its_pagination() -> None:
+    spider = make_spider(HookedOnHallmarkSpider)
+    body = """<div class="sub-categories"><a href="/1995-keepsake.html">Keepsake</a>
+    <a href="/1995-View-All.html">View All</a></div>"""
+    (first,) = requests_of(spider.follow_year_links([YearLink(1995, f"{ORIGIN}/1995.html")]))
+    (view_all,) = requests_of(spider.parse_listing(response_for(first, body), 1995))
+    # Its "next" link holds "View-All" too: it is pagination, not another view-all.
+    page = hoh_year_page(["a"], "/1995-View-All.html?page=2")
+    out = requests_of(spider.parse_listing(response_for(view_all, page), 1995))
+    assert [r.url for r in out] == [f"{ORIGIN}/a.html", f"{ORIGIN}/1995-View-All.html?page=2"]
+    assert stats(spider)["christmas/listings/view_all"] == 1

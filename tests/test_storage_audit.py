@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from christmas_spiders.db.engine import libpq_url
 from christmas_spiders.db.ids import product_id
-from christmas_spiders.db.store import upsert_items
+from christmas_spiders.db.store import UpsertCounts, upsert_items
 from tests.fixtures.storage import sample_items
 
 
@@ -47,7 +47,7 @@ def _products(engine) -> list[tuple]:
 def test_first_load_audits_each_tracked_field_once_per_product(storage_engine):
     items = sample_items(3)
     with storage_engine.begin() as conn:
-        assert upsert_items(conn, items, "crawl-1") == (3, 0)
+        assert upsert_items(conn, items, "crawl-1") == UpsertCounts(inserted=3)
     audit = _audit(storage_engine)
     expected = []
     for item in items:
@@ -66,7 +66,7 @@ def test_identical_reload_changes_no_row_and_writes_no_audit(storage_engine):
         synced_before = conn.execute(text("SELECT max(last_synced_at) FROM products")).scalar()
 
     with storage_engine.begin() as conn:
-        assert upsert_items(conn, items, "crawl-2") == (0, 20)
+        assert upsert_items(conn, items, "crawl-2") == UpsertCounts(unchanged=20)
 
     assert _products(storage_engine) == products_before
     assert _audit(storage_engine) == audit_before
@@ -257,3 +257,23 @@ def test_audit_rows_of_two_crawls_are_ordered_in_time(storage_engine):
         times = conn.execute(text("SELECT changed_at FROM product_audit ORDER BY id")).scalars()
         times = list(times)
     assert times[0] < times[-1]
+
+
+def test_was_price_is_trackable_and_unknown_stock_is_stored(storage_engine):
+    from christmas_spiders.db import audit_sql
+
+    item = dict(sample_items(1)[0], availability="unknown", was_price="29.95")
+    with storage_engine.begin() as conn:
+        audit_sql.sync(conn, {"tracked_fields": ["was_price"], "notify_channel": "product_changes"})
+        upsert_items(conn, [item], "c1")
+    with storage_engine.begin() as conn:
+        # Only was_price changes: the update trigger's condition must see it.
+        upsert_items(conn, [dict(item, was_price=None)], "c2")
+    pid = product_id(item["vendor"], item["vendor_id"])
+    assert _audit(storage_engine) == [
+        (pid, "INSERT", "was_price", None, "29.95", "c1"),
+        (pid, "UPDATE", "was_price", "29.95", None, "c2"),
+    ]
+    with storage_engine.connect() as conn:
+        stored = conn.execute(text("SELECT availability, was_price FROM products")).one()
+    assert tuple(stored) == ("unknown", None)

@@ -16,12 +16,13 @@ from typing import Any
 
 import psycopg
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from christmas_spiders.config import DEFAULTS
 from christmas_spiders.db import embedded
-from christmas_spiders.db.engine import database_url, libpq_url, make_engine
+from christmas_spiders.db.engine import alembic_config, database_url, libpq_url, make_engine
 from tests.fixtures.storage import run_feed_crawl, sample_items
 
 
@@ -48,7 +49,8 @@ def test_embedded_default_is_started_migrated_and_reused(own_embedded):
     url = database_url(own_embedded)
     assert url.startswith("postgresql+psycopg://postgres@/christmas?host=")
     with psycopg.connect(libpq_url(url)) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == ("0003",)
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert version == (ScriptDirectory.from_config(alembic_config(url)).get_current_head(),)
     pid = _pid(data_dir)
 
     # Another process (say the API while a crawl runs) finds the same server and database.
@@ -123,7 +125,7 @@ def test_database_stopped_mid_crawl_fails_clearly_and_replay_loses_nothing(own_e
     errors = [line for line in log.splitlines() if "ERROR" in line and str(dead_letter) in line]
     assert errors, log[-3000:]
     assert "database unavailable after 3 attempts" in errors[0]
-    assert f"python -m christmas_spiders.db replay-dead-letter {dead_letter}" in errors[0]
+    assert f"christmas db replay-dead-letter {dead_letter}" in errors[0]
     scraped = int(
         next(line for line in log.splitlines() if "'item_scraped_count'" in line)
         .split(":")[1]

@@ -156,7 +156,7 @@ def test_replay_command_reports_counts(migrated_database_url, tmp_path):
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert f"{path}: 4 items: 4 inserted, 0 updated" in done.stdout
+    assert f"{path}: 4 items: 4 inserted, 0 changed, 0 unchanged" in done.stdout
 
 
 def test_replay_refuses_a_file_that_is_not_a_dead_letter_file(storage_engine, tmp_path):

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, request
 
 from christmas_spiders.api import changes, health, meta, ornaments, products, stats, vendors
-from christmas_spiders.api.auth import init_auth
+from christmas_spiders.api.auth import PUBLIC_ENDPOINTS, init_auth
 from christmas_spiders.api.cli import keys_cli
 from christmas_spiders.api.db import init_db
 from christmas_spiders.api.envelope import register_error_handlers
@@ -63,7 +63,18 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.cli.add_command(keys_cli)
     app.after_request(_conditional)
+    app.after_request(_protective_headers)
     return app
+
+
+def _protective_headers(response: Response) -> Response:
+    """Every answer: no MIME sniffing. A keyed answer (any route but the public ones) is
+    for its key's holder alone: no shared or browser cache may keep it."""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    if request.endpoint not in PUBLIC_ENDPOINTS:
+        headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # Request headers that can make a JSON answer conditional (no Last-Modified is sent).

@@ -1,35 +1,38 @@
 """API keys (stored only as SHA-256 hashes) and the per-key rate limit.
 
-A request carries ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. The key's
-hash is compared with every active hash using :func:`hmac.compare_digest`, all
-of them every time, so the answer takes the same time whichever key is near.
-The active hashes are cached for ``api.key_cache_seconds`` (a revoked key stops
-working within that time; 0 reads them on every request).
+A request carries ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. The key's hash
+is looked up by the database function ``christmas_api_key(hash)`` (migration 0005): it
+runs as the table's owner and answers for that one hash, so the read-only role never
+reads ``api_keys``. Keys found are remembered for ``api.key_cache_seconds`` (a revoked
+key stops working within that time; 0 asks on every request); a key not found is never
+remembered, so a key created a moment ago works at once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 
 from flask import Flask, current_app, g, request
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
-from sqlalchemy import select
+from sqlalchemy import bindparam, text
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import ApiError
-from christmas_spiders.api.ratelimit import SCHEME as MEMORY_SCHEME
-from christmas_spiders.db.models import ApiKey
+from christmas_spiders.api.ratelimit import init_rate_limit
 
 KEY_PREFIX = "cs_"
 # Characters of the key kept in clear (with the hash) so `keys list` can tell keys apart.
 SHOWN_PREFIX_LENGTH = 10
 # Endpoints anyone may call without a key.
 PUBLIC_ENDPOINTS = frozenset({"health.healthz", "meta.openapi", "static"})
+# Longer than any key this project makes: such a header is not a key (and is not hashed).
+MAX_PRESENTED_LENGTH = 256
+KEY_CHECK = text("SELECT id, name FROM christmas_api_key(:key_hash)").bindparams(
+    bindparam("key_hash")
+)
 
 
 def new_key() -> str:
@@ -40,39 +43,36 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-class ActiveKeys:
-    """The hashes of the keys not revoked, re-read at most every ``ttl`` seconds."""
+@dataclass(frozen=True)
+class KeyOwner:
+    """The key a request presented: its id (the rate limit's key) and name."""
+
+    id: int
+    name: str
+
+
+class KnownKeys:
+    """Keys found by hash, each remembered for ``ttl`` seconds; misses are never cached."""
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._hashes: list[tuple[str, str]] = []
-        self._read_at = float("-inf")
+        # hash -> (owner, time it was read)
+        self._found: dict[str, tuple[KeyOwner, float]] = {}
         self._lock = threading.Lock()
 
-    def _current(self) -> list[tuple[str, str]]:
-        if time.monotonic() - self._read_at < self.ttl:
-            return self._hashes
+    def match(self, key_hash: str) -> KeyOwner | None:
+        entry = self._found.get(key_hash)
+        now = time.monotonic()
+        if entry is not None and now - entry[1] < self.ttl:
+            return entry[0]
+        row = request_connection().execute(KEY_CHECK, {"key_hash": key_hash}).first()
         with self._lock:
-            if time.monotonic() - self._read_at >= self.ttl:
-                rows = (
-                    request_connection()
-                    .execute(
-                        select(ApiKey.key_hash, ApiKey.name).where(ApiKey.revoked_at.is_(None))
-                    )
-                    .all()
-                )
-                self._hashes = [(row.key_hash, row.name) for row in rows]
-                self._read_at = time.monotonic()
-            return self._hashes
-
-    def match(self, key_hash: str) -> str | None:
-        """The name of the active key with this hash, compared in constant time."""
-        found: str | None = None
-        given = key_hash.encode()
-        for stored, name in self._current():
-            if hmac.compare_digest(stored.encode(), given):
-                found = name
-        return found
+            if row is None:
+                self._found.pop(key_hash, None)
+                return None
+            owner = KeyOwner(row.id, row.name)
+            self._found[key_hash] = (owner, now)
+            return owner
 
 
 def presented_key() -> str | None:
@@ -95,37 +95,23 @@ def authenticate() -> None:
             "missing_api_key",
             "an API key is required: send `Authorization: Bearer KEY` or `X-API-Key: KEY`",
         )
-    key_hash = hash_key(key)
-    name = current_app.extensions["christmas_active_keys"].match(key_hash)
-    if name is None:
+    owner = None
+    if len(key) <= MAX_PRESENTED_LENGTH:
+        owner = current_app.extensions["christmas_active_keys"].match(hash_key(key))
+    if owner is None:
         raise ApiError(401, "invalid_api_key", "the API key is unknown or revoked")
-    g.api_key_hash = key_hash
-    g.api_key_name = name
+    g.api_key = owner
 
 
-def _rate_limit_key() -> str:
-    return g.get("api_key_hash") or get_remote_address() or "anonymous"
+def request_key_id() -> int | None:
+    """The id of the key this request presented (None before or without one)."""
+    owner: KeyOwner | None = g.get("api_key")
+    return None if owner is None else owner.id
 
 
-def init_auth(app: Flask) -> Limiter:
+def init_auth(app: Flask) -> None:
     """Register the key check, then the limiter: the key check runs first."""
     api = app.config["CHRISTMAS"]["api"]
-    app.extensions["christmas_active_keys"] = ActiveKeys(float(api["key_cache_seconds"]))
+    app.extensions["christmas_active_keys"] = KnownKeys(float(api["key_cache_seconds"]))
     app.before_request(authenticate)
-    redis_url = app.config["CHRISTMAS"]["redis_url"]
-    limiter = Limiter(
-        key_func=_rate_limit_key,
-        default_limits=[api["rate_limit"]],
-        default_limits_exempt_when=lambda: request.endpoint in PUBLIC_ENDPOINTS,
-        # Without Redis: our fixed-window memory store (limits' memory:// starts a
-        # timer thread per request or so; see christmas_spiders.api.ratelimit).
-        storage_uri=redis_url or f"{MEMORY_SCHEME}://",
-        key_prefix=api["rate_limit_prefix"],
-        headers_enabled=True,
-        # Redis down: count in each worker's memory until it is back, rather than fail.
-        in_memory_fallback_enabled=bool(redis_url),
-        # A counter per window: O(1) per request (a moving window keeps every hit).
-        strategy="fixed-window",
-    )
-    limiter.init_app(app)
-    return limiter
+    init_rate_limit(app, request_key_id, PUBLIC_ENDPOINTS)

@@ -3,6 +3,11 @@
 Prices (and every other NUMERIC) are strings such as ``"24.95"``: a JSON number
 would be read as a binary float by most clients and lose exactness. Times are
 ISO 8601 in UTC.
+
+CSV text cells are neutralised as OWASP advises against formula injection: a cell
+that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+``'``, so a spreadsheet shows a scraped name such as ``=HYPERLINK(...)`` as text
+instead of running it. Numbers, decimals and times are written as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +23,13 @@ from flask import Response
 from sqlalchemy import Engine, Select
 
 CSV_BATCH_ROWS = 1000
+# A text cell starting with one of these is read as a formula by spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A CSV text cell a spreadsheet will not run as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def timestamp_text(value: dt.datetime) -> str:
@@ -56,6 +68,8 @@ def csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str):
+        return neutralise(value)
     return json_value(value)
 
 
@@ -66,7 +80,8 @@ def _chunk(rows: Sequence[Sequence[Any]]) -> str:
 
 
 def csv_converter(columns: Sequence[Any]) -> Callable[[Sequence[Any]], list[Any]]:
-    """A row -> CSV values function for these selected columns (decimals and times as text).
+    """A row -> CSV values function for these selected columns (decimals and times as
+    text, text neutralised).
 
     Positional and typed once per route, not per value: exports run to 100,000s of rows.
     (The csv module writes None as an empty field.)
@@ -74,7 +89,7 @@ def csv_converter(columns: Sequence[Any]) -> Callable[[Sequence[Any]], list[Any]
     conversions = [
         (index, converter)
         for index, column in enumerate(columns)
-        if (converter := _COLUMN_CONVERTERS.get(column.type.python_type)) is not None
+        if (converter := _column_converter(column.type.python_type)) is not None
     ]
 
     def convert(row: Sequence[Any]) -> list[Any]:
@@ -86,6 +101,12 @@ def csv_converter(columns: Sequence[Any]) -> Callable[[Sequence[Any]], list[Any]
         return values
 
     return convert
+
+
+def _column_converter(python_type: type) -> Callable[[Any], Any] | None:
+    if issubclass(python_type, str):
+        return neutralise
+    return _COLUMN_CONVERTERS.get(python_type)
 
 
 def stream_csv(

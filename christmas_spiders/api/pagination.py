@@ -3,8 +3,11 @@ sort key and id.
 
 The token is base64url(JSON) plus an HMAC, bound to the route, the sort and the
 filters it was issued for: a changed, truncated or foreign token is a 400 on
-``cursor``. It is integrity-checked, not secret: forging one would only let a
-client start a listing at a key it could ask for with filters anyway.
+``cursor``. The HMAC's secret is the installation's own (``api.cursor_secret``, else
+the one migration 0005 generated in ``api_settings``), so a token cannot be forged
+from the code; its readable payload is not secret. Each key value is checked against
+its column (type, range, text without NUL or lone surrogates) before any query, so even
+a token signed with a leaked secret is a 400, never a database error.
 
 A listing's statement is built once per shape (see :meth:`Keyset.statement`): the
 cursor's key and the row limit are bound parameters, filled per request by
@@ -15,19 +18,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Response, current_app, request
-from sqlalchemy import ColumnElement, Integer, bindparam, tuple_
+from flask import Flask, Response, current_app, request
+from sqlalchemy import ColumnElement, Integer, bindparam, text, tuple_
+from sqlalchemy import types as sqltypes
 
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import BadParameter, data_response
 from christmas_spiders.api.output import json_record
-from christmas_spiders.api.params import Choice
+from christmas_spiders.api.params import Choice, text_problem
 
 SIGNATURE_BYTES = 12
 # Bound-parameter names of the keyset and the limit in a page statement.
@@ -35,11 +43,41 @@ AFTER_KEY = "after_key"
 AFTER_ID = "after_id"
 ROW_LIMIT = "row_limit"
 
+MAX_TOKEN_LENGTH = 2048
+# A text key without a declared length (names): no longer than a token can carry.
+MAX_KEY_TEXT = MAX_TOKEN_LENGTH
+# The largest magnitude of each integer column type.
+INTEGER_LIMITS: tuple[tuple[type[sqltypes.Integer], int], ...] = (
+    (sqltypes.SmallInteger, 2**15),
+    (sqltypes.BigInteger, 2**63),
+    (sqltypes.Integer, 2**31),
+)
+SECRET_QUERY = text("SELECT cursor_secret FROM api_settings")
+
 Converter = Callable[[Any], Any]
 
 
+def installation_secret(app: Flask) -> bytes:
+    """``api.cursor_secret``, else the installation's generated one (read once per app)."""
+    secret = app.extensions.get("christmas_cursor_secret")
+    if secret is None:
+        configured = app.config["CHRISTMAS"]["api"]["cursor_secret"]
+        if configured:
+            secret = str(configured).encode()
+        else:
+            stored = request_connection().execute(SECRET_QUERY).scalar_one_or_none()
+            if not stored:
+                raise RuntimeError(
+                    "no cursor secret: set api.cursor_secret or run the migrations "
+                    "(0005 generates one in api_settings)"
+                )
+            secret = stored.encode()
+        app.extensions["christmas_cursor_secret"] = secret
+    return bytes(secret)
+
+
 def _secret() -> bytes:
-    return str(current_app.config["CHRISTMAS"]["api"]["cursor_secret"]).encode()
+    return installation_secret(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _b64encode(raw: bytes) -> str:
@@ -66,7 +104,7 @@ def encode_cursor(scope: str, key: Sequence[Any]) -> str:
 def decode_cursor(token: str, scope: str, key_length: int) -> list[Any]:
     """The key a token holds, or a 400 on ``cursor``."""
     bad = BadParameter("cursor", "invalid cursor token; use the `next` value of a response")
-    if len(token) > 2048 or token.count(".") != 1:
+    if len(token) > MAX_TOKEN_LENGTH or token.count(".") != 1:
         raise bad
     body, signature = token.split(".")
     expected = hmac.new(_secret(), body.encode(), hashlib.sha256).digest()[:SIGNATURE_BYTES]
@@ -88,12 +126,54 @@ def decode_cursor(token: str, scope: str, key_length: int) -> list[Any]:
     return payload["k"]
 
 
-def convert_key(raw: list[Any], converters: Sequence[Converter]) -> list[Any]:
-    """Turn a decoded key back into typed values; any mismatch is a bad cursor."""
+def convert_key(
+    raw: list[Any], converters: Sequence[Converter], columns: Sequence[Any] = ()
+) -> list[Any]:
+    """Turn a decoded key back into typed values, each checked against its column (when
+    given); any mismatch is a bad cursor."""
     try:
-        return [convert(value) for convert, value in zip(converters, raw, strict=True)]
+        # A token of ours holds text and integers only (decimals and times as text).
+        if any(isinstance(value, bool) or not isinstance(value, str | int) for value in raw):
+            raise TypeError("a key value that no token holds")
+        values = [convert(value) for convert, value in zip(converters, raw, strict=True)]
+        for column, value in zip(columns, values, strict=False):
+            check_key_value(column, value)
     except (TypeError, ValueError, ArithmeticError) as exc:
         raise BadParameter("cursor", "invalid cursor token") from exc
+    return values
+
+
+def check_key_value(column: Any, value: Any) -> None:
+    """Raise ValueError unless ``value`` fits ``column``'s type: what Postgres would refuse
+    (out of range, NUL, invalid UTF-8) must never reach it."""
+    type_ = column.type
+    if isinstance(value, str):
+        if not isinstance(type_, sqltypes.String):
+            raise ValueError("text for a non-text column")
+        problem = text_problem(value)
+        if problem is not None or len(value) > (type_.length or MAX_KEY_TEXT):
+            raise ValueError(problem or "too long")
+    elif isinstance(value, bool):
+        raise ValueError("a boolean key")
+    elif isinstance(value, int):
+        limit = next((bound for kind, bound in INTEGER_LIMITS if isinstance(type_, kind)), None)
+        if limit is None or not -limit <= value < limit:
+            raise ValueError("integer out of range")
+    elif isinstance(value, Decimal):
+        if not isinstance(type_, sqltypes.Numeric) or not value.is_finite():
+            raise ValueError("not a finite decimal")
+        precision, scale = type_.precision, type_.scale
+        if precision is not None and abs(value) >= Decimal(10) ** (precision - (scale or 0)):
+            raise ValueError("decimal out of range")
+    elif isinstance(value, dt.datetime):
+        if not isinstance(type_, sqltypes.DateTime):
+            raise ValueError("a time for a non-time column")
+        if value.tzinfo is None:
+            raise ValueError("a time without a zone")
+        # Raises OverflowError for a time that leaves the calendar once in UTC.
+        value.astimezone(dt.UTC)
+    else:
+        raise ValueError(f"unexpected key type {type(value).__name__}")
 
 
 def keyset_condition(
@@ -106,17 +186,19 @@ def keyset_condition(
 
 
 def next_link(token: str) -> str:
-    """The absolute URL of the next page: this request's query with ``cursor`` replaced.
+    """The next page's URL: this request's parameters with ``cursor`` replaced.
 
-    Built from the raw query string (already encoded); the token is URL-safe as is.
+    Relative to the request's path, or under ``api.public_base_url`` when configured;
+    never built from the ``Host`` header. The parameters are encoded again from their
+    parsed values, so the header is plain ASCII whatever the client sent.
     """
-    kept = [
-        part
-        for part in request.query_string.decode("ascii", "replace").split("&")
-        if part and not part.startswith("cursor=")
-    ]
-    kept.append(f"cursor={token}")
-    return f"{request.base_url}?{'&'.join(kept)}"
+    kept = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
+    kept.append(("cursor", token))
+    path = f"{request.script_root}{request.path}"
+    base = current_app.config["CHRISTMAS"]["api"]["public_base_url"]
+    if base:
+        path = str(base).rstrip("/") + path
+    return f"{path}?{urlencode(kept)}"
 
 
 @dataclass(frozen=True)
@@ -190,7 +272,9 @@ class Keyset:
         if token is not None:
             sort_column, sort_type = self.sorts[sort.lstrip("-")]
             key, parameters[AFTER_ID] = convert_key(
-                decode_cursor(token, scope, 2), (sort_type, self.id_type)
+                decode_cursor(token, scope, 2),
+                (sort_type, self.id_type),
+                (sort_column, self.id_column),
             )
             if sort_column is not self.id_column:
                 parameters[AFTER_KEY] = key

@@ -2,8 +2,11 @@
 
 A route declares its parameters as a :class:`Query` of :class:`Param` values; ``parse()``
 checks the request against them and ``openapi()`` describes them in the document.
-Values are parsed strictly (ASCII digits only, no ``1_000``, no NaN) and passed to
-SQLAlchemy as bound parameters, never into SQL text.
+Values are parsed strictly (ASCII digits only, no ``1_000``, no NaN), checked for what
+the database would refuse (NUL, lone surrogates, text that was not UTF-8, numbers out of
+their column's range, over-long values) before any query, and passed to SQLAlchemy as
+bound parameters, never into SQL text. A lower bound declares its upper one
+(``upper=``): an inverted range is a 400 too, not an empty answer.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from flask import current_app, request
+from sqlalchemy import TextClause, text
 
+from christmas_spiders.api.db import request_connection
 from christmas_spiders.api.envelope import BadParameter, NotFound
 from christmas_spiders.db.audit_sql import AUDITABLE_FIELDS
 from christmas_spiders.items import STORED_AVAILABILITIES
@@ -33,6 +39,13 @@ MAX_SKU_LENGTH = 64
 MAX_EXPORT_LIMIT = 2_000_000_000
 # A path value that cannot exist is quoted this far in its 404.
 QUOTED_PATH_LENGTH = 64
+# No value of any parameter is longer (the longest are cursors).
+MAX_VALUE_LENGTH = 2048
+# What werkzeug puts where the client's bytes were not UTF-8.
+REPLACEMENT_CHARACTER = "\ufffd"
+SURROGATES_RE = re.compile("[\ud800-\udfff]")
+# "2026-11-26T12:00:00 01:00": a zone whose '+' arrived as a space.
+PLUS_AS_SPACE_RE = re.compile(r"[0-9] [0-9]{2}(:?[0-9]{2})?$")
 
 Where = Literal["query", "path"]
 ApiConfig = Mapping[str, Any]
@@ -49,6 +62,8 @@ class Param:
     where: Where = "query"
     # A filter narrows the rows: it belongs to a cursor's scope and to ``meta.filters``.
     filter: bool = True
+    # The name of the parameter this one is the lower bound of (year_min: year_max).
+    upper: str | None = None
 
     def parse(self, raw: str, csv: bool) -> Any:
         return raw
@@ -73,6 +88,24 @@ class Param:
 
     def bad(self, message: str) -> BadParameter:
         return BadParameter(self.name, f"{self.name!r} {message}")
+
+
+def text_problem(value: str) -> str | None:
+    """What makes ``value`` unstorable text for Postgres (NUL, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    if SURROGATES_RE.search(value):
+        return "must not contain lone surrogates (not valid Unicode)"
+    return None
+
+
+def raw_problem(value: str) -> str | None:
+    """What is wrong with a value as the client sent it, before its own parsing."""
+    if len(value) > MAX_VALUE_LENGTH:
+        return f"is longer than {MAX_VALUE_LENGTH} characters"
+    if REPLACEMENT_CHARACTER in value:
+        return "is not valid UTF-8 (percent-encode text as UTF-8)"
+    return text_problem(value)
 
 
 def parse_integer(param: Param, raw: str, minimum: int, maximum: int) -> int:
@@ -135,14 +168,51 @@ class Text(Param):
         return text_schema(self.max_length)
 
 
+@dataclass(frozen=True)
+class KnownValues:
+    """The values a parameter may take, read from the database (one text column) and
+    remembered per app: re-read when a value is not among them (at most every
+    ``MISS_REFRESH_SECONDS``, so a new vendor is known within seconds) and at least every
+    ``MAX_AGE_SECONDS``."""
+
+    # What the values are ("vendor"): the 400 says "no vendor 'x'".
+    thing: str
+    query: TextClause
+
+    MISS_REFRESH_SECONDS = 2.0
+    MAX_AGE_SECONDS = 300.0
+
+    def check(self, param: Param, wanted: Iterable[str]) -> None:
+        cache: dict[str, tuple[frozenset[str], float]] = current_app.extensions.setdefault(
+            "christmas_known_values", {}
+        )
+        now = time.monotonic()
+        values, read_at = cache.get(self.thing, (frozenset(), float("-inf")))
+        missing = [item for item in wanted if item not in values]
+        age = now - read_at
+        if age >= self.MAX_AGE_SECONDS or (missing and age >= self.MISS_REFRESH_SECONDS):
+            values = frozenset(request_connection().execute(self.query).scalars())
+            cache[self.thing] = (values, now)
+            missing = [item for item in wanted if item not in values]
+        if missing:
+            known = ", ".join(sorted(values)) or "none yet"
+            raise param.bad(
+                f"names no known {self.thing} {missing[0][:QUOTED_PATH_LENGTH]!r} (known: {known})"
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class TextList(Param):
-    """Comma-separated values (``vendor=a,b``)."""
+    """Comma-separated values (``vendor=a,b``), each one of ``known`` when given."""
+
+    known: KnownValues | None = None
 
     def parse(self, raw: str, csv: bool) -> list[str]:
         items = [item.strip() for item in parse_text(self, raw, MAX_LIST_LENGTH).split(",")]
         if any(not item for item in items) or len(items) > MAX_LIST_ITEMS:
             raise self.bad("must be a comma-separated list of values")
+        if self.known is not None:
+            self.known.check(self, items)
         return items
 
     def schema(self, api: ApiConfig) -> dict[str, Any]:
@@ -186,6 +256,19 @@ class ChoiceList(TextList):
 
 
 @dataclass(frozen=True, kw_only=True)
+class Flag(Param):
+    """``true`` or ``false`` (nothing else: no ``1``, no ``yes``)."""
+
+    def parse(self, raw: str, csv: bool) -> bool:
+        if raw not in ("true", "false"):
+            raise self.bad("must be true or false")
+        return raw == "true"
+
+    def schema(self, api: ApiConfig) -> dict[str, Any]:
+        return {"type": "string", "enum": ["true", "false"]}
+
+
+@dataclass(frozen=True, kw_only=True)
 class Timestamp(Param):
     """An ISO 8601 date or date-time; without a zone it is taken as UTC."""
 
@@ -193,6 +276,11 @@ class Timestamp(Param):
         try:
             parsed = dt.datetime.fromisoformat(raw)
         except ValueError as exc:
+            if PLUS_AS_SPACE_RE.search(raw):
+                raise self.bad(
+                    "has a space where its zone's '+' was: a '+' in a query string means a "
+                    "space, so encode it as %2B (2026-11-26T12:00:00%2B01:00)"
+                ) from exc
             raise self.bad("must be an ISO 8601 date or date-time (2026-11-26T12:00:00Z)") from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
@@ -283,6 +371,12 @@ class PathKey(Param):
     normalise: Callable[[str], str] | None = None
 
     def parse(self, raw: str, csv: bool) -> str:
+        # Text no column could hold (NUL, lone surrogates, bytes that were not UTF-8, an
+        # over-long value) is a bad request naming the segment; well-formed text of the
+        # wrong shape names nothing that can exist: a 404. Neither reaches SQL.
+        problem = raw_problem(raw)
+        if problem is not None:
+            raise self.bad(problem)
         value = raw if self.normalise is None else self.normalise(raw)
         if not self.pattern.fullmatch(value):
             raise NotFound(f"no {self.thing} {raw[:QUOTED_PATH_LENGTH]!r}")
@@ -306,6 +400,12 @@ class Query:
         self.rest = tuple(param for param in self.query if param is not self.format)
         self.filter_names = tuple(param.name for param in self.query if param.filter)
         self._accepts = ", ".join(sorted(self.names))
+        # (lower, upper) bounds both declared here.
+        self.ranges = tuple(
+            (param.name, param.upper)
+            for param in self.query
+            if param.upper is not None and param.upper in self.names
+        )
 
     def parse(self, **path: str) -> dict[str, Any]:
         """Every declared parameter's value (None, or its default, when absent)."""
@@ -328,14 +428,23 @@ class Query:
             values[param.name] = self._value(param, args.get(param.name), csv)
         for param in self.path:
             values[param.name] = param.parse(path[param.name], csv)
+        for lower, upper in self.ranges:
+            low, high = values[lower], values[upper]
+            if low is not None and high is not None and low > high:
+                raise BadParameter(
+                    lower,
+                    f"{lower!r} ({args[lower]}) is above {upper!r} ({args[upper]}): "
+                    "the range is empty",
+                )
         return values
 
     @staticmethod
     def _value(param: Param, raw: str | None, csv: bool) -> Any:
         if raw is None:
             return param.default(csv)
-        if "\x00" in raw:
-            raise param.bad("must not contain NUL characters")
+        problem = raw_problem(raw)
+        if problem is not None:
+            raise param.bad(problem)
         return param.parse(raw, csv)
 
     def filters(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -351,10 +460,33 @@ def described(param: Param, description: str) -> Param:
     return dataclasses.replace(param, description=description)
 
 
+# Every vendor with products or crawl runs. The products part walks the vendor-led index
+# one vendor at a time (a loose index scan) instead of reading every row.
+VENDORS = KnownValues(
+    thing="vendor",
+    query=text(
+        """
+        WITH RECURSIVE shops(vendor) AS (
+            (SELECT vendor FROM products ORDER BY vendor LIMIT 1)
+            UNION ALL
+            SELECT (SELECT p.vendor FROM products AS p WHERE p.vendor > shops.vendor
+                    ORDER BY p.vendor LIMIT 1)
+            FROM shops WHERE shops.vendor IS NOT NULL
+        )
+        SELECT vendor FROM shops WHERE vendor IS NOT NULL
+        UNION SELECT vendor FROM crawl_runs
+        """
+    ),
+)
+
 # Parameters several routes take.
-VENDOR = TextList(name="vendor", description="Vendor name(s), comma-separated.")
+VENDOR = TextList(name="vendor", known=VENDORS, description="Vendor name(s), comma-separated.")
 YEAR_MIN = Integer(
-    name="year_min", minimum=1, maximum=9999, description="release_year >= year_min."
+    name="year_min",
+    minimum=1,
+    maximum=9999,
+    upper="year_max",
+    description="release_year >= year_min.",
 )
 YEAR_MAX = Integer(
     name="year_max", minimum=1, maximum=9999, description="release_year <= year_max."
@@ -366,14 +498,19 @@ CURSOR = Cursor()
 AVAILABILITY = ChoiceList(
     name="availability",
     choices=STORED_AVAILABILITIES,
-    description="in_stock, out_of_stock or delisted (several: comma-separated).",
+    description=f"{', '.join(STORED_AVAILABILITIES)} (several: comma-separated); unknown: "
+    "stock wording the crawler did not know (never counted as in stock).",
+)
+ON_SALE = Flag(
+    name="on_sale",
+    description="true: products whose page shows a was_price above the price; false: the rest.",
 )
 FIELD = ChoiceList(
     name="field",
     choices=AUDITABLE_FIELDS,
     description="Only changes of this field (several: comma-separated).",
 )
-SINCE = Timestamp(name="since", description="changed_at >= since (UTC).")
+SINCE = Timestamp(name="since", upper="until", description="changed_at >= since (UTC).")
 UNTIL = Timestamp(name="until", description="changed_at < until (UTC).")
 PRODUCT_ID = PathKey(
     name="product_id",

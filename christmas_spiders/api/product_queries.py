@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     DateTime,
@@ -22,6 +23,8 @@ from sqlalchemy import (
     bindparam,
     column,
     exists,
+    false,
+    func,
     or_,
     select,
     table,
@@ -90,6 +93,9 @@ CONDITIONS: dict[str, ColumnElement[bool]] = {
         ProductAudit.changed_at >= _bound("changed_since", ProductAudit.changed_at),
     ),
     "synced_since": Product.last_synced_at >= _bound("synced_since", Product.last_synced_at),
+    # On sale: a was_price above the price (NULL was_price: not on sale).
+    "on_sale": func.coalesce(Product.was_price > Product.price, false())
+    == bindparam("on_sale", type_=Boolean),
 }
 
 

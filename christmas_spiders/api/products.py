@@ -22,6 +22,7 @@ from christmas_spiders.api.params import (
     JSON_ONLY,
     LIMIT,
     MAX_SKU_LENGTH,
+    ON_SALE,
     PRODUCT_ID,
     SINCE,
     UNTIL,
@@ -60,8 +61,9 @@ PRODUCT_LIST = Query(
     YEAR_MIN,
     YEAR_MAX,
     AVAILABILITY,
-    Money(name="price_min", description="price >= price_min."),
+    Money(name="price_min", upper="price_max", description="price >= price_min."),
     Money(name="price_max", description="price <= price_max."),
+    ON_SALE,
     Text(name="q", description="Name contains (any case)."),
     Timestamp(
         name="changed_since",
@@ -150,7 +152,9 @@ def product_history(product_id: str) -> Response:
 
 PRICES = Query(
     PRODUCT_ID,
-    Timestamp(name="since", description="Intervals still valid at or after this time."),
+    Timestamp(
+        name="since", upper="until", description="Intervals still valid at or after this time."
+    ),
     Timestamp(name="until", description="Intervals starting before this time."),
     FORMAT,
 )

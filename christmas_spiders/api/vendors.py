@@ -1,4 +1,8 @@
-"""/api/v1/vendors: products per vendor, in stock, and the last crawl run with its verdict."""
+"""/api/v1/vendors: products per vendor, in stock, and the last crawl run with its verdict.
+
+The verdict is the crawl session's (christmas_spiders.db.verdicts.session_verdict): one
+for all workers of the run's crawl id, ``running`` only while a worker is alive.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows, json_record
 from christmas_spiders.api.params import FORMAT, VENDOR, Query
 from christmas_spiders.db.models import CrawlRun, Product
+from christmas_spiders.db.verdicts import session_verdict
 
 bp = Blueprint("vendors", __name__)
 
@@ -38,15 +43,6 @@ CSV_COLUMNS = (
     *(f"last_run_{column}" for column in RUN_COLUMNS),
     "last_run_verdict",
 )
-
-
-def verdict(run: Any) -> str:
-    """passed / failed once the monitors ran; running before the crawl ends; unknown else."""
-    if run.monitors_passed is True:
-        return "passed"
-    if run.monitors_passed is False:
-        return "failed"
-    return "running" if run.finished_at is None else "unknown"
 
 
 VENDORS = Query(VENDOR, FORMAT)
@@ -90,10 +86,13 @@ def list_vendors() -> Response:
             "last_run": None,
         }
         if run is not None:
+            session = session_verdict(conn, run.crawl_id)
             entry["last_run"] = {
                 **json_record({column: getattr(run, column) for column in RUN_COLUMNS}),
                 "dropped": run.dropped or {},
-                "verdict": verdict(run),
+                "verdict": session.status,
+                "verdict_reason": session.reason,
+                "workers": session.workers,
                 "monitor_report": run.monitor_report,
             }
         result.append(entry)

@@ -1,32 +1,37 @@
-"""Delisting: the vendor's products a complete crawl did not see are marked ``delisted``.
+"""Delisting: the vendor's products a complete crawl session did not list are ``delisted``.
 
-Only on a proof of completeness (:class:`Completeness`): a run is complete when it read
-every listing page of every year completely (a full crawl, or a refresh: the listings
-prove presence, whichever product pages were read), finished with reason ``finished``
-and passed its monitors (:func:`completeness_of_run`). A partial, failed or suspicious
-crawl marks nothing: a failed crawl must never look like mass sell-outs.
+Only on a proof of completeness (:class:`Completeness`, :func:`completeness_of_run`): the
+session walked every year's listings (kind ``full``, or ``refresh`` with ``-a
+mode=refresh``: its listing walk is a full crawl's, whichever product pages it then
+read), every worker finished with reason ``finished``
+(none was abandoned: its listings are lost), and the session passed its monitors. A
+year whose listing was not read completely (a failed listing page, a product count that
+does not match, a browser wait that timed out) delists nothing of that year.
 
-"Seen" means listed or read since the crawl started: ``products.last_listed_at`` (the
-crawl's listed links, written at its end) or ``last_synced_at``.
-
-When several workers share a crawl id, the last one to finish delists, counting from
-the earliest worker's start. The audit trigger records each change, tagged with the
-crawl id.
+"Not seen" means not listed: a product a year page listed keeps its state whether its
+own page answered, failed or was dropped (``products.last_listed_at``), and so does
+a product this session stored. A session that would delist more than
+``CHRISTMAS_MAX_DELIST_RATIO`` of the vendor's products delists nothing: the caller
+fails its verdict. The audit trigger records each change, tagged with the crawl id.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from christmas_spiders.crawl.judge import Verdict
-from christmas_spiders.crawl.numbers import RunNumbers
-from christmas_spiders.db.models import CrawlRun, Product
+from christmas_spiders.crawl.numbers import FINISHED, FULL, REFRESH, RunNumbers
+from christmas_spiders.db.models import Product
 from christmas_spiders.db.store import set_crawl_id
 
 DELISTED = "delisted"
+# Kinds of crawl whose listing walk, done over every year, proves presence.
+LISTING_KINDS = (FULL, REFRESH)
 
 
 @dataclass(frozen=True)
@@ -38,57 +43,83 @@ class Completeness:
 
 
 def completeness_of_run(numbers: RunNumbers, verdict: Verdict) -> Completeness:
-    if not numbers.walked_every_listing:
-        return Completeness(False, "not every year's listing was walked (some years, products)")
-    if numbers.incomplete_years:
-        years = ", ".join(map(str, sorted(numbers.incomplete_years)))
-        return Completeness(False, f"the listings of {years} were not read completely")
-    if numbers.finish_reason != "finished":
+    if not numbers.full_crawl or numbers.kind not in LISTING_KINDS:
+        return Completeness(
+            False, "not every year's listing was walked (some years, one product, stale rows)"
+        )
+    if numbers.finish_reason != FINISHED:
         return Completeness(False, f"the crawl ended with reason {numbers.finish_reason!r}")
+    if numbers.abandoned_workers:
+        return Completeness(
+            False, f"{numbers.abandoned_workers} worker(s) abandoned: their listings are lost"
+        )
     if not verdict.passed:
         return Completeness(False, "the crawl failed its monitors")
-    return Completeness(True, "every listing read; the crawl finished and passed its monitors")
+    kind = "a full crawl" if numbers.kind == FULL else "a refresh of every listing"
+    return Completeness(True, f"{kind} that finished and passed its monitors")
 
 
-def delist_unseen(session: Session, run: CrawlRun, completeness: Completeness) -> int | None:
-    """In ``session``'s transaction (the one that finishes ``run``): mark the vendor's
-    products not synced since the crawl started ``delisted`` and count them in
-    ``run.delisted``. None when nothing was done: no proof, or other workers of the crawl
-    are still running (the last one delists)."""
-    if not completeness.proven:
-        return None
-    # This run's own finish is written first: a worker finishing at the same moment sees
-    # it once this transaction commits, and delists then.
-    session.flush()
-    # Serialise the workers of one crawl id, then let only the last one delist.
-    session.execute(select(func.pg_advisory_xact_lock(func.hashtext(run.crawl_id))))
-    others_running = session.scalar(
+@dataclass(frozen=True)
+class Delisting:
+    #: Products marked delisted (0 when refused or not proven).
+    delisted: int
+    #: Products not listed that this session would have delisted.
+    candidates: int
+    #: The vendor's products not delisted before the session.
+    listed_products: int
+    #: Why nothing was delisted, if so (no proof, over the share cap).
+    refused: str | None = None
+
+
+def _unseen(vendor: str, started: dt.datetime, skip_years: Collection[int]) -> ColumnElement[bool]:
+    condition = (
+        (Product.vendor == vendor)
+        & (Product.availability != DELISTED)
+        & (Product.last_synced_at < started)
+        & or_(Product.last_listed_at.is_(None), Product.last_listed_at < started)
+    )
+    if skip_years:
+        condition = condition & Product.release_year.not_in(sorted(skip_years))
+    return condition
+
+
+def delist_unseen(
+    session: Session,
+    vendor: str,
+    crawl_id: str,
+    started: dt.datetime,
+    completeness: Completeness,
+    incomplete_years: Collection[int],
+    max_ratio: float,
+) -> Delisting:
+    """In ``session``'s transaction: mark ``vendor``'s products neither listed nor
+    stored since ``started`` (outside ``incomplete_years``) delisted, unless that is more
+    than ``max_ratio`` of the vendor's products."""
+    active = session.scalar(
         select(func.count())
-        .select_from(CrawlRun)
-        .where(
-            CrawlRun.crawl_id == run.crawl_id,
-            CrawlRun.id != run.id,
-            CrawlRun.finished_at.is_(None),
+        .select_from(Product)
+        .where(Product.vendor == vendor, Product.availability != DELISTED)
+    )
+    unseen = _unseen(vendor, started, incomplete_years)
+    candidates = session.scalar(select(func.count()).select_from(Product).where(unseen))
+    assert active is not None and candidates is not None
+    if not completeness.proven:
+        return Delisting(0, candidates, active, completeness.reason)
+    if candidates > max_ratio * active:
+        return Delisting(
+            0,
+            candidates,
+            active,
+            f"{candidates} of {active} products not listed ({candidates / active:.1%}), "
+            f"more than {max_ratio:.0%}: nothing delisted",
         )
-    )
-    if others_running:
-        return None
-    set_crawl_id(session.connection(), run.crawl_id)
-    crawl_started = (
-        select(func.min(CrawlRun.started_at))
-        .where(CrawlRun.crawl_id == run.crawl_id)
-        .scalar_subquery()
-    )
+    if not candidates:
+        return Delisting(0, 0, active)
+    set_crawl_id(session.connection(), crawl_id)
     delisted = session.execute(
         update(Product)
-        .where(
-            Product.vendor == run.vendor,
-            Product.availability != DELISTED,
-            Product.last_synced_at < crawl_started,
-            or_(Product.last_listed_at.is_(None), Product.last_listed_at < crawl_started),
-        )
+        .where(unseen)
         .values(availability=DELISTED)
         .execution_options(synchronize_session=False)
     ).rowcount
-    run.delisted = delisted
-    return delisted
+    return Delisting(delisted, candidates, active)

@@ -15,6 +15,7 @@ from christmas_spiders.config import get_config
 from christmas_spiders.db import audit_sql, embedded
 from christmas_spiders.db.engine import database_url, make_engine, upgrade
 from christmas_spiders.db.roles import create_readonly_role
+from christmas_spiders.db.verdicts import close_abandoned_runs
 from christmas_spiders.db.writer import replay_dead_letter
 
 _DATABASE_URL = "christmas_spiders.db.database_url"
@@ -91,7 +92,8 @@ def replay_dead_letter_command(ctx: click.Context, files: tuple[Path, ...]) -> N
             result = replay_dead_letter(engine, path)
             click.echo(
                 f"{path}: {result.lines} items: {result.inserted} inserted, "
-                f"{result.updated} updated, {result.skipped_newer} already newer or repeated, "
+                f"{result.changed} changed, {result.unchanged} unchanged, "
+                f"{result.skipped_newer} already newer or repeated, "
                 f"{len(result.rejected)} refused"
             )
             for item, reason in result.rejected:
@@ -127,6 +129,27 @@ def create_readonly_role_command(
     )
 
 
+@db.command("housekeeping")
+@click.option(
+    "--worker-timeout",
+    type=float,
+    help="seconds without a heartbeat (default: distributed.worker_timeout_seconds)",
+)
+@click.pass_context
+def housekeeping(ctx: click.Context, worker_timeout: float | None) -> None:
+    """Close crawl runs left running by processes that are gone (abandoned)."""
+    engine = make_engine(_url(ctx))
+    try:
+        with engine.begin() as conn:
+            closed = close_abandoned_runs(conn, worker_timeout)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"closed {len(closed)} crawl run(s) left running by processes that are gone"
+        + (f": ids {', '.join(map(str, closed))}" if closed else "")
+    )
+
+
 @db.command("embedded-status")
 def embedded_status() -> None:
     """The embedded Postgres: its data folder, running or not."""
@@ -141,6 +164,12 @@ def embedded_stop() -> None:
     data_dir = embedded.data_dir_from_config(get_config())
     stopped = embedded.stop_server(data_dir)
     click.echo(f"data folder {data_dir}: " + ("stopped" if stopped else "was not running"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``db`` with ``argv`` in this process and return its exit status."""
+    result = db.main(args=argv, prog_name="python -m christmas_spiders.db", standalone_mode=False)
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -81,12 +81,37 @@ END
 $function$
 """
 
-_CHANGED = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in ("id", *AUDITABLE_FIELDS))
+
+def create_update_trigger(fields: Sequence[str]) -> str:
+    """The UPDATE trigger, entered only when the id or one of ``fields`` changed."""
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in ("id", *fields))
+    return f"""CREATE TRIGGER products_audit_update AFTER UPDATE ON products
+        FOR EACH ROW WHEN ({changed}) EXECUTE FUNCTION {FUNCTION_NAME}()"""
+
+
+def install_update_trigger(conn: Connection) -> None:
+    """(Re)create the UPDATE trigger over the auditable columns ``products`` has now.
+
+    Its condition names columns, so a migration that adds an item field's column (or
+    drops one) calls this after (or before) the change; the initial migration, run when
+    later fields have no column yet, gets the columns of its time.
+    """
+    columns = set(
+        conn.execute(
+            text(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = 'products'"
+            )
+        ).scalars()
+    )
+    conn.execute(text("DROP TRIGGER IF EXISTS products_audit_update ON products"))
+    fields = [field for field in AUDITABLE_FIELDS if field in columns]
+    conn.execute(text(create_update_trigger(fields)))
+
+
 CREATE_TRIGGERS: tuple[str, ...] = (
     f"""CREATE TRIGGER products_audit_insert AFTER INSERT ON products
         FOR EACH ROW EXECUTE FUNCTION {FUNCTION_NAME}()""",
-    f"""CREATE TRIGGER products_audit_update AFTER UPDATE ON products
-        FOR EACH ROW WHEN ({_CHANGED}) EXECUTE FUNCTION {FUNCTION_NAME}()""",
     f"""CREATE TRIGGER products_audit_delete AFTER DELETE ON products
         FOR EACH ROW EXECUTE FUNCTION {FUNCTION_NAME}()""",
 )
@@ -165,7 +190,10 @@ def install(conn: Connection, audit_config: dict[str, Any]) -> None:
     fields, channel = validated_settings(audit_config)
     write_settings(conn, fields, channel)
     conn.execute(text(CREATE_FUNCTION))
-    for statement in (*CREATE_TRIGGERS, *CREATE_APPEND_ONLY, CREATE_PRICE_HISTORY_VIEW):
+    for statement in CREATE_TRIGGERS:
+        conn.execute(text(statement))
+    install_update_trigger(conn)
+    for statement in (*CREATE_APPEND_ONLY, CREATE_PRICE_HISTORY_VIEW):
         conn.execute(text(statement))
 
 

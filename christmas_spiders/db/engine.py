@@ -21,7 +21,7 @@ from christmas_spiders.db import embedded
 
 DRIVER = "postgresql+psycopg"
 ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
-# Alembic owns the schema from the project's top-level alembic/ folder (the user's layout).
+# Alembic owns the schema from the project's top-level alembic/ folder.
 MIGRATIONS_DIR = PROJECT_ROOT / "alembic"
 # Any constant: serialises "create the database and migrate it" across processes.
 _MIGRATE_LOCK_KEY = 0x43485253  # "CHRS"
@@ -107,7 +107,7 @@ def _require_migrated(url: str) -> None:
         raise DatabaseConfigError(
             f"the embedded database is not migrated and this installation cannot read the "
             f"migrations ({MIGRATIONS_DIR} is not a folder); run "
-            "`python -m christmas_spiders.db upgrade` once from the project checkout"
+            "`christmas db upgrade` once from the project checkout"
         )
 
 

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models: the one schema shared by the crawler, the API and Alembic.
 
-Changes from the user's original ``products`` table (see README, "Schema"):
+Against the first scraper's ``products`` table (docs/storage.md, "Schema"):
 prices are NUMERIC (exact cents), names and links are TEXT (real names exceed 40
 characters, real links 100), timestamps carry a time zone, ``release_year`` is an
 integer, ``currency`` is added, and (vendor, vendor_id) is unique.
@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -73,7 +74,8 @@ class Product(Base):
         # The database refuses what validation should already have refused.
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint(
-            "availability IN ('in_stock', 'out_of_stock', 'delisted')", name="availability_known"
+            "availability IN ('in_stock', 'out_of_stock', 'unknown', 'delisted')",
+            name="availability_known",
         ),
     )
 
@@ -85,19 +87,22 @@ class Product(Base):
     price: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     currency: Mapped[str] = mapped_column(String(3), server_default="USD")
     brand: Mapped[str] = mapped_column(String(128))
-    # in_stock, out_of_stock, or delisted (not seen in the vendor's last complete crawl).
+    # in_stock, out_of_stock, unknown (stock wording the crawler does not know), or
+    # delisted (not seen in the vendor's last complete crawl).
     availability: Mapped[str] = mapped_column(String(16))
     release_year: Mapped[int] = mapped_column(Integer)
     link: Mapped[str] = mapped_column(Text)
+    # The struck "was" / retail price shown beside the price; NULL where none (0006).
+    was_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
     last_synced_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
-    # When a listing page of the vendor last showed this product (written at the end of
-    # each crawl, whether its own page was then read or not: a refresh reads few).
-    # Bookkeeping of the crawl, not an item field.
+    # When a year page of the vendor last listed this product (set at the end of each
+    # crawl worker, whether the product's own page then answered or not); delisting
+    # needs a complete crawl that did not list it.
     last_listed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
@@ -144,6 +149,7 @@ class CrawlRun(Base):
     __table_args__ = (
         Index("ix_crawl_runs_vendor_started_at", "vendor", "started_at"),
         Index("ix_crawl_runs_crawl_id", "crawl_id"),
+        CheckConstraint("verdict IN ('passed', 'failed')", name="verdict_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
@@ -166,6 +172,17 @@ class CrawlRun(Base):
     monitors_passed: Mapped[bool | None] = mapped_column(Boolean)
     monitor_report: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     delisted: Mapped[int] = mapped_column(Integer, server_default="0")
+    # full / years / product / refresh: a session is compared with the previous one of its kind.
+    kind: Mapped[str] = mapped_column(String(16), server_default="full")
+    # Written every few seconds while the worker runs: a row whose heartbeat stopped for
+    # longer than the worker timeout belongs to a process that is gone (closed "abandoned").
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # This worker's numbers (christmas_spiders.crawl.numbers.RunNumbers), summed per session.
+    numbers: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The session's verdict, on the row of the worker that judged it (the last to finish):
+    # passed / failed, and why. NULL on the other workers' rows and while running.
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -182,6 +199,20 @@ class ApiKey(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiSettings(Base):
+    """The read API's installation values (one row, made by migration 0005)."""
+
+    __tablename__ = "api_settings"
+    __table_args__ = (CheckConstraint("singleton", name="one_row"),)
+
+    singleton: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default="true")
+    # Signs pagination cursors: generated per installation, never a constant in code.
+    cursor_secret: Mapped[str] = mapped_column(
+        Text,
+        server_default=text("replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', '')"),
+    )
 
 
 # --- Price alerts (christmas_spiders.alerts; migration 0004) ---

@@ -5,13 +5,16 @@ One statement per batch: ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT (ve
 vendor_id) DO UPDATE``. Every seen product gets ``last_synced_at`` refreshed; the
 data columns are rewritten with the same or new values, and the audit trigger's
 ``WHEN`` clause (see audit_sql) lets only rows whose values really changed reach the
-audit function, so an unchanged re-crawl writes no audit row.
+audit function, so an unchanged re-crawl writes no audit row. The statement returns,
+per row, whether it was inserted and whether any column changed (against the rows'
+pre-image, read in the same statement): :class:`UpsertCounts`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -28,21 +31,60 @@ COLUMNS: tuple[str, ...] = ("id", *ITEM_FIELDS)
 _ARRAY_CASTS: dict[type, str] = {str: "text[]", Decimal: "numeric[]", int: "int[]"}
 _ARRAY_TYPES = {c: _ARRAY_CASTS[Product.__table__.c[c].type.python_type] for c in COLUMNS}
 
+# Columns an upsert may change (a change of any of them makes a row "changed").
+_UPDATED = tuple(c for c in COLUMNS if c not in ("id", "vendor", "vendor_id"))
+_DIFFERS = " OR ".join(f"written.{c} IS DISTINCT FROM before.{c}" for c in _UPDATED)
+
+# One statement: the batch, the stored rows it meets (the pre-image: every part of a
+# statement sees the same snapshot), the upsert, and per row whether it was inserted
+# and whether any column really changed.
 UPSERT_SQL = text(
     f"""
-INSERT INTO products ({", ".join(COLUMNS)}, last_synced_at)
-SELECT {", ".join(COLUMNS)}, coalesce(synced_at, now())
-FROM unnest({", ".join(f"CAST(:{c} AS {_ARRAY_TYPES[c]})" for c in COLUMNS)},
-            CAST(:synced_at AS timestamptz[]))
-     AS batch({", ".join(COLUMNS)}, synced_at)
-ON CONFLICT (vendor, vendor_id) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in ("id", "vendor", "vendor_id"))},
-    last_synced_at = EXCLUDED.last_synced_at
--- A replayed dead letter older than what a later crawl stored must not overwrite it.
-WHERE products.last_synced_at <= EXCLUDED.last_synced_at
-RETURNING (xmax = 0) AS inserted
+WITH batch AS (
+    SELECT {", ".join(COLUMNS)}, coalesce(synced_at, now()) AS synced_at
+    FROM unnest({", ".join(f"CAST(:{c} AS {_ARRAY_TYPES[c]})" for c in COLUMNS)},
+                CAST(:synced_at AS timestamptz[]))
+         AS batch({", ".join(COLUMNS)}, synced_at)
+),
+before AS (
+    SELECT {", ".join(f"products.{c}" for c in ("id", *_UPDATED))}
+    FROM products JOIN batch USING (id)
+),
+written AS (
+    INSERT INTO products ({", ".join(COLUMNS)}, last_synced_at)
+    SELECT {", ".join(COLUMNS)}, synced_at FROM batch
+    ON CONFLICT (vendor, vendor_id) DO UPDATE SET
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _UPDATED)},
+        last_synced_at = EXCLUDED.last_synced_at
+    -- A replayed dead letter older than what a later crawl stored must not overwrite it.
+    WHERE products.last_synced_at <= EXCLUDED.last_synced_at
+    RETURNING {", ".join(("(xmax = 0) AS inserted", *(f"products.{c}" for c in ("id", *_UPDATED))))}
+)
+SELECT written.inserted,
+       written.inserted OR ({_DIFFERS}) AS changed
+FROM written LEFT JOIN before USING (id)
 """
 )
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    """Rows of one upsert: new, changed (any field), unchanged (only last_synced_at)."""
+
+    inserted: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.changed + self.unchanged
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted,
+            self.changed + other.changed,
+            self.unchanged + other.unchanged,
+        )
 
 
 class UnstorableItem(ValueError):
@@ -83,15 +125,16 @@ def upsert_rows(
     conn: Connection,
     rows: Sequence[Mapping[str, Any]],
     synced_at: Sequence[dt.datetime | None] | None = None,
-) -> tuple[int, int]:
-    """Upsert ``rows`` (from row_from_item) in one statement; returns (inserted, updated).
+) -> UpsertCounts:
+    """Upsert ``rows`` (from row_from_item) in one statement; returns the rows inserted,
+    changed and unchanged (a row older than the stored one is none of them).
 
     Rows are de-duplicated on id (the last wins: one statement may not touch a row
     twice) and sent sorted by id, so concurrent writers lock rows in the same order
     and cannot deadlock each other.
     """
     if not rows:
-        return 0, 0
+        return UpsertCounts()
     times = list(synced_at) if synced_at is not None else [None] * len(rows)
     latest: dict[str, tuple[Mapping[str, Any], dt.datetime | None]] = {}
     for row, when in zip(rows, times, strict=True):
@@ -99,14 +142,15 @@ def upsert_rows(
     ordered = [latest[key] for key in sorted(latest)]
     params: dict[str, Any] = {c: [row[c] for row, _ in ordered] for c in COLUMNS}
     params["synced_at"] = [when for _, when in ordered]
-    results = conn.execute(UPSERT_SQL, params).scalars().all()
-    inserted = sum(1 for flag in results if flag)
-    return inserted, len(results) - inserted
+    results = conn.execute(UPSERT_SQL, params).all()
+    inserted = sum(1 for row in results if row.inserted)
+    changed = sum(1 for row in results if row.changed and not row.inserted)
+    return UpsertCounts(inserted, changed, len(results) - inserted - changed)
 
 
 def upsert_items(
     conn: Connection, items: Iterable[Mapping[str, Any]], crawl_id: str | None
-) -> tuple[int, int]:
+) -> UpsertCounts:
     """SET LOCAL the crawl id and upsert ``items`` in the caller's transaction."""
     set_crawl_id(conn, crawl_id)
     return upsert_rows(conn, [row_from_item(item) for item in items])

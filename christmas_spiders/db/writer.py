@@ -18,10 +18,16 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from christmas_spiders.db.store import UnstorableItem, row_from_item, set_crawl_id, upsert_rows
+from christmas_spiders.db.store import (
+    UnstorableItem,
+    UpsertCounts,
+    row_from_item,
+    set_crawl_id,
+    upsert_rows,
+)
 
 logger = logging.getLogger(__name__)
-REPLAY_COMMAND = "python -m christmas_spiders.db replay-dead-letter"
+REPLAY_COMMAND = "christmas db replay-dead-letter"
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -31,10 +37,17 @@ class DatabaseUnavailable(RuntimeError):
 @dataclass
 class WriteResult:
     inserted: int = 0
-    updated: int = 0
+    #: Rows whose fields changed, and rows of which only last_synced_at was refreshed.
+    changed: int = 0
+    unchanged: int = 0
     retries: int = 0
     # (item, reason) for items the database refused (a CHECK, a too-long value...).
     rejected: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+
+    @property
+    def updated(self) -> int:
+        """Stored rows written again, changed or not."""
+        return self.changed + self.unchanged
 
 
 @dataclass
@@ -89,19 +102,20 @@ class ProductWriter:
             return result
         crawl = crawl_id if crawl_id is not None else self.crawl_id
         try:
-            inserted, updated = self._with_retries(rows, times, crawl, result)
+            counts = self._with_retries(rows, times, crawl, result)
         except DBAPIError:
             # One bad row fails the whole statement: store the others one by one.
-            inserted = updated = 0
+            counts = UpsertCounts()
             for row, original, when in zip(rows, originals, times, strict=True):
                 try:
-                    i, u = self._with_retries([row], [when], crawl, result)
+                    counts += self._with_retries([row], [when], crawl, result)
                 except DBAPIError as exc:
                     result.rejected.append((original, str(exc.orig or exc).splitlines()[0]))
-                    continue
-                inserted += i
-                updated += u
-        result.inserted, result.updated = inserted, updated
+        result.inserted, result.changed, result.unchanged = (
+            counts.inserted,
+            counts.changed,
+            counts.unchanged,
+        )
         return result
 
     def _with_retries(
@@ -110,7 +124,7 @@ class ProductWriter:
         times: list[dt.datetime | None],
         crawl_id: str | None,
         result: WriteResult,
-    ) -> tuple[int, int]:
+    ) -> UpsertCounts:
         attempt = 0
         while True:
             try:
@@ -158,9 +172,15 @@ def append_dead_letters(path: Path, lines: Sequence[str]) -> None:
 class ReplayResult:
     lines: int = 0
     inserted: int = 0
-    updated: int = 0
+    changed: int = 0
+    unchanged: int = 0
     skipped_newer: int = 0
     rejected: list[tuple[Mapping[str, Any], str]] = field(default_factory=list)
+
+    @property
+    def updated(self) -> int:
+        """Stored rows written again, changed or not."""
+        return self.changed + self.unchanged
 
 
 def _read_dead_letters(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -198,9 +218,14 @@ def replay_dead_letter(engine: Engine, path: Path, batch_size: int = 500) -> Rep
             times = [dt.datetime.fromisoformat(record["scraped_at"]) for record in chunk]
             written = writer.write(items, times, crawl_id=crawl_id)
             result.inserted += written.inserted
-            result.updated += written.updated
+            result.changed += written.changed
+            result.unchanged += written.unchanged
             result.rejected.extend(written.rejected)
             result.skipped_newer += (
-                len(items) - written.inserted - written.updated - len(written.rejected)
+                len(items)
+                - written.inserted
+                - written.changed
+                - written.unchanged
+                - len(written.rejected)
             )
     return result

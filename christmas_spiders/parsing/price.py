@@ -55,6 +55,19 @@ def unstruck_text(markup: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
+def struck_text(markup: str) -> str | None:
+    """The text of the first struck amount in price markup (the "was" price of a sale),
+    entities decoded; ``None`` where nothing is struck.
+
+    ``'<span id="price"><s>$29.95</s> $24.95</span>'`` -> ``"$29.95"``.
+    """
+    match = _STRUCK.search(markup)
+    if match is None:
+        return None
+    text = _TAG.sub(" ", match.group(0))
+    return " ".join(html.unescape(text).split()) or None
+
+
 def _amount_from_text(raw: str) -> Decimal:
     text = unstruck_text(raw)
     if not text:

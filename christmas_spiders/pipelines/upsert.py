@@ -137,7 +137,7 @@ class UpsertProductPipeline:
             url = engine.url.render_as_string(hide_password=True)
             raise DatabaseSchemaError(
                 f"database {url} cannot store products: {problem}. Migrate it first: "
-                f"alembic -x url={url} upgrade head  (or: python -m christmas_spiders.db "
+                f"alembic -x url={url} upgrade head  (or: christmas db "
                 f"--database-url {url} upgrade)"
             )
 
@@ -191,7 +191,8 @@ class UpsertProductPipeline:
             return
         stats.inc_value("christmas/db/batches")
         stats.inc_value("christmas/db/inserted", result.inserted)
-        stats.inc_value("christmas/db/updated", result.updated)
+        stats.inc_value("christmas/db/changed", result.changed)
+        stats.inc_value("christmas/db/unchanged", result.unchanged)
         if result.retries:
             stats.inc_value("christmas/db/retries", result.retries)
         if result.rejected:

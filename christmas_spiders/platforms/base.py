@@ -53,17 +53,20 @@ from christmas_spiders.browser.request import element_present
 from christmas_spiders.db.refresh import StoredProduct, oldest_stale_links, stored_products_of_year
 from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
 from christmas_spiders.parsing import (
+    OUT_OF_STOCK,
+    UNKNOWN,
     ParseError,
     PriceError,
+    StockWording,
     availability_from_text,
     clean_link,
     clean_text,
+    format_price,
     parse_price,
     parse_year_list,
     swap_origin,
     validate_origin,
 )
-from christmas_spiders.parsing.availability import OUT_OF_STOCK
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
 from christmas_spiders.platforms.refresh import (
     FULL,
@@ -92,6 +95,9 @@ MISSING_SKU = "missing_sku"
 MISSING_PRICE = "missing_price"
 BAD_PRICE = "bad_price"
 BAD_PRODUCT_DATA = "bad_product_data"
+# The page's two price sources disagree (BigCommerce's BCData or 3dcart's _3d_item
+# against the visible price): a price the page contradicts is never stored.
+PRICE_CONFLICT = "price_conflict"
 DROP_REASONS: tuple[str, ...] = (
     MISSING_VENDOR_ID,
     MISSING_NAME,
@@ -99,7 +105,10 @@ DROP_REASONS: tuple[str, ...] = (
     MISSING_PRICE,
     BAD_PRICE,
     BAD_PRODUCT_DATA,
+    PRICE_CONFLICT,
 )
+#: Items whose stock wording the spider does not know (availability ``unknown``).
+UNKNOWN_STOCK_STAT = "christmas/availability/unknown"
 
 # Kinds of request, for ``christmas/failed/<kind>`` when one fails after its retries.
 YEAR_INDEX = "year_index"
@@ -112,13 +121,25 @@ PRODUCT_COUNT_MISMATCH = "product_count_mismatch"
 BROWSER_WAIT_TIMED_OUT = "browser_wait_timed_out"
 
 
-class SpiderArgumentError(ValueError):
-    """A ``-a`` spider argument is unusable; raised before any request is made."""
+# The -a arguments every VendorSpider takes (``_job``: scrapyd's job id).
+ARGUMENTS: tuple[str, ...] = (
+    "base_url",
+    "years",
+    "crawl_id",
+    "product_url",
+    "release_year",
+    "stale_hours",
+    "mode",
+    "refresh_year_links",
+    "_job",
+)
+# Ten years: a larger number of hours is a typo, not a refresh.
+MAX_STALE_HOURS = 24 * 366 * 10
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        # Logged as well, so the reason is one plain line above Scrapy's traceback.
-        logger.error("bad spider argument: %s", message)
+
+class SpiderArgumentError(ValueError):
+    """A ``-a`` spider argument is unusable; raised before any request is made (the
+    project's ``crawl`` command prints it as one line and exits 2)."""
 
 
 class DropProduct(Exception):
@@ -162,6 +183,10 @@ class VendorSpider(scrapy.Spider):
     #: Where a tile says it is sold out; ``None``: the shop's tiles never show stock (a
     #: tile without it then says nothing, rather than "in stock").
     tile_stock_css: ClassVar[str | None] = None
+    #: What the item's price is read from, and what a ``price_check`` is compared with it.
+    price_source: ClassVar[str] = "the visible price"
+    #: -a arguments a shop's spider takes beyond :data:`ARGUMENTS`.
+    extra_arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -175,6 +200,12 @@ class VendorSpider(scrapy.Spider):
         mode: str | None = None,
         **kwargs: Any,
     ) -> None:
+        unknown = sorted(set(kwargs) - set(self.known_arguments()) - {"name"})
+        if unknown:
+            raise SpiderArgumentError(
+                f"{self.name}: unknown argument{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(unknown)}; known: {', '.join(self.known_arguments())}"
+            )
         super().__init__(*args, **kwargs)
         try:
             self.base_url: str = (
@@ -217,6 +248,10 @@ class VendorSpider(scrapy.Spider):
         # Refresh: links already decided (a product listed twice is decided once).
         self._decided: set[str] = set()
         self.year_links_cache: YearLinksCache | None = None
+        # The built-in phrases; from_crawler adds the shop's configured ones.
+        self.stock_wording = StockWording()
+        # Stock texts (lower-cased) reported as unknown in this crawl: each is logged once.
+        self._unknown_stock_texts: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
@@ -227,12 +262,35 @@ class VendorSpider(scrapy.Spider):
                 "CHRISTMAS_STORE_ITEMS is off"
             )
         spider.year_links_cache = YearLinksCache.from_crawler(crawler)
+        spider.stock_wording = cls.configured_stock_wording(crawler)
         return spider
 
     @property
     def refresh(self) -> bool:
         """``-a mode=refresh``: read only the product pages the listings say changed."""
         return self.mode == REFRESH
+
+    @classmethod
+    def configured_stock_wording(cls, crawler: Crawler) -> StockWording:
+        """The built-in stock phrases plus this shop's entry of CHRISTMAS_STOCK_WORDING
+        (``{"<spider name>": {"in_stock": [...], "out_of_stock": [...]}}``; the config's
+        ``stock_wording``)."""
+        configured = crawler.settings.getdict("CHRISTMAS_STOCK_WORDING")
+        return StockWording.configured(
+            configured.get(cls.name), where=f"CHRISTMAS_STOCK_WORDING[{cls.name!r}]"
+        )
+
+    # ------------------------------------------------------------------ arguments
+
+    @classmethod
+    def known_arguments(cls) -> tuple[str, ...]:
+        return (*ARGUMENTS, *cls.extra_arguments)
+
+    @classmethod
+    def check_arguments(cls, arguments: dict[str, Any]) -> None:
+        """Raise :class:`SpiderArgumentError` for arguments the spider would refuse
+        (the spider's own checks, without a crawler: nothing is requested or opened)."""
+        cls(**arguments)
 
     @property
     def crawl_kind(self) -> str:
@@ -242,8 +300,6 @@ class VendorSpider(scrapy.Spider):
         if self.stale_hours is not None or self.refresh:
             return "refresh"
         return "years" if self.years is not None else "full"
-
-    # ------------------------------------------------------------------ arguments
 
     def _parse_refresh(self, product_url: str, release_year: str | None) -> tuple[str, int | None]:
         try:
@@ -269,9 +325,11 @@ class VendorSpider(scrapy.Spider):
             hours = float(stale_hours)
         except ValueError:
             hours = -1.0
-        if not hours > 0:
+        # ``not <=`` also refuses nan; inf is out of range.
+        if not 0 < hours <= MAX_STALE_HOURS:
             raise SpiderArgumentError(
-                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of hours"
+                f"{self.name}: stale_hours={stale_hours!r} is not a positive number of "
+                f"hours (at most {MAX_STALE_HOURS})"
             )
         if not self.supports_stale_refresh:
             raise SpiderArgumentError(
@@ -542,6 +600,10 @@ class VendorSpider(scrapy.Spider):
         finally:
             self._listing_finished(year, ok=True)
 
+    def listing_seen(self, href: str, response: Response) -> bool:
+        """Whether the listing page ``href`` (on ``response``'s page) was requested."""
+        return self.absolute(href, response) in self._listing_urls
+
     def listing_tiles(self, response: Response, with_state: bool = True) -> list[ListingTile]:
         """The product tiles of a listing page that carry a product link; ``with_state``:
         with the price and stock each tile shows (a refresh's, :meth:`tile_state`)."""
@@ -564,11 +626,10 @@ class VendorSpider(scrapy.Spider):
         if self.tile_stock_css is None:
             return price, None
         text = clean_text(text_of(first(node, self.tile_stock_css)))
-        try:
-            # Words, on every shop (a product page's stock may be a flag).
-            sold_out = bool(text) and availability_from_text(text) == OUT_OF_STOCK
-        except ParseError:
-            sold_out = False  # wording no rule knows: not a sold-out word
+        # Words on every shop (a product page's stock may be a flag), matched on their
+        # leading phrase with the shop's stock wording, as a product page's are; wording
+        # no phrase starts is not a sold-out word.
+        sold_out = bool(text) and availability_from_text(text, self.stock_wording) == OUT_OF_STOCK
         return price, sold_out
 
     def refresh_reads(
@@ -606,8 +667,8 @@ class VendorSpider(scrapy.Spider):
             self.listed_links.add(clean_link(url))
 
     def mark_year_incomplete(self, year: int, reason: str, url: str = "") -> None:
-        """``year``'s listing was not read completely (``reason``): this crawl delists
-        nothing."""
+        """``year``'s listing was not read completely (``reason``): none of its products
+        is delisted by this crawl."""
         self.incomplete_years.setdefault(year, set()).add(reason)
         self.crawler.stats.inc_value(f"christmas/years/incomplete/{reason}")
         self.logger.warning("year %d listing incomplete (%s) %s", year, reason, url)
@@ -651,7 +712,8 @@ class VendorSpider(scrapy.Spider):
     def parse_product(self, response: Response, release_year: int) -> Iterator[ProductItem]:
         self.crawler.stats.inc_value("christmas/product_pages")
         try:
-            item = self.build_item(self.extract_product(response), response, release_year)
+            fields = self.extract_product(response)
+            item = self.build_item(fields, response, release_year)
         except DropProduct as drop:
             self.crawler.stats.inc_value(f"christmas/dropped/{drop.reason}")
             self.logger.warning("dropped product page %s: %s", response.url, drop)
@@ -661,31 +723,79 @@ class VendorSpider(scrapy.Spider):
             self.logger.debug("product %s seen before, at %s", item["vendor_id"], response.url)
             return
         self._vendor_ids.add(item["vendor_id"])
+        if item.availability == UNKNOWN:
+            self.unknown_stock(fields.get("availability"), response.url)
         yield item
 
     def extract_product(self, response: Response) -> dict[str, Any]:
         """Raw fields of a product page: ``vendor_id``, ``sku``, ``name``, ``price`` (text
         or number), ``availability`` (as the shop says it, see :meth:`parse_availability`),
-        ``brand`` (optional). Raises :class:`DropProduct` for a page that cannot be read."""
+        ``brand`` and ``was_price`` (optional), and ``price_check``: ``(source, value)``
+        of the page's second price source, where it has one (compared with ``price``;
+        see :attr:`price_source`). Raises :class:`DropProduct` for a page that cannot be
+        read."""
         raise NotImplementedError
 
     def parse_availability(self, raw: object) -> str:
-        """The shop's stock wording -> ``in_stock`` / ``out_of_stock`` (hook per shop)."""
-        return availability_from_text(raw)
+        """The shop's stock wording -> ``in_stock`` / ``out_of_stock`` / ``unknown``
+        (the shop's phrases: :attr:`stock_wording`; a hook per shop)."""
+        return availability_from_text(raw, self.stock_wording)
+
+    def unknown_stock(self, raw: object, url: str) -> None:
+        """Count an item whose stock wording is unknown; log each distinct text once per
+        crawl, so that an operator sees the new wording and maps it."""
+        self.crawler.stats.inc_value(UNKNOWN_STOCK_STAT)
+        text = clean_text(raw) if isinstance(raw, str) else ("" if raw is None else repr(raw))
+        # Distinct as matched: any case is the same wording.
+        if text.lower() in self._unknown_stock_texts:
+            return
+        self._unknown_stock_texts.add(text.lower())
+        self.logger.warning(
+            "stock wording %r is not one %s knows (first seen on %s): items say "
+            "availability unknown; map it in the configuration's stock_wording.%s",
+            text or "(none)",
+            self.name,
+            url,
+            self.name,
+        )
+
+    def check_price(self, price: object, check: tuple[str, object] | None) -> None:
+        """:class:`DropProduct` (``price_conflict``) where the page's second price source
+        says another amount than ``price``; a source without a readable amount is no check
+        (the price itself is judged by the item definition)."""
+        if check is None:
+            return
+        source, other = check
+        try:
+            mine, theirs = format_price(price), format_price(other)
+        except PriceError:
+            return
+        if mine != theirs:
+            raise DropProduct(
+                PRICE_CONFLICT, f"{self.price_source} is {mine} but {source} says {theirs}"
+            )
+
+    def clean_was_price(self, raw: object, url: str) -> str | None:
+        """The "was" price, or None where it cannot be read (a bad was-price never costs
+        the product: the price is what matters)."""
+        if raw is None or (isinstance(raw, str) and not clean_text(raw)):
+            return None
+        try:
+            return format_price(raw)
+        except PriceError as exc:
+            self.crawler.stats.inc_value("christmas/was_price/unreadable")
+            self.logger.debug("unreadable was-price on %s: %s", url, exc)
+            return None
 
     def build_item(
         self, fields: dict[str, Any], response: Response, release_year: int
     ) -> ProductItem:
         """The item of a page's raw fields, or :class:`DropProduct` naming the first gap.
 
-        The shop-specific parts are done here (stock wording, the default brand); the
-        item definition normalises and checks the rest, once.
+        The shop-specific parts are done here (stock wording, the default brand, the
+        price cross-check); the item definition normalises and checks the rest, once.
         """
-        availability_error: ParseError | None = None
-        try:
-            availability: str | None = self.parse_availability(fields.get("availability"))
-        except ParseError as exc:
-            availability, availability_error = None, exc
+        availability = self.parse_availability(fields.get("availability"))
         brand = fields.get("brand")
         try:
             item = ProductItem.from_raw(
@@ -700,11 +810,12 @@ class VendorSpider(scrapy.Spider):
                     "availability": availability,
                     "release_year": release_year,
                     "link": response.url,
+                    "was_price": self.clean_was_price(fields.get("was_price"), response.url),
                 }
             )
         except InvalidProduct as invalid:
-            # Unreadable stock wording leaves availability missing: always refused here.
-            raise _drop_for(invalid, availability_error) from invalid
+            raise _drop_for(invalid) from invalid
+        self.check_price(fields.get("price"), fields.get("price_check"))
         return item
 
     # ------------------------------------------------------------------ failures
@@ -736,7 +847,7 @@ _MISSING_FIELD_REASONS: dict[str, str] = {
 }
 
 
-def _drop_for(invalid: InvalidProduct, availability_error: ParseError | None) -> DropProduct:
+def _drop_for(invalid: InvalidProduct) -> DropProduct:
     """The DropProduct of an item the definition refused (the first gap, as judged above)."""
     for field, missing_reason in _MISSING_FIELD_REASONS.items():
         reason = invalid.problems.get(field)
@@ -744,6 +855,4 @@ def _drop_for(invalid: InvalidProduct, availability_error: ParseError | None) ->
             return DropProduct(missing_reason)
         if reason is not None:
             return DropProduct(BAD_PRICE if field == "price" else BAD_PRODUCT_DATA, reason)
-    if availability_error is not None:
-        return DropProduct(BAD_PRODUCT_DATA, str(availability_error))
     return DropProduct(BAD_PRODUCT_DATA, str(invalid))

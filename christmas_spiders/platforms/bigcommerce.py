@@ -1,4 +1,9 @@
-"""BigCommerce "Cornerstone" theme stores: mega-menu year index, product cards, productView."""
+"""BigCommerce "Cornerstone" theme stores: mega-menu year index, product cards, productView.
+
+A product page's ``var BCData = {...}`` holds the price and stock as data: stock comes
+from ``product_attributes.instock`` where it is there (the ``Availability:`` row is the
+merchant's free text, and may be missing), and its price cross-checks the visible one.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,13 @@ from typing import Any, ClassVar
 from lxml import etree
 from scrapy.http import Response
 
-from christmas_spiders.parsing import clean_text, year_from_first_path_segment
+from christmas_spiders.parsing import (
+    ScriptDataError,
+    availability_from_flag,
+    clean_text,
+    script_object,
+    year_from_first_path_segment,
+)
 from christmas_spiders.platforms.base import VendorSpider
 from christmas_spiders.platforms.select import (
     attribute_of,
@@ -32,6 +43,8 @@ class BigCommerceSpider(VendorSpider):
     title_css: ClassVar[str] = "h1.productView-title"
     info_name_css: ClassVar[str] = "dl.productView-info dt.productView-info-name"
     price_css: ClassVar[str] = ".productView-price span.price--withoutTax"
+    #: The retail ("MSRP") price beside the price: the item's ``was_price``.
+    rrp_css: ClassVar[str] = ".productView-price span.price--rrp"
     vendor_id_css: ClassVar[str] = "input[name=product_id]"
     #: Cornerstone marks the sku's ``dd`` with a bare ``data-product-sku`` (text is the sku).
     sku_css: ClassVar[str] = "dl.productView-info dd[data-product-sku]"
@@ -55,16 +68,48 @@ class BigCommerceSpider(VendorSpider):
                 info.setdefault(label, value)
         return info
 
+    def bc_data(self, root: etree._Element, url: str) -> dict[str, Any]:
+        """``BCData.product_attributes`` ({} where the page has none or it does not parse:
+        the visible rows are then all there is)."""
+        try:
+            data = script_object((script.text or "" for script in select(root, "script")), "BCData")
+        except ScriptDataError as exc:
+            self.crawler.stats.inc_value("christmas/bcdata/unreadable")
+            self.logger.warning("unreadable BCData on %s: %s", url, exc)
+            return {}
+        attributes = (data or {}).get("product_attributes")
+        return attributes if isinstance(attributes, dict) else {}
+
     def extract_product(self, response: Response) -> dict[str, Any]:
         root = root_of(response)
         info = self.product_info(root)
         brand = info.get("brand")
         sku = first(root, self.sku_css)
+        data = self.bc_data(root, response.url)
+        instock = data.get("instock")
         return {
             "vendor_id": attribute_of(first(root, self.vendor_id_css), "value"),
             "name": text_of(first(root, self.title_css)),
             "sku": text_of(sku if sku is not None else info.get("sku")),
             "price": text_of(first(root, self.price_css)),
+            "was_price": text_of(first(root, self.rrp_css)),
+            "price_check": _data_price(data),
             "brand": text_of(first(brand, self.brand_css)) if brand is not None else None,
-            "availability": text_of(info.get("availability")),
+            # A true/false flag from BCData, else the row's text.
+            "availability": instock
+            if isinstance(instock, bool)
+            else text_of(info.get("availability")),
         }
+
+    def parse_availability(self, raw: object) -> str:
+        if isinstance(raw, bool):
+            return availability_from_flag(raw)
+        return super().parse_availability(raw)
+
+
+def _data_price(attributes: dict[str, Any]) -> tuple[str, object] | None:
+    """``("BCData", price)`` of ``price.without_tax.value``, where BCData has it."""
+    price = attributes.get("price")
+    without_tax = price.get("without_tax") if isinstance(price, dict) else None
+    value = without_tax.get("value") if isinstance(without_tax, dict) else None
+    return None if value is None else ("BCData", value)

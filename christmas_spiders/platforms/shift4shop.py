@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from scrapy import Request
@@ -13,8 +11,10 @@ from scrapy.http import Response
 from w3lib.url import add_or_replace_parameter
 
 from christmas_spiders.parsing import (
+    ScriptDataError,
     availability_from_flag,
     clean_text,
+    script_object,
     year_from_path_number,
 )
 from christmas_spiders.platforms.base import (
@@ -24,31 +24,25 @@ from christmas_spiders.platforms.base import (
     VendorSpider,
     YearLink,
 )
-from christmas_spiders.platforms.select import root_of, select
+from christmas_spiders.platforms.select import first, root_of, select, text_of
 
-_ITEM_ASSIGNMENT = re.compile(r"\bvar\s+_3d_item\s*=\s*")
 _PRODUCT_COUNT = re.compile(r"\bof\s+([\d,]+)", re.IGNORECASE)
 
 
 def read_3d_item(script_texts: Iterable[str]) -> dict[str, Any]:
-    """The ``var _3d_item = {...};`` object of a product page (numbers as Decimal).
+    """The ``var _3d_item = {...};`` object of a product page (numbers as Decimal), from
+    whichever script sets it (the live shop has several ``<head>`` scripts before it).
 
     Raises :class:`DropProduct` (``bad_product_data``) when no script sets it or its
     JSON does not parse.
     """
-    for text in script_texts:
-        match = _ITEM_ASSIGNMENT.search(text)
-        if not match:
-            continue
-        decoder = json.JSONDecoder(parse_float=Decimal)
-        try:
-            value, _ = decoder.raw_decode(text, match.end())
-        except json.JSONDecodeError as exc:
-            raise DropProduct(BAD_PRODUCT_DATA, f"_3d_item is not valid JSON: {exc}") from exc
-        if not isinstance(value, dict):
-            raise DropProduct(BAD_PRODUCT_DATA, "_3d_item is not an object")
-        return value
-    raise DropProduct(BAD_PRODUCT_DATA, "no _3d_item script")
+    try:
+        value = script_object(script_texts, "_3d_item")
+    except ScriptDataError as exc:
+        raise DropProduct(BAD_PRODUCT_DATA, str(exc)) from exc
+    if value is None:
+        raise DropProduct(BAD_PRODUCT_DATA, "no _3d_item script")
+    return value
 
 
 class Shift4ShopSpider(VendorSpider):
@@ -62,6 +56,10 @@ class Shift4ShopSpider(VendorSpider):
     tile_price_css: ClassVar[str | None] = ".price"
     tile_stock_css: ClassVar[str | None] = ".stock"
     product_count_css: ClassVar[str] = ".product-count"
+    #: Product data sits in a ``<head>`` script; the visible price cross-checks its price.
+    item_script_css: ClassVar[str] = "head script"
+    visible_price_css: ClassVar[str] = "span.price"
+    price_source: ClassVar[str] = "_3d_item's price"
     #: The browser waits until a tile's link is filled in, or sees the grid has no tiles
     #: (an empty year would otherwise wait for its full time limit).
     year_page_wait_css: ClassVar[str] = (
@@ -105,12 +103,15 @@ class Shift4ShopSpider(VendorSpider):
             )
 
     def extract_product(self, response: Response) -> dict[str, Any]:
-        data = read_3d_item(script.text or "" for script in select(root_of(response), "script"))
+        root = root_of(response)
+        data = read_3d_item(script.text or "" for script in select(root, self.item_script_css))
+        visible = text_of(first(root, self.visible_price_css))
         return {
             "vendor_id": data.get("catalogid"),
             "sku": data.get("id"),
             "name": data.get("name"),
             "price": data.get("price"),
+            "price_check": None if visible is None else ("the visible price", visible),
             "availability": data.get("availability"),
         }
 

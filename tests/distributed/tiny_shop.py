@@ -1,8 +1,9 @@
 """A minimal three-level shop (year index -> paginated year pages -> product pages).
 
 It counts requests per path like the replicas' ``/__replica__/stats``, so the tests can
-prove that no page was fetched twice, and can slow product pages down so a worker can
-be killed while pages are in flight.
+prove that no page was fetched twice, and can slow product pages (``delay``) and year
+pages (``year_delay``) down so a worker can be killed, or Redis stopped, while such
+pages are in flight.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ PER_PAGE = 10
 
 
 class TinyShop:
-    def __init__(self, years: int = 3, products_per_year: int = 15, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        years: int = 3,
+        products_per_year: int = 15,
+        delay: float = 0.0,
+        year_delay: float = 0.0,
+    ) -> None:
         self.years = list(range(2001, 2001 + years))
         self.products_per_year = products_per_year
         self.delay = delay
+        self.year_delay = year_delay
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
 
@@ -49,6 +57,8 @@ class TinyShop:
             return f"<ul class='years'>{links}</ul>"
         if path.startswith("/year/"):
             year = int(path.rsplit("/", 1)[1])
+            if self.year_delay:
+                threading.Event().wait(self.year_delay)
             page = int(query.get("page", ["1"])[0])
             ids = self.product_ids(year)
             chunk = ids[(page - 1) * PER_PAGE : page * PER_PAGE]

@@ -121,7 +121,12 @@ def main(argv: list[str]) -> None:
     settings.set("CHRISTMAS_YEAR_LINKS_FILE", str(out_dir / "year-links.json"))
     settings.set("LOG_FILE", str(out_dir / f"worker-{os.getpid()}.log"))
     settings.set("CONCURRENT_REQUESTS", int(os.environ.get("TEST_CONCURRENCY", "4")))
-    for name in ("CHRISTMAS_WORKER_TIMEOUT", "CHRISTMAS_WORKER_HEARTBEAT", "CHRISTMAS_IDLE_POLL"):
+    for name in (
+        "CHRISTMAS_WORKER_TIMEOUT",
+        "CHRISTMAS_WORKER_HEARTBEAT",
+        "CHRISTMAS_IDLE_POLL",
+        "CHRISTMAS_REDIS_OUTAGE_LIMIT",
+    ):
         if os.environ.get(name):
             settings.set(name, float(os.environ[name]))
     if os.environ.get("CHRISTMAS_YEAR_LINKS_TTL"):

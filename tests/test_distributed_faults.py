@@ -1,0 +1,135 @@
+"""Redis faults mid-crawl: a worker never hangs, loses nothing, and its session resumes.
+
+Each test has a redis-server of its own (fixture ``own_redis``, data on disk) that it
+stops or kills while a real worker process (tests/distributed/worker.py) crawls the tiny
+shop; the items stored are compared with the shop's ground truth.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.distributed.tiny_shop import TinyShop, serve_tiny_shop
+from tests.distributed.workers import Workers
+from tests.fixtures.redis import RedisServer
+
+PREFIX = "faults"
+OUTAGE_START = "unreachable ("
+OUTAGE_END = re.compile(r"is back after an outage of ([0-9.]+)s")
+
+
+@dataclass
+class Crawl:
+    shop: TinyShop
+    base_url: str
+    workers: Workers
+    worker: subprocess.Popen[bytes]
+    crawl_id: str
+
+    def seconds_to_exit(self, timeout: float = 30) -> float:
+        started = time.monotonic()
+        self.worker.wait(timeout)
+        return time.monotonic() - started
+
+    def resume(self) -> dict[str, Any]:
+        """The stats of a new worker run on the same session (until it ends)."""
+        return self.workers.run(f"crawl_id={self.crawl_id}")[0]
+
+    def log(self) -> str:
+        return (self.workers.out / f"worker-{self.worker.pid}.log").read_text()
+
+    def complete(self) -> bool:
+        """Every product stored, by any worker of the session."""
+        return self.workers.items() == self.shop.expected_items(self.base_url)
+
+
+def wait_for_year_pages(shop: TinyShop, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with shop.lock:
+            if any(path.startswith("/year/") for path in shop.counts):
+                return
+        assert time.monotonic() < deadline, "no year page was requested"
+        time.sleep(0.01)
+
+
+@contextmanager
+def crawl_mid_fault(
+    own_redis: RedisServer, out: Path, crawl_id: str, **env: str
+) -> Iterator[Crawl]:
+    """A worker crawling the tiny shop, its first year pages in flight: the fault comes now,
+    so their responses arrive with Redis away and the product requests they make cannot
+    be queued (what hung workers before)."""
+    # Slow pages keep the crawl going for several seconds, with pages in flight.
+    shop = TinyShop(years=3, products_per_year=15, delay=0.2, year_delay=1.0)
+    with serve_tiny_shop(shop) as base_url:
+        workers = Workers(base_url, out, own_redis.url, PREFIX)
+        try:
+            worker = workers.start(f"crawl_id={crawl_id}", **env)
+            wait_for_year_pages(shop)
+            yield Crawl(shop, base_url, workers, worker, crawl_id)
+        finally:
+            workers.kill_all()
+
+
+def test_redis_stopped_for_ten_seconds_the_crawl_finishes_with_every_item(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    with crawl_mid_fault(own_redis, tmp_path, "outage") as crawl:
+        own_redis.stop()
+        time.sleep(10)
+        assert crawl.worker.poll() is None, "the worker gave up during a short outage"
+        own_redis.start()
+        assert crawl.worker.wait(120) == 0
+        assert crawl.complete()
+    stats = crawl.workers.stats(crawl.worker)
+    assert stats["finish_reason"] == "finished"
+    log = crawl.log()
+    assert log.count(OUTAGE_START) == 1, log
+    lengths = [float(seconds) for seconds in OUTAGE_END.findall(log)]
+    assert len(lengths) == 1 and 9.5 <= lengths[0] <= 20, lengths
+    assert stats["christmas/distributed/redis_outages"] == 1
+    assert "Traceback" not in log and "Unhandled error" not in log
+
+
+def test_redis_gone_past_the_limit_stops_the_worker_and_the_session_resumes(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    with crawl_mid_fault(own_redis, tmp_path, "gone", CHRISTMAS_REDIS_OUTAGE_LIMIT="3") as crawl:
+        own_redis.kill()
+        stopped_after = crawl.seconds_to_exit()
+        own_redis.start()
+        resumed = crawl.resume()
+        assert crawl.complete()
+    stopped = crawl.workers.stats(crawl.worker)
+    assert stopped["finish_reason"] == "redis_unavailable"
+    assert 3 <= stopped_after < 12, stopped_after
+    assert stopped.get("item_scraped_count", 0) < 45  # stopped mid-crawl
+    assert "stay in flight" in crawl.log()
+    # The same crawl_id takes the stopped worker's pages back and finishes the session.
+    assert resumed["finish_reason"] == "finished"
+    assert resumed["christmas/distributed/recovered"] >= 1
+
+
+def test_ctrl_c_during_an_outage_stops_the_worker_promptly(
+    own_redis: RedisServer, tmp_path: Path
+) -> None:
+    with crawl_mid_fault(own_redis, tmp_path, "interrupted") as crawl:
+        own_redis.stop()
+        time.sleep(2)
+        crawl.worker.send_signal(signal.SIGINT)
+        stopped_after = crawl.seconds_to_exit()
+        own_redis.start()
+        resumed = crawl.resume()
+        assert crawl.complete()
+    assert stopped_after < 5, stopped_after
+    assert crawl.workers.stats(crawl.worker)["finish_reason"] == "shutdown"
+    assert resumed["finish_reason"] == "finished"
