@@ -171,6 +171,18 @@ class CrawlConfig(Section):
         "Render every year index again, ignoring the cache (also -a refresh_year_links=1).",
         scrapy="CHRISTMAS_REFRESH_YEAR_LINKS",
     )
+    max_product_age_hours: float = setting(
+        168.0,
+        "A refresh (-a mode=refresh) also reads listed products not read for this many hours.",
+        scrapy="CHRISTMAS_MAX_PRODUCT_AGE_HOURS",
+        gt=0,
+    )
+    max_stale_reads_per_refresh: int = setting(
+        200,
+        "At most this many of those per refresh, oldest first (so a refresh stays short).",
+        scrapy="CHRISTMAS_MAX_STALE_READS",
+        ge=0,
+    )
     stock_wording: dict[
         Literal["hookedonhallmark", "ornament_shop", "hallmark_ornaments"], StockPhrases
     ] = setting(
@@ -554,26 +566,27 @@ class ScheduleEntryConfig(Section):
 
 
 def _default_schedules() -> list[ScheduleEntryConfig]:
-    # Each shop fully once a day, staggered; the current and previous year every 6 hours.
+    # A refresh of each shop every 4 hours (listings, and the product pages whose tile
+    # changed); a full crawl of each shop once a week (Sunday night), staggered.
     entries = [
-        ScheduleEntryConfig(name=f"{spider}-full", spider=spider, cron=f"0 {hour} * * *")
-        for spider, hour in (
-            ("hookedonhallmark", 1),
-            ("ornament_shop", 2),
-            ("hallmark_ornaments", 3),
-        )
-    ]
-    entries += [
         ScheduleEntryConfig(
-            name=f"{spider}-recent",
+            name=f"{spider}-refresh",
             spider=spider,
-            cron=f"{minute} */6 * * *",
-            args={"years": "{previous_year}-{year}"},
+            cron=f"{minute} */4 * * *",
+            args={"mode": "refresh"},
         )
         for spider, minute in (
             ("hookedonhallmark", 20),
             ("ornament_shop", 30),
             ("hallmark_ornaments", 40),
+        )
+    ]
+    entries += [
+        ScheduleEntryConfig(name=f"{spider}-full", spider=spider, cron=f"0 {hour} * * 0")
+        for spider, hour in (
+            ("hookedonhallmark", 1),
+            ("ornament_shop", 2),
+            ("hallmark_ornaments", 3),
         )
     ]
     return entries

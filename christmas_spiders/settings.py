@@ -101,6 +101,10 @@ CHRISTMAS_STOCK_WORDING = {
     shop: phrases.model_dump() for shop, phrases in _crawl.stock_wording.items()
 }
 CHRISTMAS_REFRESH_YEAR_LINKS = _crawl.refresh_year_links
+# -a mode=refresh: listed products not read for this long are read again, oldest first,
+# at most CHRISTMAS_MAX_STALE_READS per refresh (christmas_spiders.platforms.refresh).
+CHRISTMAS_MAX_PRODUCT_AGE_HOURS = _crawl.max_product_age_hours
+CHRISTMAS_MAX_STALE_READS = _crawl.max_stale_reads_per_refresh
 
 # --- Storage (christmas_spiders.pipelines.upsert, crawl.lifecycle) ---
 # False: items are not stored (crawls without a database, e.g. parsing tests).

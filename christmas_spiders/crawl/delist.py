@@ -1,7 +1,9 @@
 """Delisting: the vendor's products a complete crawl session did not list are ``delisted``.
 
 Only on a proof of completeness (:class:`Completeness`, :func:`completeness_of_run`): the
-session walked every year (``full``), every worker finished with reason ``finished``
+session walked every year's listings (kind ``full``, or ``refresh`` with ``-a
+mode=refresh``: its listing walk is a full crawl's, whichever product pages it then
+read), every worker finished with reason ``finished``
 (none was abandoned: its listings are lost), and the session passed its monitors. A
 year whose listing was not read completely (a failed listing page, a product count that
 does not match, a browser wait that timed out) delists nothing of that year.
@@ -23,11 +25,13 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from christmas_spiders.crawl.judge import Verdict
-from christmas_spiders.crawl.numbers import FINISHED, FULL, RunNumbers
+from christmas_spiders.crawl.numbers import FINISHED, FULL, REFRESH, RunNumbers
 from christmas_spiders.db.models import Product
 from christmas_spiders.db.store import set_crawl_id
 
 DELISTED = "delisted"
+# Kinds of crawl whose listing walk, done over every year, proves presence.
+LISTING_KINDS = (FULL, REFRESH)
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,10 @@ class Completeness:
 
 
 def completeness_of_run(numbers: RunNumbers, verdict: Verdict) -> Completeness:
-    if not numbers.full_crawl or numbers.kind != FULL:
-        return Completeness(False, "not a full crawl (some years, one product or a refresh)")
+    if not numbers.full_crawl or numbers.kind not in LISTING_KINDS:
+        return Completeness(
+            False, "not every year's listing was walked (some years, one product, stale rows)"
+        )
     if numbers.finish_reason != FINISHED:
         return Completeness(False, f"the crawl ended with reason {numbers.finish_reason!r}")
     if numbers.abandoned_workers:
@@ -49,7 +55,8 @@ def completeness_of_run(numbers: RunNumbers, verdict: Verdict) -> Completeness:
         )
     if not verdict.passed:
         return Completeness(False, "the crawl failed its monitors")
-    return Completeness(True, "a full crawl that finished and passed its monitors")
+    kind = "a full crawl" if numbers.kind == FULL else "a refresh of every listing"
+    return Completeness(True, f"{kind} that finished and passed its monitors")
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,15 @@ from christmas_spiders.db.verdicts import close_abandoned_runs
 
 logger = logging.getLogger(__name__)
 # The spider arguments recorded in crawl_runs.args (those that are set).
-ARGUMENT_NAMES = ("base_url", "years", "product_url", "release_year", "stale_hours", "crawl_id")
+ARGUMENT_NAMES = (
+    "base_url",
+    "years",
+    "product_url",
+    "release_year",
+    "stale_hours",
+    "mode",
+    "crawl_id",
+)
 # Stats the crawl command and the stats file read.
 VERDICT_STAT = "christmas/verdict"
 VERDICT_REASON_STAT = "christmas/verdict_reason"
@@ -116,7 +124,9 @@ class CrawlLifecycle:
 
     @staticmethod
     def full_crawl(spider: Spider) -> bool:
-        return bool(getattr(spider, "full_crawl", False))
+        """The crawl walked every year: a full crawl, or a refresh (``lists_every_year``:
+        it reads every listing as a full crawl does, whichever product pages it reads)."""
+        return bool(getattr(spider, "lists_every_year", getattr(spider, "full_crawl", False)))
 
     def kind(self, spider: Spider) -> str:
         kind = getattr(spider, "crawl_kind", None)
@@ -308,7 +318,14 @@ class CrawlLifecycle:
                 return Outcome(None, others_running=others, abandoned=abandoned)
             whole = combine(session_workers(session, crawl_id))
             whole = whole.with_previous(
-                previous_session_items(session, crawl_id, vendor, whole.kind)
+                previous_session_items(
+                    session,
+                    crawl_id,
+                    vendor,
+                    whole.kind,
+                    whole.compared_count,
+                    whole.full_crawl,
+                )
             )
             verdict = judge(whole, self.crawler)
             delisting = delist_unseen(

@@ -53,7 +53,8 @@ def _prefixed(stats: Mapping[str, Any], prefix: str) -> dict[str, int]:
 @dataclass(frozen=True)
 class RunNumbers:
     finish_reason: str
-    #: The crawl walked every year of the vendor (no years/product_url/stale_hours).
+    #: The crawl walked every year of the vendor (no years/product_url/stale_hours): a
+    #: full crawl, or a refresh (``-a mode=refresh``, kind ``refresh``).
     full_crawl: bool
     pages: int = 0
     items: int = 0
@@ -87,6 +88,25 @@ class RunNumbers:
         # Only a crawl of every year is a full one (a copy with full_crawl=False is not).
         if not self.kind or (self.kind == FULL and not self.full_crawl):
             object.__setattr__(self, "kind", FULL if self.full_crawl else YEARS)
+
+    @property
+    def listing_refresh(self) -> bool:
+        """A refresh that walked every listing (``-a mode=refresh``): of the products its
+        listings showed it reads only the pages whose tile changed and the new ones."""
+        return self.kind == REFRESH and self.full_crawl
+
+    def share_base(self, count: int) -> int:
+        """What a share of pages or items is taken of: ``count``, or for a listing refresh
+        the products its listings showed. The pages such a refresh reads are where drops
+        and unknown stock gather (a page dropped once is new on every refresh, a row of
+        unknown stock is always read); the rest stand as stored."""
+        return max(count, self.listed) if self.listing_refresh else count
+
+    @property
+    def compared_count(self) -> str:
+        """The count compared with the previous session of the kind: ``items``, or for a
+        listing refresh ``listed`` (its items are the few pages whose tile changed)."""
+        return "listed" if self.listing_refresh else "items"
 
     @property
     def product_requests(self) -> int:

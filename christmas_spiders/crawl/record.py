@@ -124,15 +124,25 @@ def session_started(session: Session, crawl_id: str) -> dt.datetime:
     )  # type: ignore[return-value]
 
 
-def previous_session_items(session: Session, crawl_id: str, vendor: str, kind: str) -> int | None:
-    """Items of ``vendor``'s latest judged session of ``kind`` that finished, other than
-    ``crawl_id`` (None: there was none)."""
+def previous_session_items(
+    session: Session,
+    crawl_id: str,
+    vendor: str,
+    kind: str,
+    count: str = "items",
+    full_crawl: bool | None = None,
+) -> int | None:
+    """``count`` (a number of the report: ``items``, ``listed``) of ``vendor``'s latest
+    judged session of ``kind`` that finished, other than ``crawl_id``, and that walked
+    every year or not as ``full_crawl`` says (None: either); None: there was none."""
     numbers = CrawlRun.monitor_report["numbers"]
+    walked = () if full_crawl is None else (CrawlRun.full_crawl.is_(full_crawl),)
     return session.scalar(
-        select(cast(numbers["items"].astext, Integer))
+        select(cast(numbers[count].astext, Integer))
         .where(
             CrawlRun.vendor == vendor,
             CrawlRun.kind == kind,
+            *walked,
             CrawlRun.crawl_id != crawl_id,
             CrawlRun.verdict.is_not(None),
             numbers["finish_reason"].astext == FINISHED,

@@ -17,6 +17,15 @@ Seams for other parts of the project:
   of a stored product comes from the database).
 * ``-a stale_hours=N`` re-reads the products the database has not seen synced for N
   hours (:meth:`stale_product_links`, christmas_spiders.db.refresh), no year pages.
+* ``-a mode=refresh`` walks the year index and every listing page as the full crawl
+  (``mode=full``, the default) does, but reads only the product pages that
+  :func:`~christmas_spiders.platforms.refresh.decide` picks from the listing tile
+  (:meth:`listing_tiles`), the stored row (one query per year) and the row's age.
+* Listing bookkeeping, the same in both modes: every product link a listing page shows
+  is noted in :attr:`listed_links` (stored as ``products.last_listed_at`` at the end of
+  the crawl), and a year whose listing was not read completely is in
+  :attr:`incomplete_years`: such a crawl proves nothing about presence, so it delists
+  nothing.
 """
 
 from __future__ import annotations
@@ -25,21 +34,26 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar, Self
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.utils.defer import deferred_to_future
 from scrapy_selenium import SeleniumRequest
 from sqlalchemy import Engine
+from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 
 from christmas_spiders.browser.request import element_present
+from christmas_spiders.db.refresh import StoredProduct, oldest_stale_links, stored_products_of_year
 from christmas_spiders.items import MISSING, InvalidProduct, ProductItem
 from christmas_spiders.parsing import (
+    OUT_OF_STOCK,
     UNKNOWN,
     ParseError,
     PriceError,
@@ -48,11 +62,28 @@ from christmas_spiders.parsing import (
     clean_link,
     clean_text,
     format_price,
+    parse_price,
     parse_year_list,
     swap_origin,
     validate_origin,
 )
 from christmas_spiders.parsing.years import FIRST_YEAR, LAST_YEAR
+from christmas_spiders.platforms.refresh import (
+    FULL,
+    MODES,
+    REFRESH,
+    STATS_PREFIX,
+    ListingTile,
+    decide,
+)
+from christmas_spiders.platforms.select import (
+    attribute_of,
+    first,
+    markup_of,
+    root_of,
+    select,
+    text_of,
+)
 from christmas_spiders.year_links import YearLinksCache
 
 logger = logging.getLogger(__name__)
@@ -84,11 +115,11 @@ YEAR_INDEX = "year_index"
 YEAR_PAGE = "year_page"
 PRODUCT_PAGE = "product_page"
 
-
 # Why a year's listing is incomplete (its products are then never delisted).
 LISTING_PAGE_FAILED = "listing_page_failed"
 PRODUCT_COUNT_MISMATCH = "product_count_mismatch"
 BROWSER_WAIT_TIMED_OUT = "browser_wait_timed_out"
+
 
 # The -a arguments every VendorSpider takes (``_job``: scrapyd's job id).
 ARGUMENTS: tuple[str, ...] = (
@@ -98,6 +129,7 @@ ARGUMENTS: tuple[str, ...] = (
     "product_url",
     "release_year",
     "stale_hours",
+    "mode",
     "refresh_year_links",
     "_job",
 )
@@ -143,6 +175,14 @@ class VendorSpider(scrapy.Spider):
     browser_wait_seconds: ClassVar[float] = 20.0
     #: False for a spider that cannot select stale products (:meth:`stale_product_links`).
     supports_stale_refresh: ClassVar[bool] = True
+    #: A product tile of a listing page, and the product link inside it.
+    product_tile_css: ClassVar[str]
+    product_link_css: ClassVar[str]
+    #: The tile's price (sale markup ``<s>was</s> price`` allowed); ``None``: tiles show none.
+    tile_price_css: ClassVar[str | None] = None
+    #: Where a tile says it is sold out; ``None``: the shop's tiles never show stock (a
+    #: tile without it then says nothing, rather than "in stock").
+    tile_stock_css: ClassVar[str | None] = None
     #: What the item's price is read from, and what a ``price_check`` is compared with it.
     price_source: ClassVar[str] = "the visible price"
     #: -a arguments a shop's spider takes beyond :data:`ARGUMENTS`.
@@ -157,6 +197,7 @@ class VendorSpider(scrapy.Spider):
         product_url: str | None = None,
         release_year: str | None = None,
         stale_hours: str | None = None,
+        mode: str | None = None,
         **kwargs: Any,
     ) -> None:
         unknown = sorted(set(kwargs) - set(self.known_arguments()) - {"name"})
@@ -182,20 +223,30 @@ class VendorSpider(scrapy.Spider):
         elif release_year is not None:
             raise SpiderArgumentError(f"{self.name}: release_year= only goes with product_url=")
         self.stale_hours: float | None = self._parse_stale_hours(stale_hours)
-        self.full_crawl: bool = (
+        self.mode: str = self._parse_mode(mode)
+        #: The crawl walks every listing page of every year (either mode).
+        self.lists_every_year: bool = (
             self.years is None and self.product_url is None and self.stale_hours is None
         )
+        #: ... and reads every listed product page (its item count is comparable).
+        self.full_crawl: bool = self.lists_every_year and self.mode == FULL
         # Crawl state: what was requested, per year what is still outstanding.
         self._listing_urls: set[str] = set()
         self._product_links: set[str] = set()
         self._vendor_ids: set[str] = set()
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
-        #: Every product link listed on a year page read (whether its page then failed,
-        #: was dropped or yielded an item): delisting spares these.
+        #: Every product link listed on a year page read (whether its page then was
+        #: read, failed, was dropped or, in a refresh, left unread): delisting spares these.
         self.listed_links: set[str] = set()
         #: Years whose listing was not read completely, with why: they delist nothing.
         self.incomplete_years: dict[int, set[str]] = {}
+        #: Refresh: the stored rows picked for a stale read (:meth:`pick_stale_links`).
+        self.stale_links: set[str] = set()
+        # Refresh: each year's stored rows, loaded once while its listing pages are read.
+        self._stored_years: dict[int, Any] = {}
+        # Refresh: links already decided (a product listed twice is decided once).
+        self._decided: set[str] = set()
         self.year_links_cache: YearLinksCache | None = None
         # The built-in phrases; from_crawler adds the shop's configured ones.
         self.stock_wording = StockWording()
@@ -205,9 +256,19 @@ class VendorSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.refresh and not crawler.settings.getbool("CHRISTMAS_STORE_ITEMS"):
+            raise SpiderArgumentError(
+                f"{spider.name}: mode=refresh compares listings with the stored products; "
+                "CHRISTMAS_STORE_ITEMS is off"
+            )
         spider.year_links_cache = YearLinksCache.from_crawler(crawler)
         spider.stock_wording = cls.configured_stock_wording(crawler)
         return spider
+
+    @property
+    def refresh(self) -> bool:
+        """``-a mode=refresh``: read only the product pages the listings say changed."""
+        return self.mode == REFRESH
 
     @classmethod
     def configured_stock_wording(cls, crawler: Crawler) -> StockWording:
@@ -236,7 +297,7 @@ class VendorSpider(scrapy.Spider):
         """full / years / product / refresh (a run is compared with runs of its kind)."""
         if self.product_url is not None:
             return "product"
-        if self.stale_hours is not None:
+        if self.stale_hours is not None or self.refresh:
             return "refresh"
         return "years" if self.years is not None else "full"
 
@@ -277,6 +338,24 @@ class VendorSpider(scrapy.Spider):
             )
         return hours
 
+    def _parse_mode(self, mode: str | None) -> str:
+        value = FULL if mode is None else mode.strip().lower()
+        if value not in MODES:
+            raise SpiderArgumentError(
+                f"{self.name}: mode={mode!r} is not one of {', '.join(MODES)}"
+            )
+        if value == REFRESH:
+            if self.product_url is not None or self.stale_hours is not None:
+                raise SpiderArgumentError(
+                    f"{self.name}: mode=refresh walks the listings; it does not go with "
+                    "product_url= or stale_hours="
+                )
+            if not self.supports_stale_refresh:
+                raise SpiderArgumentError(
+                    f"{self.name}: mode=refresh needs the product store; this spider has none"
+                )
+        return value
+
     # ------------------------------------------------------------------ URLs
 
     def url_for(self, path: str) -> str:
@@ -294,6 +373,8 @@ class VendorSpider(scrapy.Spider):
     # ------------------------------------------------------------------ start
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.refresh:
+            self.stale_links = await deferred_to_future(deferToThread(self.pick_stale_links))
         for request in self.initial_requests():
             yield request
 
@@ -334,6 +415,34 @@ class VendorSpider(scrapy.Spider):
         )
         for link, year in stale:
             yield (swap_origin(link, self.base_url) if self.origin_swapped else link), year
+
+    def pick_stale_links(self) -> set[str]:
+        """Refresh: the oldest stored rows not read for ``CHRISTMAS_MAX_PRODUCT_AGE_HOURS``,
+        at most ``CHRISTMAS_MAX_STALE_READS`` (one query; blocking: run it in a thread).
+        Those the listings show are read again, whatever their tiles say."""
+        hours = self.crawler.settings.getfloat("CHRISTMAS_MAX_PRODUCT_AGE_HOURS")
+        limit = self.crawler.settings.getint("CHRISTMAS_MAX_STALE_READS")
+        try:
+            links = oldest_stale_links(self.refresh_engine(), self.name, hours, limit)
+        except Exception as exc:
+            self.logger.error("refresh: could not pick the stale products: %s", exc)
+            return set()
+        self.logger.info(
+            "refresh: %d stored products not read for %g hours picked (at most %d)",
+            len(links),
+            hours,
+            limit,
+        )
+        return links
+
+    def stored_products(self, year: int) -> dict[str, StoredProduct]:
+        """Refresh: the stored rows of ``year`` by link (one query; blocking: in a thread).
+        Without them every listed product of the year is read, as new."""
+        try:
+            return stored_products_of_year(self.refresh_engine(), self.name, year)
+        except Exception as exc:
+            self.logger.error("refresh: could not read the stored products of %d: %s", year, exc)
+            return {}
 
     def stored_release_year(self, link: str) -> int:
         """The release year the database holds for ``link`` (``-a product_url=`` alone)."""
@@ -437,7 +546,7 @@ class VendorSpider(scrapy.Spider):
         self._listing_urls.add(url)
         self._pending_listings[year] += 1
         kwargs: dict[str, Any] = {
-            "callback": self.parse_listing,
+            "callback": self.parse_refresh_listing if self.refresh else self.parse_listing,
             "errback": self.request_failed,
             "cb_kwargs": {"year": year},
             "meta": {"christmas_kind": YEAR_PAGE, "christmas_year": year},
@@ -447,16 +556,39 @@ class VendorSpider(scrapy.Spider):
             return self.browser_request(url, wait_css, **kwargs)
         return scrapy.Request(url, **kwargs)
 
-    def parse_listing(self, response: Response, year: int) -> Iterator[scrapy.Request]:
+    async def parse_refresh_listing(
+        self, response: Response, year: int
+    ) -> AsyncIterator[scrapy.Request]:
+        """A listing page of a refresh: :meth:`parse_listing` against the year's stored
+        rows, read once per year (in a thread) however many listing pages it has."""
+        stored = self._stored_years.get(year)
+        if stored is None:
+            stored = self._stored_years[year] = deferred_to_future(
+                deferToThread(self.stored_products, year)
+            )
+        for request in self.parse_listing(response, year, await stored):
+            yield request
+
+    def parse_listing(
+        self,
+        response: Response,
+        year: int,
+        stored: Mapping[str, StoredProduct] | None = None,
+    ) -> Iterator[scrapy.Request]:
+        """Requests for a listing page's product pages (with ``stored``, a refresh's: only
+        those :meth:`refresh_reads` picks) and for the year's further listing pages."""
         try:
             if response.meta.get("selenium_wait_timed_out"):
                 # The page was rendered before its tiles were complete: what it lists
                 # may be short of what the shop lists.
                 self.mark_year_incomplete(year, BROWSER_WAIT_TIMED_OUT, response.url)
-            product_hrefs = list(self.product_hrefs(response))
-            for href in product_hrefs:
-                url = self.absolute(href, response)
+            tiles = self.listing_tiles(response, with_state=stored is not None)
+            product_hrefs = [tile.href for tile in tiles]
+            for tile in tiles:
+                url = self.absolute(tile.href, response)
                 self.note_listed(url)
+                if stored is not None and not self.refresh_reads(url, tile, stored):
+                    continue
                 request = self.product_request(url, year)
                 if request is not None:
                     yield request
@@ -472,9 +604,54 @@ class VendorSpider(scrapy.Spider):
         """Whether the listing page ``href`` (on ``response``'s page) was requested."""
         return self.absolute(href, response) in self._listing_urls
 
-    def product_hrefs(self, response: Response) -> Iterable[str]:
+    def listing_tiles(self, response: Response, with_state: bool = True) -> list[ListingTile]:
+        """The product tiles of a listing page that carry a product link; ``with_state``:
+        with the price and stock each tile shows (a refresh's, :meth:`tile_state`)."""
+        tiles = []
+        for node in select(root_of(response), self.product_tile_css):
+            href = (attribute_of(first(node, self.product_link_css), "href") or "").strip()
+            if href:
+                tiles.append(
+                    ListingTile(href, *self.tile_state(node)) if with_state else ListingTile(href)
+                )
+        return tiles
+
+    def tile_state(self, node: Any) -> tuple[Decimal | None, bool | None]:
+        """(price, sold out) of one tile, as :class:`ListingTile` holds them."""
+        price: Decimal | None = None
+        markup = markup_of(first(node, self.tile_price_css)) if self.tile_price_css else None
+        if markup is not None:
+            with contextlib.suppress(PriceError):
+                price = parse_price(markup)
+        if self.tile_stock_css is None:
+            return price, None
+        text = clean_text(text_of(first(node, self.tile_stock_css)))
+        # Words on every shop (a product page's stock may be a flag), matched on their
+        # leading phrase with the shop's stock wording, as a product page's are; wording
+        # no phrase starts is not a sold-out word.
+        sold_out = bool(text) and availability_from_text(text, self.stock_wording) == OUT_OF_STOCK
+        return price, sold_out
+
+    def refresh_reads(
+        self, url: str, tile: ListingTile, stored: Mapping[str, StoredProduct]
+    ) -> bool:
+        """Whether a refresh requests the product page at ``url`` (the reason counted in
+        ``christmas/refresh/<reason>``); a product listed twice is decided once."""
+        try:
+            link = clean_link(url)
+        except ParseError:
+            return True  # product_request logs and skips it
+        if link in self._decided:
+            # Requested before: product_request counts the duplicate; else left unread.
+            return link in self._product_links
+        self._decided.add(link)
+        decision = decide(tile, stored.get(link), stale=link in self.stale_links)
+        self.crawler.stats.inc_value(STATS_PREFIX + decision.reason)
+        return decision.read
+
+    def product_hrefs(self, response: Response) -> list[str]:
         """Product links of a listing page."""
-        raise NotImplementedError
+        return [tile.href for tile in self.listing_tiles(response, with_state=False)]
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         """Further listing pages of the same year (next page, view-all)."""
@@ -502,6 +679,7 @@ class VendorSpider(scrapy.Spider):
         self._pending_listings[year] -= 1
         if self._pending_listings[year] > 0:
             return
+        self._stored_years.pop(year, None)
         if year in self._failed_years:
             self.crawler.stats.inc_value("christmas/years/failed")
             self.logger.warning("year %d finished with failed listing pages", year)

@@ -33,7 +33,12 @@ from christmas_spiders.platforms.select import (
 
 class BigCommerceSpider(VendorSpider):
     year_link_css: ClassVar[str] = "li.navList-item a[href]"
-    product_link_css: ClassVar[str] = "li.product article.card .card-figure a::attr(href)"
+    product_tile_css: ClassVar[str] = "li.product article.card"
+    product_link_css: ClassVar[str] = ".card-figure a[href]"
+    # The retail "was" price stands beside it in its own span.price--rrp.
+    tile_price_css: ClassVar[str | None] = ".card-body span.price--withoutTax"
+    # Cornerstone cards show no stock: a stock change is found by a stale read.
+    tile_stock_css: ClassVar[str | None] = None
     next_page_css: ClassVar[str] = "li.pagination-item--next a::attr(href)"
     title_css: ClassVar[str] = "h1.productView-title"
     info_name_css: ClassVar[str] = "dl.productView-info dt.productView-info-name"
@@ -49,9 +54,6 @@ class BigCommerceSpider(VendorSpider):
         for link in response.css(self.year_link_css):
             href = link.attrib["href"]
             yield year_from_first_path_segment(href), href
-
-    def product_hrefs(self, response: Response) -> Iterable[str]:
-        return response.css(self.product_link_css).getall()
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         return response.css(self.next_page_css).getall()[:1]

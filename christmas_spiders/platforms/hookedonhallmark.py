@@ -27,8 +27,6 @@ _VIEW_ALL_LINKS = (
 
 class HookedOnHallmarkStoreSpider(VendorSpider):
     year_entry_css: ClassVar[str]
-    product_tile_css: ClassVar[str]
-    product_link_css: ClassVar[str]
     sub_category_link_css: ClassVar[str]
     paging_link_css: ClassVar[str]
     next_page_marker: ClassVar[str] = "next"
@@ -46,12 +44,6 @@ class HookedOnHallmarkStoreSpider(VendorSpider):
                 # An image entry: the year starts the image's alt text.
                 year = year_from_text_start(clean_text(entry.css("img::attr(alt)").get()))
             yield year, href
-
-    def product_hrefs(self, response: Response) -> Iterable[str]:
-        for tile in response.css(self.product_tile_css):
-            href = tile.css(self.product_link_css).attrib.get("href")
-            if href:
-                yield href
 
     def view_all_hrefs(self, response: Response) -> list[str]:
         """The page's view-all links not yet requested, pagination links left out (the

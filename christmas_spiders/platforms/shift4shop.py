@@ -49,9 +49,12 @@ class Shift4ShopSpider(VendorSpider):
     year_link_css: ClassVar[str] = "a.subcat[href]"
     #: A year's category lists every product on one page with this parameter.
     view_all_parameter: ClassVar[tuple[str, str]] = ("viewall", "1")
-    #: Product tiles get their links from JavaScript: the grid is a browser page.
-    product_link_css: ClassVar[str] = "#productCategoryBlock div.product-item a.quickview[href]"
     product_tile_css: ClassVar[str] = "#productCategoryBlock div.product-item"
+    #: Product tiles get their links from JavaScript: the grid is a browser page.
+    product_link_css: ClassVar[str] = "a.quickview[href]"
+    #: Tile prices are in the raw HTML; a sold-out tile says so.
+    tile_price_css: ClassVar[str | None] = ".price"
+    tile_stock_css: ClassVar[str | None] = ".stock"
     product_count_css: ClassVar[str] = ".product-count"
     #: Product data sits in a ``<head>`` script; the visible price cross-checks its price.
     item_script_css: ClassVar[str] = "head script"
@@ -72,9 +75,6 @@ class Shift4ShopSpider(VendorSpider):
     def year_page_request(self, link: YearLink) -> Request | None:
         url = add_or_replace_parameter(link.url, *self.view_all_parameter)
         return self.listing_request(url, link.year, wait_css=self.year_page_wait_css)
-
-    def product_hrefs(self, response: Response) -> Iterable[str]:
-        return response.css(self.product_link_css).xpath("@href").getall()
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         return ()

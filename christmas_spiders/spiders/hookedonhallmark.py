@@ -14,6 +14,10 @@ class HookedOnHallmarkSpider(HookedOnHallmarkStoreSpider):
     year_entry_css = "ul.columns-5 > li"
     product_tile_css = "div.product-item"
     product_link_css = ".name a"
+    # A sale tile holds "<s>$29.95</s> $24.95", as the product page does.
+    tile_price_css = ".price"
+    # Tiles say "Sold Out" / "Out of Stock" there, and nothing when in stock.
+    tile_stock_css = ".stock"
     sub_category_link_css = ".sub-categories a[href]"
     paging_link_css = ".paging a[href]"
     product_form_css = "#add"

@@ -1,0 +1,92 @@
+"""Refresh crawls (``-a mode=refresh``): which listed products' pages to read again.
+
+A refresh walks the year index and every listing page as a full crawl does, but reads
+a product page only where the listing tile, the stored row or the row's age says the
+stored state may be out of date. What it stores still comes from product pages: a
+tile only decides which pages are read (shared/vendor-sites.md, "Listing prices and
+refresh crawls").
+
+:func:`decide` is the whole rule, pure: a :class:`ListingTile`, the stored row (or
+None) and whether the row is among the refresh's stale picks -> a :class:`Decision`
+whose ``reason`` the spider counts in ``christmas/refresh/<reason>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from christmas_spiders.db.refresh import StoredProduct
+from christmas_spiders.parsing.availability import IN_STOCK, OUT_OF_STOCK
+
+FULL = "full"
+REFRESH = "refresh"
+MODES: tuple[str, ...] = (FULL, REFRESH)
+
+UNKNOWN = "unknown"
+DELISTED = "delisted"
+
+# Reasons a refresh reads a product page, in the order they are judged.
+NEW = "new"  # not stored
+RELISTED = "relisted"  # stored as delisted, listed again
+UNKNOWN_AVAILABILITY = "unknown_availability"  # stored stock wording no rule knew
+NO_TILE_PRICE = "no_tile_price"  # the tile holds no readable price: may have changed
+PRICE_CHANGED = "price_changed"  # the tile's price is not the stored price
+SOLD_OUT = "sold_out"  # the tile says sold out, the row says in stock
+BACK_IN_STOCK = "back_in_stock"  # tiles that show stock show none, the row says out of stock
+STALE = "stale"  # among the oldest rows not read for crawl.max_product_age_hours
+READ_REASONS: tuple[str, ...] = (
+    NEW,
+    RELISTED,
+    UNKNOWN_AVAILABILITY,
+    NO_TILE_PRICE,
+    PRICE_CHANGED,
+    SOLD_OUT,
+    BACK_IN_STOCK,
+    STALE,
+)
+# The one reason a listed product's page is not read.
+UNCHANGED = "unchanged"
+STATS_PREFIX = "christmas/refresh/"
+
+
+@dataclass(frozen=True, slots=True)
+class ListingTile:
+    """One product tile of a listing page, as the spider read it.
+
+    ``price``: the price a buyer pays (struck "was" amounts left out), None where the
+    tile holds no readable price. ``sold_out``: True where the tile says sold out / out
+    of stock, False where the shop's tiles show stock and this one says nothing of it,
+    None where the shop's tiles never show stock.
+    """
+
+    href: str
+    price: Decimal | None = None
+    sold_out: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    read: bool
+    reason: str
+
+
+def decide(tile: ListingTile, stored: StoredProduct | None, stale: bool = False) -> Decision:
+    """Whether a refresh reads the product page of ``tile`` (see the module docstring)."""
+    if stored is None:
+        return Decision(True, NEW)
+    if stored.availability == DELISTED:
+        return Decision(True, RELISTED)
+    if stored.availability == UNKNOWN:
+        return Decision(True, UNKNOWN_AVAILABILITY)
+    if tile.price is None:
+        return Decision(True, NO_TILE_PRICE)
+    if tile.price != stored.price:
+        return Decision(True, PRICE_CHANGED)
+    if tile.sold_out is True and stored.availability == IN_STOCK:
+        return Decision(True, SOLD_OUT)
+    if tile.sold_out is False and stored.availability == OUT_OF_STOCK:
+        return Decision(True, BACK_IN_STOCK)
+    if stale:
+        return Decision(True, STALE)
+    return Decision(False, UNCHANGED)

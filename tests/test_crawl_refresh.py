@@ -1,0 +1,446 @@
+"""Refresh crawls (``-a mode=refresh``) on the replicas, through real Chromium and Postgres.
+
+A day-1 full crawl stores every shop; the replica moves to day 2; a refresh then walks
+every listing again and reads exactly the product pages whose tile changed, or that are
+not stored (counted by the replica, per path). What a tile cannot show (a stock flip on
+ornament_shop, whose cards show no stock) is caught by a later stale read. Delisting
+after a refresh needs every listing read completely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from scrapy.http import HtmlResponse
+from sqlalchemy import Engine, text
+
+from christmas_spiders.db.refresh import StoredProduct
+from christmas_spiders.db.writer import ProductWriter
+from christmas_spiders.items import VENDORS
+from christmas_spiders.platforms.base import SpiderArgumentError, YearLink
+from christmas_spiders.platforms.refresh import (
+    NEW,
+    NO_TILE_PRICE,
+    READ_REASONS,
+    STATS_PREFIX,
+    UNCHANGED,
+    UNKNOWN_AVAILABILITY,
+    ListingTile,
+    decide,
+)
+from christmas_spiders.spiders.hallmark_ornaments import HallmarkOrnamentsSpider
+from christmas_spiders.spiders.hookedonhallmark import HookedOnHallmarkSpider
+from christmas_spiders.spiders.ornament_shop import OrnamentShopSpider
+from replicas.crawling import CrawlResult, run_crawl
+from replicas.faults import fault_for
+from replicas.truth import changed_tiles
+from tests.fixtures.replica import RunningReplica
+from tests.fixtures.spiders import REPLICA_ORIGIN, make_spider
+
+CRAWL_TIMEOUT = 300.0
+SEED = 3
+PRODUCTS = 80
+MALFORMED = 0.05
+PRODUCT_COLUMNS = (
+    "vendor, vendor_id, sku, name, price::text AS price, currency, brand, availability, "
+    "release_year, link, was_price::text AS was_price"
+)
+
+
+# ------------------------------------------------------------------ the decision
+
+
+def _stored(price: str = "24.95", availability: str = "in_stock") -> StoredProduct:
+    return StoredProduct("http://x/p.html", Decimal(price), availability)
+
+
+def _tile(price: str | None = "24.95", sold_out: bool | None = None) -> ListingTile:
+    return ListingTile("/p", None if price is None else Decimal(price), sold_out)
+
+
+OUT = "out_of_stock"
+
+
+@pytest.mark.parametrize(
+    ("tile", "stored", "stale", "expected"),
+    [
+        (_tile(), None, False, (True, "new")),
+        (_tile(), _stored(availability="delisted"), False, (True, "relisted")),
+        (_tile(), _stored(availability="unknown"), False, (True, "unknown_availability")),
+        (_tile(None), _stored(), False, (True, "no_tile_price")),
+        (_tile("19.95"), _stored(), False, (True, "price_changed")),
+        (_tile(sold_out=True), _stored(), False, (True, "sold_out")),
+        (_tile(sold_out=False), _stored(availability=OUT), False, (True, "back_in_stock")),
+        # Tiles that never show stock say nothing of a stored sell-out.
+        (_tile(sold_out=None), _stored(availability=OUT), False, (False, "unchanged")),
+        (_tile(sold_out=True), _stored(availability=OUT), False, (False, "unchanged")),
+        (_tile("24.950"), _stored(), True, (True, "stale")),
+        (_tile("24.950"), _stored(), False, (False, "unchanged")),
+    ],
+)
+def test_decide_reads_a_page_only_when_tile_or_row_say_it_may_have_changed(
+    tile: ListingTile, stored: StoredProduct | None, stale: bool, expected: tuple[bool, str]
+) -> None:
+    decision = decide(tile, stored, stale)
+    assert (decision.read, decision.reason) == expected
+    assert decision.reason in (*READ_REASONS, UNCHANGED)
+
+
+# ------------------------------------------------------------------ tiles per shop
+
+HOH_LISTING = """<html><body>
+<div class="product-item"><div class="name"><a href="/a.html">A</a></div>
+  <div class="price">$24.95</div></div>
+<div class="product-item"><div class="name"><a href="/b.html">B</a></div>
+  <div class="price"><s>$29.95</s> $24.95</div><div class="stock">Sold Out</div></div>
+<div class="product-item"><div class="name"><a href="/c.html">C</a></div>
+  <div class="price">Call for price</div></div>
+<div class="product-item"><div class="name"><a href="/d.html">D</a></div></div>
+</body></html>"""
+BC_LISTING = """<html><body><ul class="productGrid">
+<li class="product"><article class="card"><figure class="card-figure"><a href="/a/">x</a></figure>
+<div class="card-body"><div class="card-text"><span class="price price--rrp">$39.95</span>
+<span class="price price--withoutTax">$1,299.00</span></div></div></article></li>
+<li class="product"><article class="card"><figure class="card-figure"><a href="/b/">x</a></figure>
+<div class="card-body"><div class="card-text"></div></div></article></li>
+</ul></body></html>"""
+HO_LISTING = """<html><body><div id="productCategoryBlock">
+<div class="product-item"><a class="quickview" href="/a_p_1.html">Q</a>
+  <div class="product-price"><span class="price">$14.99</span></div></div>
+<div class="product-item"><a class="quickview" href="/b_p_2.html">Q</a>
+  <div class="product-price"><span class="price">$9.99</span></div>
+  <div class="stock">Out of Stock</div></div>
+<div class="product-item"><a class="quickview">Q</a>
+  <div class="product-price"><span class="price">$9.99</span></div></div>
+</div></body></html>"""
+
+
+@pytest.mark.parametrize(
+    ("spider_class", "body", "expected"),
+    [
+        (
+            HookedOnHallmarkSpider,
+            HOH_LISTING,
+            [
+                ListingTile("/a.html", Decimal("24.95"), False),
+                ListingTile("/b.html", Decimal("24.95"), True),  # the unstruck amount
+                ListingTile("/c.html", None, False),
+                ListingTile("/d.html", None, False),
+            ],
+        ),
+        (
+            OrnamentShopSpider,
+            BC_LISTING,
+            # The retail price is not the price; the cards show no stock at all.
+            [ListingTile("/a/", Decimal("1299.00"), None), ListingTile("/b/", None, None)],
+        ),
+        (
+            HallmarkOrnamentsSpider,
+            HO_LISTING,
+            # A tile JavaScript gave no link is no product of the listing.
+            [
+                ListingTile("/a_p_1.html", Decimal("14.99"), False),
+                ListingTile("/b_p_2.html", Decimal("9.99"), True),
+            ],
+        ),
+    ],
+)
+def test_each_shop_reads_price_and_stock_off_its_listing_tiles(
+    spider_class: type, body: str, expected: list[ListingTile]
+) -> None:
+    spider = make_spider(spider_class)
+    response = HtmlResponse(url=f"{REPLICA_ORIGIN}/1995/", body=body.encode(), encoding="utf-8")
+    assert spider.listing_tiles(response) == expected
+    # A full crawl needs the links alone.
+    assert spider.listing_tiles(response, with_state=False) == [
+        ListingTile(tile.href) for tile in expected
+    ]
+
+
+def test_a_refresh_listing_page_requests_only_what_decide_picks() -> None:
+    spider = make_spider(HookedOnHallmarkSpider, mode="refresh")
+    assert (spider.refresh, spider.full_crawl, spider.lists_every_year) == (True, False, True)
+    (request,) = spider.follow_year_links(
+        [YearLink(1995, f"{REPLICA_ORIGIN}/1995-hallmark-ornaments.html")]
+    )
+    assert request.callback == spider.parse_refresh_listing
+    body = HOH_LISTING.replace('href="/d.html"', 'href="/a.html?ref=2#top"')  # /a twice
+    stored = {f"{REPLICA_ORIGIN}/{name}.html": _stored() for name in ("a", "b", "c")}
+    response = HtmlResponse(request.url, body=body.encode(), encoding="utf-8", request=request)
+    requests = list(spider.parse_listing(response, 1995, stored))
+    # a: unchanged (listed twice, decided once); b: sold out; c: no readable price.
+    assert [r.url for r in requests] == [f"{REPLICA_ORIGIN}/b.html", f"{REPLICA_ORIGIN}/c.html"]
+    counted = {
+        k.removeprefix(STATS_PREFIX): v
+        for k, v in spider.crawler.stats.get_stats().items()
+        if k.startswith(STATS_PREFIX)
+    }
+    assert counted == {"unchanged": 1, "sold_out": 1, NO_TILE_PRICE: 1}
+    assert spider.listed_links == set(stored)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"mode": "quick"}, "mode='quick' is not one of full, refresh"),
+        ({"mode": "refresh", "stale_hours": "24"}, "does not go with product_url= or stale_hours="),
+        (
+            {"mode": "refresh", "product_url": f"{REPLICA_ORIGIN}/a.html", "release_year": "1995"},
+            "does not go with",
+        ),
+    ],
+)
+def test_mode_argument_is_checked(arguments: dict[str, str], message: str) -> None:
+    with pytest.raises(SpiderArgumentError, match=message):
+        make_spider(OrnamentShopSpider, **arguments)
+
+
+# ------------------------------------------------------------------ on the replicas
+
+
+@dataclass
+class Shop:
+    replica: RunningReplica
+    vendor: str
+    engine: Engine
+    database_url: str
+    tmp: Path
+
+    @property
+    def url(self) -> str:
+        return self.replica.urls[self.vendor]
+
+    def crawl(self, label: str, *arguments: str, settings: tuple[str, ...] = ()) -> CrawlResult:
+        result = run_crawl(
+            self.vendor,
+            self.url,
+            self.tmp / label,
+            [f"crawl_id={label}", *arguments],
+            [f"CHRISTMAS_DATABASE_URL={self.database_url}", *settings],
+            store=True,
+            timeout=CRAWL_TIMEOUT,
+        )
+        assert result.returncode == 0, result.log[-4000:]
+        return result
+
+    def product_paths_requested(self) -> list[str]:
+        """Product pages the replica served since its last reset, one entry per request."""
+        paths = self.replica.stats(self.vendor)["paths"]
+        shop = self.replica.catalogue.shops[self.vendor]
+        assert isinstance(paths, dict)
+        return sorted(p for p, n in paths.items() for _ in range(n) if p in shop.by_path)
+
+    def stored(self) -> dict[str, dict[str, object]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT {PRODUCT_COLUMNS} FROM products WHERE vendor = :v"),
+                {"v": self.vendor},
+            ).mappings()
+            return {row["link"]: dict(row) for row in rows}
+
+    def truth(self, day: int) -> dict[str, dict[str, object]]:
+        return {str(t["link"]): t for t in self.replica.truth(self.vendor, day)}
+
+
+@pytest.fixture
+def shop_on_day_two(
+    replica_sites: Callable[..., RunningReplica],
+    storage_engine: Engine,
+    migrated_database_url: str,
+    tmp_path: Path,
+) -> Callable[[str], tuple[Shop, CrawlResult, CrawlResult]]:
+    """A vendor's day-1 full crawl stored, the replica moved to day 2: (shop, full, refresh)."""
+    replica = replica_sites(seed=SEED, products_per_shop=PRODUCTS, malformed_ratio=MALFORMED)
+
+    def run(vendor: str) -> tuple[Shop, CrawlResult, CrawlResult]:
+        shop = Shop(replica, vendor, storage_engine, migrated_database_url, tmp_path)
+        full = shop.crawl("day1")
+        assert shop.stored() == shop.truth(1)
+        full_requests = replica.requests(vendor)
+        replica.set_day(2)
+        replica.reset(vendor)
+        refresh = shop.crawl("day2", "mode=refresh")
+        refresh.stats["replica_requests"] = replica.requests(vendor)
+        full.stats["replica_requests"] = full_requests
+        return shop, full, refresh
+
+    return run
+
+
+def _path(link: str) -> str:
+    return urlsplit(link).path
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_refresh_reads_exactly_the_changed_tiles_and_the_new_products(
+    shop_on_day_two: Callable[[str], tuple[Shop, CrawlResult, CrawlResult]], vendor: str
+) -> None:
+    shop, full, refresh = shop_on_day_two(vendor)
+    catalogue = shop.replica.catalogue
+    day1, day2 = shop.truth(1), shop.truth(2)
+    listed = set(shop.replica.tiles(vendor, 2))
+    changed = changed_tiles(catalogue, vendor, shop.url, 1, 2)
+    not_stored = listed - set(day1)  # the malformed pages: no item on day 1
+    # Stock wording no rule knows, stored as unknown: read again whatever the tile says.
+    unknown = {link for link, item in day1.items() if item["availability"] == "unknown"}
+    expected = changed | not_stored | unknown
+    assert any(day1[link]["price"] != day2[link]["price"] for link in changed & set(day1))
+    assert not_stored, "no product the refresh must read as new: the test would prove less"
+
+    # Exactly those product pages, each once; every listing page, as the full crawl read.
+    assert shop.product_paths_requested() == sorted(_path(link) for link in expected)
+    requests = refresh.stats["replica_requests"]
+    assert requests["product"] == len(expected)
+    assert requests["listing"] == full.stats["replica_requests"]["listing"]
+    assert refresh.stat("christmas/years/done") == len(catalogue.shops[vendor].years)
+    reasons = refresh.prefixed(STATS_PREFIX)
+    assert sum(n for reason, n in reasons.items() if reason != UNCHANGED) == len(expected)
+    assert reasons[UNCHANGED] == len(listed) - len(expected)
+    assert reasons[NEW] == len(not_stored)
+    assert reasons.get(UNKNOWN_AVAILABILITY, 0) == len(unknown)
+
+    # The database now holds day 2 for every product whose tile showed the change, and
+    # day 1 (stored, untouched) for the others.
+    stored = shop.stored()
+    assert {link: stored[link] for link in set(day2) & expected} == {
+        link: day2[link] for link in set(day2) & expected
+    }
+    assert {link: stored[link] for link in set(day2) - expected} == {
+        link: day1[link] for link in set(day2) - expected
+    }
+    hidden = {link for link in day2 if stored[link] != day2[link]}
+    if vendor == "ornament_shop":
+        # Its cards show no stock: a flip there is not on the tile.
+        assert hidden and all(
+            day2[link]["availability"] != day1[link]["availability"]
+            and day2[link]["price"] == day1[link]["price"]
+            for link in hidden
+        )
+    else:
+        assert hidden == set()
+    # A refresh is no full crawl: its run proves presence, but its item count is its own.
+    assert refresh.stat("christmas/monitors_passed") is True
+    assert len(refresh.items) == len(set(day2) & expected)
+
+
+def _age(engine: Engine, vendor: str, links: set[str], hours: float) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE products SET last_synced_at = now() - make_interval(secs => :s) "
+                "WHERE vendor = :v AND link = ANY(:links)"
+            ),
+            {"s": hours * 3600, "v": vendor, "links": sorted(links)},
+        )
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_change_no_tile_shows_is_caught_by_a_later_stale_read(
+    shop_on_day_two: Callable[[str], tuple[Shop, CrawlResult, CrawlResult]],
+) -> None:
+    shop, _, _ = shop_on_day_two("ornament_shop")
+    day2 = shop.truth(2)
+    stored = shop.stored()
+    hidden = {link for link in day2 if stored[link] != day2[link]}
+    assert hidden
+    # Older than crawl.max_product_age_hours (168): the hidden flips oldest, then others.
+    tiles = shop.replica.tiles("ornament_shop", 2)
+    read_every_time = {link for link, tile in tiles.items() if tile.price is None} | (
+        set(tiles) - set(day2)
+    )
+    younger = set(sorted(set(day2) - hidden - read_every_time)[:5])
+    _age(shop.engine, "ornament_shop", hidden, hours=300)
+    _age(shop.engine, "ornament_shop", younger, hours=200)
+    shop.replica.reset("ornament_shop")
+    later = shop.crawl(
+        "day2-later", "mode=refresh", settings=(f"CHRISTMAS_MAX_STALE_READS={len(hidden)}",)
+    )
+    # Only the oldest stale rows, at most the cap, besides the pages read every time
+    # (no readable tile price, not stored).
+    reasons = later.prefixed(STATS_PREFIX)
+    assert reasons["stale"] == len(hidden)
+    assert shop.product_paths_requested() == sorted(
+        _path(link) for link in hidden | read_every_time
+    )
+    assert shop.stored() == day2
+
+
+def _failing_year(replica: RunningReplica, vendor: str) -> int:
+    """A year whose first listing page the replica answers with an error (BigCommerce
+    year pages: ``<path>?page=N``)."""
+    seed = replica.catalogue.seed
+    for page in replica.catalogue.shops[vendor].years:
+        if fault_for(replica.faults, seed, vendor, f"{page.path}?page=1") == "error":
+            return page.year
+    raise AssertionError("no failing year page: the test would prove less")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_only_a_refresh_that_read_every_listing_completely_delists(
+    replica_sites: Callable[..., RunningReplica],
+    storage_engine: Engine,
+    migrated_database_url: str,
+    tmp_path: Path,
+) -> None:
+    # Listing and product pages answer 503 for their first two requests.
+    replica = replica_sites(
+        seed=SEED, products_per_shop=PRODUCTS, faults="error=0.15,error_times=2"
+    )
+    vendor = "ornament_shop"
+    shop = Shop(replica, vendor, storage_engine, migrated_database_url, tmp_path)
+    shop.crawl("day1", settings=("RETRY_TIMES=3",))
+    assert shop.stored() == shop.truth(1)
+    # Stored under a year whose first listing page fails without retries: that year's
+    # listing is incomplete, so none of its products is delisted.
+    gone = dict(
+        next(iter(shop.truth(1).values())),
+        vendor_id="gone-1",
+        sku="QX0001",
+        release_year=_failing_year(replica, vendor),
+    )
+    gone["link"] = shop.url + "/no-longer-listed.html"
+    ProductWriter(storage_engine, "seed").write([gone])
+
+    # Failed listing pages, errors allowed: the monitors pass, the listing is incomplete.
+    replica.reset(vendor)
+    incomplete = shop.crawl(
+        "incomplete", "mode=refresh", settings=("RETRY_TIMES=0", "SPIDERMON_MAX_ERRORS=1000")
+    )
+    assert incomplete.prefixed("christmas/years/incomplete/")["listing_page_failed"] > 0
+    assert incomplete.stat("christmas/monitors_passed") is True
+    assert incomplete.stats.get("christmas/delisted", 0) == 0
+    assert {link: row["availability"] for link, row in shop.stored().items()} == {
+        **{link: row["availability"] for link, row in shop.truth(1).items()},
+        gone["link"]: gone["availability"],
+    }
+
+    # The same refresh with every listing read: the unlisted product alone is delisted,
+    # though most products' pages were not read (their tiles had not changed).
+    replica.reset(vendor)
+    complete = shop.crawl(
+        "complete", "mode=refresh", settings=("RETRY_TIMES=3", "SPIDERMON_MAX_ERRORS=1000")
+    )
+    assert complete.prefixed("christmas/years/incomplete/") == {}
+    assert complete.stat("christmas/delisted") == 1
+    assert complete.prefixed(STATS_PREFIX)[UNCHANGED] > 0
+    stored = shop.stored()
+    assert stored.pop(str(gone["link"]))["availability"] == "delisted"
+    assert stored == shop.truth(1)
+    with storage_engine.connect() as conn:
+        unlisted = conn.execute(
+            text(
+                "SELECT count(*) FROM products WHERE vendor = :v AND link <> :gone "
+                "AND last_listed_at < now() - interval '1 minute'"
+            ),
+            {"v": vendor, "gone": gone["link"]},
+        ).scalar()
+    assert unlisted == 0
