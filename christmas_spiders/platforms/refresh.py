@@ -3,7 +3,7 @@
 A refresh walks the year index and every listing page as a full crawl does, but reads
 a product page only where the listing tile, the stored row or the row's age says the
 stored state may be out of date. What it stores still comes from product pages: a
-tile only decides which pages are read (shared/vendor-sites.md, "Listing prices and
+tile only decides which pages are read (docs/shops.md, "Listing prices and
 refresh crawls").
 
 :func:`decide` is the whole rule, pure: a :class:`ListingTile`, the stored row (or
