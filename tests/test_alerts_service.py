@@ -275,27 +275,26 @@ def test_a_restart_mid_stream_loses_and_repeats_nothing(
 ):
     write_crawl(storage_engine, "base", _prices("30.00"))
     _drop_rules(storage_engine, receiver)
-    hand = psycopg.connect(libpq_url(migrated_database_url), autocommit=True)
-    first = _start_service(migrated_database_url, tmp_path)
-    try:
-        write_crawl(storage_engine, "c1", _prices("27.00", SKUS[:1]))
-        receiver.wait_for(1, "alerts")
-        _wait_all_sent(storage_engine, 1)
-        # c2 is still running when the service dies; a change by hand meanwhile flows.
-        write_crawl(storage_engine, "c2", _prices("25.00", SKUS[1:2]), passed=None)
-        hand.execute("UPDATE products SET price = 25 WHERE sku = %s", (SKUS[2],))
-        receiver.wait_for(2, "alerts")
-        _wait_all_sent(storage_engine, 2)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        first.communicate(timeout=10)
+    with psycopg.connect(libpq_url(migrated_database_url), autocommit=True) as hand:
+        first = _start_service(migrated_database_url, tmp_path)
+        try:
+            write_crawl(storage_engine, "c1", _prices("27.00", SKUS[:1]))
+            receiver.wait_for(1, "alerts")
+            _wait_all_sent(storage_engine, 1)
+            # c2 is still running when the service dies; a change by hand meanwhile flows.
+            write_crawl(storage_engine, "c2", _prices("25.00", SKUS[1:2]), passed=None)
+            hand.execute("UPDATE products SET price = 25 WHERE sku = %s", (SKUS[2],))
+            receiver.wait_for(2, "alerts")
+            _wait_all_sent(storage_engine, 2)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.communicate(timeout=10)
 
-    # While the service is down: c2 passes, c3 and a change by hand are written.
-    with storage_engine.begin() as conn:
-        finish_crawl(conn, "c2")
-    write_crawl(storage_engine, "c3", _prices("25.00", SKUS[3:4]))
-    hand.execute("UPDATE products SET price = 25 WHERE sku = %s", (SKUS[4],))
-    hand.close()
+        # While the service is down: c2 passes, c3 and a change by hand are written.
+        with storage_engine.begin() as conn:
+            finish_crawl(conn, "c2")
+        write_crawl(storage_engine, "c3", _prices("25.00", SKUS[3:4]))
+        hand.execute("UPDATE products SET price = 25 WHERE sku = %s", (SKUS[4],))
 
     second = _start_service(migrated_database_url, tmp_path)
     try:

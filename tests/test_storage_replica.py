@@ -97,7 +97,7 @@ def test_a_real_crawl_stores_the_ground_truth_and_day_two_is_audited(
             True,
         )
         assert run.pages == first.stat("response_received_count") > len(truth1)
-        assert run.args == {"base_url": base, "crawl_id": "day1"}
+        assert run.args == {"base_url": base, "crawl_id": "day1", "mode": "full"}
 
         with urllib.request.urlopen(f"{base}/__replica__/day?set=2", timeout=10) as reply:
             assert reply.status == 200
