@@ -21,8 +21,8 @@ was under way when the process was killed is sent again on restart; nothing else
 Safe horizon: audit ids are handed out when a row is written, not when its
 transaction commits, so a transaction still open may commit a row below an id
 already visible. The service reads the highest id handed out *before* taking a
-snapshot; once every transaction open in that snapshot has ended, every row up to
-that id is final. Until then the position stays below it.
+snapshot; once every transaction of this database open in that snapshot has ended,
+every row up to that id is final. Until then the position stays below it.
 """
 
 from __future__ import annotations
@@ -72,9 +72,16 @@ _ALLOCATED = text(
     "SELECT coalesce(pg_sequence_last_value("
     "CAST(pg_get_serial_sequence('product_audit', 'id') AS regclass)), 0)"
 )
+# A snapshot lists the open transactions of every database on the server; only this
+# database's can still commit an audit row, so a long transaction elsewhere (another
+# project's crawl on a shared server) must not hold the position back. A transaction
+# whose backend is not found (it just ended, or is a prepared one) is kept: waiting on
+# it is safe, skipping it is not.
 _OPEN_TRANSACTIONS = text(
-    "SELECT coalesce(array_agg(CAST(x AS text)), CAST(ARRAY[] AS text[])) "
-    "FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
+    "SELECT coalesce(array_agg(CAST(s.x AS text)), CAST(ARRAY[] AS text[])) "
+    "FROM pg_snapshot_xip(pg_current_snapshot()) AS s(x) "
+    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+    "WHERE a.backend_xid = xid(s.x) AND a.datname <> current_database())"
 )
 _STILL_OPEN = text(
     "SELECT count(*) FROM unnest(CAST(:xids AS text[])) AS x "
