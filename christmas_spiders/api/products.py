@@ -10,7 +10,7 @@ from christmas_spiders.api.audit_queries import (
     audit_values,
     history_statement,
 )
-from christmas_spiders.api.db import readonly_engine, request_connection
+from christmas_spiders.api.db import fetch_rows, readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows, json_record, stream_csv
@@ -39,10 +39,13 @@ from christmas_spiders.api.params import (
 from christmas_spiders.api.product_queries import (
     PRICE_COLUMNS,
     PRODUCT_BY_ID,
+    PRODUCT_COLUMNS,
     PRODUCT_ORDER,
     ensure_known,
     price_intervals,
+    product_list_sql,
     product_list_statement,
+    product_page_record,
     product_record,
     product_shape,
 )
@@ -86,12 +89,12 @@ def list_products() -> Response:
     filters = PRODUCT_LIST.filters(args)
     shape, values = product_shape(filters)
     page = PRODUCT_ORDER.page("products", args, filters)
-    statement = product_list_statement(shape, page.sort, page.after, page.limited)
     parameters = {**values, **page.parameters}
     if page.csv:
+        statement = product_list_statement(shape, page.sort, page.after, page.limited)
         return stream_csv(readonly_engine(), statement, "products.csv", parameters)
-    rows = request_connection().execute(statement, parameters).all()
-    return PRODUCT_ORDER.response(rows, page, product_record)
+    rows = fetch_rows(product_list_sql(shape, page.sort, page.after, page.limited), parameters)
+    return PRODUCT_ORDER.response(rows, page, product_page_record, columns=PRODUCT_COLUMNS)
 
 
 PRODUCT = Query(PRODUCT_ID, JSON_ONLY)
