@@ -111,18 +111,16 @@ def fetch_rows(sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Every row of ``sql`` (from :func:`compiled_sql`) on the request's connection, as
     plain tuples, as a prepared statement.
 
-    A driver error is raised as SQLAlchemy's (the same error handlers answer it), and a
-    connection found broken is dropped from the pool, as SQLAlchemy's own execute does.
+    A driver error is raised as SQLAlchemy's (the same error handlers answer it). A
+    connection found dead is not reused: the pool's reset when the request returns it
+    fails, and the pool replaces it.
     """
-    conn = request_connection()
-    raw = conn.connection.dbapi_connection
+    raw = request_connection().connection.dbapi_connection
     try:
         with raw.cursor() as cursor:
             cursor.execute(sql, parameters, prepare=True)
             return cursor.fetchall()
     except psycopg.Error as exc:
-        if raw.closed or raw.broken:
-            conn.invalidate(exc)
         raise DBAPIError.instance(sql, parameters, exc, psycopg.Error) from exc
 
 
