@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from christmas_spiders.api.audit_queries import (
+    AUDIT_COLUMNS,
     AUDIT_ORDER,
     audit_record,
     audit_values,
+    history_sql,
     history_statement,
 )
 from christmas_spiders.api.db import fetch_rows, readonly_engine, request_connection
@@ -134,7 +136,7 @@ def product_history(product_id: str) -> Response:
     product_id = args["product_id"]
     filters = HISTORY.filters(args)
     page = AUDIT_ORDER.page(f"history:{product_id}", args, filters)
-    statement = history_statement(
+    shape = (
         len(filters.get("field", ())),
         "since" in filters,
         "until" in filters,
@@ -146,11 +148,14 @@ def product_history(product_id: str) -> Response:
     conn = request_connection()
     if page.csv:
         ensure_known(conn, product_id)
+        statement = history_statement(*shape)
         return stream_csv(readonly_engine(), statement, f"history-{product_id}.csv", parameters)
-    rows = conn.execute(statement, parameters).all()
+    rows = fetch_rows(history_sql(*shape), parameters)
     if not rows:
         ensure_known(conn, product_id)
-    return AUDIT_ORDER.response(rows, page, audit_record, {"product_id": product_id})
+    return AUDIT_ORDER.response(
+        rows, page, audit_record, {"product_id": product_id}, columns=AUDIT_COLUMNS
+    )
 
 
 PRICES = Query(
