@@ -153,3 +153,29 @@ def test_injection_attempts_change_nothing(client, api_db, payload):
         response = client.get("/api/v1/changes", query_string={parameter: payload})
         assert response.status_code in (200, 400)
     assert _counts(api_db.owner_url) == before
+
+
+def test_a_dropped_connection_is_a_503_then_replaced(make_app, api_db, api_key):
+    # The key stays known, so the listing's own query is the first to meet the dead
+    # connection.
+    app = make_app(key_cache_seconds=60, pool_size=1)
+    client = app.test_client()
+    client.environ_base["HTTP_X_API_KEY"] = api_key
+    assert client.get("/api/v1/products?limit=2").status_code == 200
+    owner = create_engine(api_db.owner_url)
+    try:
+        with owner.connect() as conn:
+            ended = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE usename = :role AND datname = current_database()"
+                ),
+                {"role": api_db.role},
+            ).scalar_one()
+    finally:
+        owner.dispose()
+    assert ended >= 1
+    response = client.get("/api/v1/products?limit=2")
+    assert response.status_code == 503
+    assert response.get_json()["error"]["code"] == "database_unavailable"
+    assert client.get("/api/v1/products?limit=2").status_code == 200

@@ -422,3 +422,30 @@ def test_gunicorn_shares_a_store_between_workers_by_default(tmp_path, monkeypatc
         {"api": {"rate_limit_storage": None}, "redis_url": "redis://127.0.0.1:6379/0"}, {}
     )
     assert with_redis == {}
+
+
+@pytest.mark.parametrize(
+    ("query", "kept"),
+    [
+        # Sent encoded: kept as sent.
+        (
+            "limit=2&vendor=ornament_shop&q=Orn%61ment",
+            ["limit=2", "vendor=ornament_shop", "q=Orn%61ment"],
+        ),
+        # An escaped name that spells cursor is the old cursor: replaced, never repeated.
+        ("limit=2&%63ursor=", ["limit=2"]),
+        # Raw characters a header must not carry: encoded again.
+        ("limit=2&q='", ["limit=2", "q=%27"]),
+    ],
+)
+def test_link_keeps_the_query_and_replaces_the_cursor(client, query, kept):
+    first = client.get(f"/api/v1/products?{query.replace('%63ursor=', '')}").get_json()
+    url = f"/api/v1/products?{query.replace('%63ursor=', '%63ursor=' + (first['next'] or ''))}"
+    response = client.get(url)
+    assert response.status_code == 200, response.get_json()
+    link = response.headers["Link"]
+    target = link[1 : link.index(">")]
+    parts = target.split("?", 1)[1].split("&")
+    assert parts[:-1] == kept
+    assert parts[-1] == f"cursor={response.get_json()['next']}"
+    assert client.get(target).status_code == 200

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Numeric, String, bindparam, case, cast, select
 
+from christmas_spiders.api.db import compiled_sql
 from christmas_spiders.api.pagination import Keyset
 from christmas_spiders.db.audit_sql import NUMERIC_TEXT
 from christmas_spiders.db.models import Product, ProductAudit
@@ -93,6 +94,14 @@ def history_statement(
         *_audit_conditions(fields, since, until),
     )
     return AUDIT_ORDER.statement(statement, sort, after, limited)
+
+
+@functools.lru_cache(maxsize=128)
+def history_sql(
+    fields: int, since: bool, until: bool, sort: str, after: bool, limited: bool
+) -> str:
+    """:func:`history_statement` as SQL text, for ``db.fetch_rows`` (the JSON page)."""
+    return compiled_sql(history_statement(fields, since, until, sort, after, limited))
 
 
 @functools.lru_cache(maxsize=256)

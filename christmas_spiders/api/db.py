@@ -11,9 +11,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import psycopg
 from flask import Flask, current_app, g
 from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 _LOCK = threading.Lock()
 
@@ -88,6 +91,37 @@ def request_connection() -> Connection:
         conn = readonly_engine().connect()
         g.christmas_connection = conn
     return conn
+
+
+# The dialect every API statement is compiled for (the engines' driver).
+DIALECT = psycopg_dialect.dialect()
+
+
+def compiled_sql(statement: Any) -> str:
+    """``statement`` as the SQL text psycopg runs (named ``%(name)s`` placeholders).
+
+    For the hot listings, built once per statement shape: run by :func:`fetch_rows`, it
+    skips SQLAlchemy's per-execution work (cache lookup, parameter processing, result
+    metadata), which cost about a sixth of a page request's CPU.
+    """
+    return str(statement.compile(dialect=DIALECT))
+
+
+def fetch_rows(sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of ``sql`` (from :func:`compiled_sql`) on the request's connection, as
+    plain tuples, as a prepared statement.
+
+    A driver error is raised as SQLAlchemy's (the same error handlers answer it). A
+    connection found dead is not reused: the pool's reset when the request returns it
+    fails, and the pool replaces it.
+    """
+    raw = request_connection().connection.dbapi_connection
+    try:
+        with raw.cursor() as cursor:
+            cursor.execute(sql, parameters, prepare=True)
+            return cursor.fetchall()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, parameters, exc, psycopg.Error) from exc
 
 
 def _return_connection(_exc: BaseException | None) -> None:

@@ -19,8 +19,10 @@ from sqlalchemy import (
     Numeric,
     Select,
     String,
+    Text,
     and_,
     bindparam,
+    cast,
     column,
     exists,
     false,
@@ -30,6 +32,7 @@ from sqlalchemy import (
     table,
 )
 
+from christmas_spiders.api.db import compiled_sql
 from christmas_spiders.api.envelope import NotFound
 from christmas_spiders.api.pagination import Keyset
 from christmas_spiders.db.models import Product, ProductAudit
@@ -41,6 +44,12 @@ PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
 DECIMAL_COLUMNS = tuple(
     name for name in PRODUCT_COLUMNS if Product.__table__.c[name].type.python_type is Decimal
 )
+# The listing's columns with each decimal sent as its text by Postgres ("24.95", the
+# answer's own form): no Decimal built per value only to be turned into text again.
+PRODUCT_PAGE_SELECT = [
+    cast(column, Text).label(column.key) if column.key in DECIMAL_COLUMNS else column
+    for column in PRODUCT_SELECT
+]
 PRODUCT_ORDER = Keyset(
     sorts={
         "id": (Product.id, str),
@@ -63,6 +72,11 @@ def product_record(row: Any) -> dict[str, Any]:
         if value is not None:
             record[name] = str(value)
     return record
+
+
+def product_page_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A listing row of :func:`product_list_sql` (decimals already text) as its record."""
+    return dict(zip(PRODUCT_COLUMNS, row, strict=True))
 
 
 def escape_like(text: str) -> str:
@@ -129,11 +143,23 @@ def product_list_statement(shape: ProductShape, sort: str, after: bool, limited:
     than compiling it (which SQLAlchemy caches anyway), and a page request is otherwise
     short. The values come with the execution (``product_shape``, ``Keyset.page``).
     """
+    return _list_statement(PRODUCT_SELECT, shape, sort, after, limited)
+
+
+@functools.lru_cache(maxsize=512)
+def product_list_sql(shape: ProductShape, sort: str, after: bool, limited: bool) -> str:
+    """The JSON page's query (decimals as text) as SQL text, for ``db.fetch_rows``."""
+    return compiled_sql(_list_statement(PRODUCT_PAGE_SELECT, shape, sort, after, limited))
+
+
+def _list_statement(
+    columns: list[Any], shape: ProductShape, sort: str, after: bool, limited: bool
+) -> Any:
     condition = and_(True, *(_condition(name, count) for name, count in shape))
     # One shop's offers by price (the cheapest-first page) walk
     # ix_products_vendor_availability_price in page order; its last key column lets the
     # scan skip other years without reading their rows (migration 0003).
-    statement = select(*PRODUCT_SELECT).where(condition)
+    statement = select(*columns).where(condition)
     return PRODUCT_ORDER.statement(statement, sort, after, limited)
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from christmas_spiders.api.audit_queries import (
+    AUDIT_COLUMNS,
     AUDIT_ORDER,
     audit_record,
     audit_values,
+    history_sql,
     history_statement,
 )
-from christmas_spiders.api.db import readonly_engine, request_connection
+from christmas_spiders.api.db import fetch_rows, readonly_engine, request_connection
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows, json_record, stream_csv
@@ -39,10 +41,13 @@ from christmas_spiders.api.params import (
 from christmas_spiders.api.product_queries import (
     PRICE_COLUMNS,
     PRODUCT_BY_ID,
+    PRODUCT_COLUMNS,
     PRODUCT_ORDER,
     ensure_known,
     price_intervals,
+    product_list_sql,
     product_list_statement,
+    product_page_record,
     product_record,
     product_shape,
 )
@@ -86,12 +91,12 @@ def list_products() -> Response:
     filters = PRODUCT_LIST.filters(args)
     shape, values = product_shape(filters)
     page = PRODUCT_ORDER.page("products", args, filters)
-    statement = product_list_statement(shape, page.sort, page.after, page.limited)
     parameters = {**values, **page.parameters}
     if page.csv:
+        statement = product_list_statement(shape, page.sort, page.after, page.limited)
         return stream_csv(readonly_engine(), statement, "products.csv", parameters)
-    rows = request_connection().execute(statement, parameters).all()
-    return PRODUCT_ORDER.response(rows, page, product_record)
+    rows = fetch_rows(product_list_sql(shape, page.sort, page.after, page.limited), parameters)
+    return PRODUCT_ORDER.response(rows, page, product_page_record, columns=PRODUCT_COLUMNS)
 
 
 PRODUCT = Query(PRODUCT_ID, JSON_ONLY)
@@ -131,7 +136,7 @@ def product_history(product_id: str) -> Response:
     product_id = args["product_id"]
     filters = HISTORY.filters(args)
     page = AUDIT_ORDER.page(f"history:{product_id}", args, filters)
-    statement = history_statement(
+    shape = (
         len(filters.get("field", ())),
         "since" in filters,
         "until" in filters,
@@ -143,11 +148,14 @@ def product_history(product_id: str) -> Response:
     conn = request_connection()
     if page.csv:
         ensure_known(conn, product_id)
+        statement = history_statement(*shape)
         return stream_csv(readonly_engine(), statement, f"history-{product_id}.csv", parameters)
-    rows = conn.execute(statement, parameters).all()
+    rows = fetch_rows(history_sql(*shape), parameters)
     if not rows:
         ensure_known(conn, product_id)
-    return AUDIT_ORDER.response(rows, page, audit_record, {"product_id": product_id})
+    return AUDIT_ORDER.response(
+        rows, page, audit_record, {"product_id": product_id}, columns=AUDIT_COLUMNS
+    )
 
 
 PRICES = Query(
