@@ -69,6 +69,7 @@ def run_crawl(
     spider: str | None = None,
     spider_file: Path | None = None,
     store: bool = False,
+    config_path: Path | None = None,
 ) -> CrawlResult:
     """``scrapy crawl`` ``spider`` (default: ``vendor``) with ``-a base_url=`` plus
     ``arguments`` (``"years=1995"``) and ``settings`` (``"LOG_LEVEL=INFO"``);
@@ -76,6 +77,8 @@ def run_crawl(
 
     Each crawl gets its own year-link cache file in ``out_dir`` (no links from an
     earlier replica on a reused port); ``store=False`` leaves the database out.
+    ``config_path``: the crawl reads that configuration file (``CONFIG_PATH``) instead
+    of ``config/$ENV.json``, as an operator's deployment does.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     # Files are named after ``vendor`` (a label), the command after ``spider``.
@@ -97,12 +100,15 @@ def run_crawl(
     ]
     for setting in (*own_settings, *settings):
         command += ["-s", setting]
+    environ = crawl_environment(env)
+    if config_path is not None:
+        environ["CONFIG_PATH"] = str(config_path)
     started = time.monotonic()
     with open(out_dir / f"{vendor}.stderr", "w+", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             command,
             cwd=PROJECT_ROOT,
-            env=crawl_environment(env),
+            env=environ,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             start_new_session=True,  # its own group: a timeout kills Chromium too

@@ -9,6 +9,7 @@ after a refresh needs every listing read completely.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,6 +25,7 @@ from christmas_spiders.db.writer import ProductWriter
 from christmas_spiders.items import VENDORS
 from christmas_spiders.platforms.base import SpiderArgumentError, YearLink
 from christmas_spiders.platforms.refresh import (
+    BACK_IN_STOCK,
     NEW,
     NO_TILE_PRICE,
     READ_REASONS,
@@ -36,7 +38,7 @@ from christmas_spiders.platforms.refresh import (
 from christmas_spiders.spiders.hallmark_ornaments import HallmarkOrnamentsSpider
 from christmas_spiders.spiders.hookedonhallmark import HookedOnHallmarkSpider
 from christmas_spiders.spiders.ornament_shop import OrnamentShopSpider
-from replicas.crawling import CrawlResult, run_crawl
+from replicas.crawling import PROJECT_ROOT, CrawlResult, run_crawl
 from replicas.faults import fault_for
 from replicas.truth import changed_tiles
 from tests.fixtures.replica import RunningReplica
@@ -215,7 +217,13 @@ class Shop:
     def url(self) -> str:
         return self.replica.urls[self.vendor]
 
-    def crawl(self, label: str, *arguments: str, settings: tuple[str, ...] = ()) -> CrawlResult:
+    def crawl(
+        self,
+        label: str,
+        *arguments: str,
+        settings: tuple[str, ...] = (),
+        config_path: Path | None = None,
+    ) -> CrawlResult:
         result = run_crawl(
             self.vendor,
             self.url,
@@ -224,6 +232,7 @@ class Shop:
             [f"CHRISTMAS_DATABASE_URL={self.database_url}", *settings],
             store=True,
             timeout=CRAWL_TIMEOUT,
+            config_path=config_path,
         )
         assert result.returncode == 0, result.log[-4000:]
         return result
@@ -328,6 +337,67 @@ def test_a_refresh_reads_exactly_the_changed_tiles_and_the_new_products(
     # A refresh is no full crawl: its run proves presence, but its item count is its own.
     assert refresh.stat("christmas/monitors_passed") is True
     assert len(refresh.items) == len(set(day2) & expected)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_phrase_mapped_after_a_crawl_takes_effect_at_the_next_refresh(
+    replica_sites: Callable[..., RunningReplica],
+    storage_engine: Engine,
+    migrated_database_url: str,
+    tmp_path: Path,
+) -> None:
+    vendor = "hookedonhallmark"
+    replica = replica_sites(seed=SEED, products_per_shop=PRODUCTS, malformed_ratio=MALFORMED)
+    shop = Shop(replica, vendor, storage_engine, migrated_database_url, tmp_path)
+    full = shop.crawl("day1")
+    truth = shop.truth(1)
+    assert shop.stored() == truth
+    by_path = replica.catalogue.shops[vendor].by_path
+    unknown = {link for link, item in truth.items() if item["availability"] == "unknown"}
+    phrases = {by_path[_path(link)].stock_phrase for link in unknown}
+    assert unknown and None not in phrases, "no page with a phrase no rule knows"
+    # The crawl's log names each wording; the operator maps it in the configuration.
+    for phrase in phrases:
+        assert f"stock wording {phrase!r} is not one {vendor} knows" in full.log
+    config = tmp_path / "mapped.json"
+    config.write_text(
+        json.dumps(
+            {
+                "extends": str(PROJECT_ROOT / "config" / "replica.json"),
+                "crawl": {
+                    "stock_wording": {vendor: {"out_of_stock": ["Backordered", "Pre-order"]}}
+                },
+            }
+        )
+    )
+
+    # The next refresh reads every row stored unknown (on the same day: no tile moved)
+    # and stores what the mapped phrase says.
+    replica.reset(vendor)
+    mapped = shop.crawl("mapped", "mode=refresh", config_path=config)
+    assert mapped.prefixed(STATS_PREFIX)[UNKNOWN_AVAILABILITY] == len(unknown)
+    assert {_path(link) for link in unknown} <= set(shop.product_paths_requested())
+    assert mapped.stat("christmas/availability/unknown") == 0
+    stored = shop.stored()
+    assert {link: stored[link]["availability"] for link in unknown} == dict.fromkeys(
+        unknown, "out_of_stock"
+    )
+    assert {link: row for link, row in stored.items() if link not in unknown} == {
+        link: item for link, item in truth.items() if link not in unknown
+    }
+
+    # Stored out of stock, their tiles show no sold-out word: every later refresh reads
+    # them again (back_in_stock where the tile price is readable), and they stay so.
+    readable = {link for link in unknown if replica.tiles(vendor)[link].price is not None}
+    assert readable, "every such tile without a price: the test would prove less"
+    replica.reset(vendor)
+    again = shop.crawl("again", "mode=refresh", config_path=config)
+    reasons = again.prefixed(STATS_PREFIX)
+    assert UNKNOWN_AVAILABILITY not in reasons
+    assert reasons[BACK_IN_STOCK] == len(readable)
+    assert {_path(link) for link in unknown} <= set(shop.product_paths_requested())
+    assert shop.stored() == stored
 
 
 def _age(engine: Engine, vendor: str, links: set[str], hours: float) -> None:
