@@ -7,10 +7,14 @@ same functions the API's ``/ornaments`` and ``/stats/years`` answer from.
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp
@@ -24,6 +28,8 @@ RARITY_VIEWS = {
     "sold-out": ({"in_stock_offers": 0}, "rarity"),
 }
 YEAR_RANGE = (1, 9999)
+# app.extensions entry: the year page's figures (YearCache).
+YEAR_CACHE = "christmas_dashboard_years"
 
 EXTRA_PAGES.extend(
     [("dashboard.spreads", "Spreads"), ("dashboard.rarest", "Rarest"), ("dashboard.years", "Years")]
@@ -113,7 +119,63 @@ def year_chart(stats: list[dict[str, Any]]) -> dict[str, Any]:
     return {"prices": prices, "growth": growth}
 
 
+@dataclass(frozen=True)
+class YearFigures:
+    stats: list[dict[str, Any]]
+    chart: dict[str, Any]
+    computed_at: dt.datetime
+    # time.monotonic() when computed: the age that dashboard.years_cache_seconds bounds.
+    computed: float
+
+
+class YearCache:
+    """The year page's figures, computed at most once per ``years_cache_seconds`` per
+    worker: they are percentiles over every product (about 180 ms of CPU on 100,000),
+    and change only as crawls store prices. A worker computes them while its other
+    threads wait for the result rather than computing them too."""
+
+    def __init__(self) -> None:
+        self._figures: YearFigures | None = None
+        self._lock = threading.Lock()
+
+    def figures(self, seconds: float) -> YearFigures:
+        figures = self._figures
+        if figures is not None and self._fresh(figures, seconds):
+            return figures
+        with self._lock:
+            figures = self._figures
+            if figures is not None and self._fresh(figures, seconds):
+                return figures
+            now = dt.datetime.now(dt.UTC)
+            stats = year_stats(request_connection(), today=now.date())
+            figures = YearFigures(stats, year_chart(stats), now, time.monotonic())
+            self._figures = figures
+            return figures
+
+    @staticmethod
+    def _fresh(figures: YearFigures, seconds: float) -> bool:
+        # The growth since release counts in days: a new day computes them again.
+        return (
+            time.monotonic() - figures.computed < seconds
+            and figures.computed_at.date() == dt.datetime.now(dt.UTC).date()
+        )
+
+
+def year_cache() -> YearCache:
+    cache = current_app.extensions.get(YEAR_CACHE)
+    if cache is None:
+        cache = current_app.extensions.setdefault(YEAR_CACHE, YearCache())
+    return cache
+
+
 @bp.get("/years")
 def years() -> str:
-    stats = year_stats(request_connection())
-    return render_template("dashboard/years.html", stats=stats, chart=year_chart(stats))
+    seconds = float(current_app.config["CHRISTMAS"]["dashboard"]["years_cache_seconds"])
+    figures = year_cache().figures(seconds)
+    return render_template(
+        "dashboard/years.html",
+        stats=figures.stats,
+        chart=figures.chart,
+        computed_at=figures.computed_at,
+        cache_seconds=seconds,
+    )
