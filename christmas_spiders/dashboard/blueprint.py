@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import (
     Blueprint,
@@ -270,13 +270,50 @@ def api_error(exc: ApiError) -> tuple[str, int]:
 EXTRA_PAGES: list[tuple[str, str]] = []
 
 
+# The pages every page links (menu, search form, login form) and the static files.
+LINKED_PAGES = (
+    "dashboard.index",
+    "dashboard.shops",
+    "dashboard.changes",
+    "dashboard.login",
+    "dashboard.login_submit",
+    "dashboard.logout",
+)
+STATIC_FILES = ("dashboard.css", "dashboard.js", "vendor/chart.umd.js")
+# app.extensions entry: script root -> the links of a page served under it (page_links).
+LINKS = "christmas_dashboard_links"
+
+
+def page_links() -> dict[str, Any]:
+    """The menu's and static files' addresses and each ornament link's prefix.
+
+    Built once per script root (the path the app is mounted at) instead of a dozen
+    ``url_for`` calls per page: they depend on nothing else of the request.
+    """
+    known: dict[str, dict[str, Any]] = current_app.extensions.setdefault(LINKS, {})
+    root = request.script_root
+    links = known.get(root)
+    if links is None:
+        pages = {endpoint: url_for(endpoint) for endpoint, _ in EXTRA_PAGES}
+        pages.update({endpoint: url_for(endpoint) for endpoint in LINKED_PAGES})
+        links = {
+            "links": pages,
+            "static": {name: url_for("dashboard.static", filename=name) for name in STATIC_FILES},
+            # Each table row links its ornament: the route with the sku appended.
+            "ornament_prefix": url_for("dashboard.ornament", sku="_")[:-1],
+        }
+        known[root] = links
+    return links
+
+
+def ornament_link(prefix: str, sku: str) -> str:
+    """An ornament page's address, the sku quoted as Jinja's ``urlencode`` does."""
+    return prefix + quote(sku, safe="/")
+
+
 @bp.context_processor
 def menu() -> dict[str, Any]:
-    # Each table row links its ornament: the route's prefix built once per page.
-    return {
-        "extra_pages": EXTRA_PAGES,
-        "ornament_prefix": url_for("dashboard.ornament", sku="_")[:-1],
-    }
+    return {"extra_pages": EXTRA_PAGES, **page_links()}
 
 
 @bp.app_template_filter("money")

@@ -17,7 +17,7 @@ from typing import Any
 from flask import abort, current_app, render_template, request
 
 from christmas_spiders.api.db import request_connection
-from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp
+from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp, money, ornament_link, page_links
 from christmas_spiders.dashboard.pages import page_rows
 from christmas_spiders.db.ornaments import ornament_summaries, year_stats
 
@@ -46,6 +46,43 @@ def _year_filter() -> dict[str, int]:
     return {"release_year": int(raw)}
 
 
+# A listing's cells are formatted here, one pass over its rows, so that its template
+# only places them: a macro call and a dozen filters and subscripts per row were most
+# of a listing page's time.
+def ornament_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """An ornament's first cells in every listing: its link, sku, names and year."""
+    return {
+        "href": ornament_link(prefix, row["sku"]),
+        "sku": row["sku"],
+        "names": " / ".join(row["names"]),
+        "year": row["release_year"] or "\u2013",
+    }
+
+
+def spread_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    percent = row["spread"]["percent"]
+    return {
+        **ornament_cells(row, prefix),
+        "cheapest": money(row["cheapest"]["price"]),
+        "cheapest_vendor": row["cheapest"]["vendor"],
+        "dearest": money(row["dearest"]["price"]),
+        "dearest_vendor": row["dearest"]["vendor"],
+        "spread": money(row["spread"]["amount"]),
+        "percent": "\u2013" if percent is None else percent,
+    }
+
+
+def rarity_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    rarity = row["rarity"]
+    return {
+        **ornament_cells(row, prefix),
+        "carried_by": ", ".join(rarity["carried_by"]) or "\u2013",
+        "in_stock_at": ", ".join(rarity["in_stock_at"]) or "nowhere",
+        "share": f"{rarity['in_stock_share_90d'] * 100:.0f}%",
+        "cheapest": money(row["cheapest"]["price"] if row["cheapest"] else None),
+    }
+
+
 @bp.get("/spreads")
 def spreads() -> str:
     sort = request.args.get("sort") or "amount"
@@ -54,9 +91,10 @@ def spreads() -> str:
     filters = {"min_offers": 2, **_year_filter()}
     rows = ornament_summaries(request_connection(), filters, SPREAD_SORTS[sort], page_rows())
     # Only rows with a spread (two offers in stock): the sort puts the others last.
-    rows = [row for row in rows if row["spread"] is not None]
+    prefix = page_links()["ornament_prefix"]
+    cells = [spread_cells(row, prefix) for row in rows if row["spread"] is not None]
     return render_template(
-        "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
+        "dashboard/spreads.html", rows=cells, sort=sort, year=request.args.get("year", "")
     )
 
 
@@ -69,8 +107,12 @@ def rarest() -> str:
     rows = ornament_summaries(
         request_connection(), {**filters, **_year_filter()}, sort, page_rows()
     )
+    prefix = page_links()["ornament_prefix"]
     return render_template(
-        "dashboard/rarest.html", rows=rows, view=view, year=request.args.get("year", "")
+        "dashboard/rarest.html",
+        rows=[rarity_cells(row, prefix) for row in rows],
+        view=view,
+        year=request.args.get("year", ""),
     )
 
 
