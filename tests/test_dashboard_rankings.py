@@ -169,3 +169,12 @@ def test_year_chart_puts_the_index_beside_the_shops() -> None:
         {"label": "index", "points": [{"x": 2000, "y": 7.0}, {"x": 2001, "y": 6.0}]},
     ]
     assert year_chart([])["growth"] == []
+
+
+def test_a_spreads_row_escapes_as_the_templates_do() -> None:
+    from markupsafe import escape
+
+    from christmas_spiders.dashboard.rankings import html
+
+    text = """Santa's <b>"Sleigh"</b> & 'Reindeer' >"""
+    assert html(text) == str(escape(text))

@@ -8,6 +8,7 @@ same functions the API's ``/ornaments`` and ``/stats/years`` answer from.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -15,11 +16,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, current_app, render_template, request
+from markupsafe import Markup
+from sqlalchemy import Select, type_coerce
+from sqlalchemy.types import NullType
 
 from christmas_spiders.api.db import request_connection
 from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp, money, ornament_link, page_links
 from christmas_spiders.dashboard.pages import page_rows
-from christmas_spiders.db.ornaments import ornament_summaries, year_stats
+from christmas_spiders.db.ornaments import (
+    SUMMARY,
+    SummaryShape,
+    ordering,
+    ornament_summaries,
+    round_percent,
+    summary_shape,
+    summary_statement,
+    year_stats,
+)
 
 SPREAD_SORTS = {"amount": "-spread", "percent": "-spread_percent"}
 RARITY_VIEWS = {
@@ -28,6 +41,7 @@ RARITY_VIEWS = {
     "sold-out": ({"in_stock_offers": 0}, "rarity"),
 }
 YEAR_RANGE = (1, 9999)
+NO_VALUE = "\u2013"
 # app.extensions entry: the year page's figures (YearCache).
 YEAR_CACHE = "christmas_dashboard_years"
 
@@ -55,21 +69,61 @@ def ornament_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
         "href": ornament_link(prefix, row["sku"]),
         "sku": row["sku"],
         "names": " / ".join(row["names"]),
-        "year": row["release_year"] or "\u2013",
+        "year": row["release_year"] or NO_VALUE,
     }
 
 
-def spread_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
-    percent = row["spread"]["percent"]
-    return {
-        **ornament_cells(row, prefix),
-        "cheapest": money(row["cheapest"]["price"]),
-        "cheapest_vendor": row["cheapest"]["vendor"],
-        "dearest": money(row["dearest"]["price"]),
-        "dearest_vendor": row["dearest"]["vendor"],
-        "spread": money(row["spread"]["amount"]),
-        "percent": "\u2013" if percent is None else percent,
-    }
+# What the spreads page shows of a summary row: read as it is stored (no nested record
+# per row, no 90-day share the page does not show).
+SPREAD_COLUMNS = (
+    "sku",
+    "names",
+    "release_year",
+    "cheapest_vendor",
+    "cheapest_price",
+    "dearest_vendor",
+    "dearest_price",
+    "spread_amount",
+    "spread_percent",
+)
+# markupsafe's escapes, in one C call per text instead of a Markup object per cell.
+HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
+def html(value: Any) -> str:
+    return str(value).translate(HTML_ESCAPES)
+
+
+@functools.lru_cache(maxsize=64)
+def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
+    """The spreads page's rows: the summary listing's filters and order (the API's
+    ``/ornaments?sort=...``), its columns only; built once per shape, sort and limit."""
+    columns = [SUMMARY[name] for name in SPREAD_COLUMNS]
+    # psycopg returns text[] as a list already (no ARRAY processing per item).
+    columns[1] = type_coerce(columns[1], NullType()).label("names")
+    return (
+        summary_statement(shape)
+        .with_only_columns(*columns)
+        .order_by(*ordering(sort, SUMMARY))
+        .limit(limit)
+    )
+
+
+def spread_row(row: Any, prefix: str) -> Markup:
+    """One row of the spreads table, as the template once wrote it (same HTML)."""
+    sku, names, year, cheap_vendor, cheap, dear_vendor, dear, amount, percent = row
+    percent = round_percent(percent)
+    return Markup(
+        "<tr>\n"
+        f'  <td><a href="{html(ornament_link(prefix, sku))}">{html(sku)}</a></td>\n'
+        f"  <td>{html(' / '.join(names))}</td>\n"
+        f'  <td class="num">{html(year or NO_VALUE)}</td>\n'
+        f'  <td>{money(cheap)} <span class="hint">{html(cheap_vendor)}</span></td>\n'
+        f'  <td>{money(dear)} <span class="hint">{html(dear_vendor)}</span></td>\n'
+        f'  <td class="num">{money(amount)}</td>\n'
+        f'  <td class="num">{NO_VALUE if percent is None else percent}</td>\n'
+        "</tr>\n"
+    )
 
 
 def rarity_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
@@ -88,13 +142,17 @@ def spreads() -> str:
     sort = request.args.get("sort") or "amount"
     if sort not in SPREAD_SORTS:
         abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
-    filters = {"min_offers": 2, **_year_filter()}
-    rows = ornament_summaries(request_connection(), filters, SPREAD_SORTS[sort], page_rows())
-    # Only rows with a spread (two offers in stock): the sort puts the others last.
+    shape, values = summary_shape({"min_offers": 2, **_year_filter()})
+    statement = spread_statement(shape, SPREAD_SORTS[sort], page_rows())
     prefix = page_links()["ornament_prefix"]
-    cells = [spread_cells(row, prefix) for row in rows if row["spread"] is not None]
+    rows = [
+        spread_row(row, prefix)
+        for row in request_connection().execute(statement, values)
+        # Only rows with a spread (two offers in stock): the sort puts the others last.
+        if row.spread_amount is not None
+    ]
     return render_template(
-        "dashboard/spreads.html", rows=cells, sort=sort, year=request.args.get("year", "")
+        "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
     )
 
 
