@@ -105,13 +105,12 @@ class VerifiedCookies:
 
     Verifying a cookie (key derivation, HMAC, base64, tagged JSON) cost about a tenth of
     a page; a signed value never changes meaning, so it is verified once and then looked
-    up. An entry lasts ``seconds`` and never past the login's own expiry (the signed
-    timestamp plus the session lifetime); a logout forgets it. Only verified values are
-    kept, at most ``size`` of them (the oldest go first).
+    up. An entry lasts the ``seconds`` it was put with and never past the login's own
+    expiry (the signed timestamp plus the session lifetime); a logout forgets it. Only
+    verified values are kept, at most ``size`` of them (the oldest go first).
     """
 
-    def __init__(self, seconds: float, size: int = 10_000) -> None:
-        self.seconds = seconds
+    def __init__(self, size: int = 10_000) -> None:
         self.size = size
         self._entries: dict[str, tuple[dict[str, Any], float]] = {}
         self._lock = threading.Lock()
@@ -126,10 +125,12 @@ class VerifiedCookies:
         # A copy: the request's session may change its own (values are strings).
         return dict(entry[0])
 
-    def put(self, value: str, data: dict[str, Any], signed_at: float, lifetime: float) -> None:
-        if self.seconds <= 0:
+    def put(
+        self, value: str, data: dict[str, Any], signed_at: float, lifetime: float, seconds: float
+    ) -> None:
+        if seconds <= 0:
             return
-        until = min(time.time() + self.seconds, signed_at + lifetime)
+        until = min(time.time() + seconds, signed_at + lifetime)
         with self._lock:
             while len(self._entries) >= self.size:
                 self._entries.pop(next(iter(self._entries)))
@@ -147,8 +148,8 @@ class DashboardSessions(SecureCookieSessionInterface):
     file), and whose cookies are verified once per process (:class:`VerifiedCookies`).
     """
 
-    def __init__(self, cache_seconds: float) -> None:
-        self.verified = VerifiedCookies(cache_seconds)
+    def __init__(self) -> None:
+        self.verified = VerifiedCookies()
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
@@ -172,7 +173,9 @@ class DashboardSessions(SecureCookieSessionInterface):
             data, signed_at = serializer.loads(value, max_age=int(lifetime), return_timestamp=True)
         except BadSignature:
             return self.session_class()
-        self.verified.put(value, data, signed_at.timestamp(), lifetime)
+        # Read per cookie verified: the setting takes effect without a new app.
+        seconds = float(app.config["CHRISTMAS"]["dashboard"]["session_cache_seconds"])
+        self.verified.put(value, data, signed_at.timestamp(), lifetime, seconds)
         return self.session_class(data)
 
 
@@ -186,7 +189,7 @@ def forget_session_cookie() -> None:
 def init_dashboard(app: Flask) -> None:
     """Session cookie settings and the API's key check left to this blueprint."""
     dashboard = app.config["CHRISTMAS"]["dashboard"]
-    app.session_interface = DashboardSessions(float(dashboard["session_cache_seconds"]))
+    app.session_interface = DashboardSessions()
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
