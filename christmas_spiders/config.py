@@ -465,6 +465,20 @@ class DashboardConfig(Section):
         False, "Send the session cookie over HTTPS only (set true behind TLS)."
     )
     page_rows: int = setting(50, "Rows on a dashboard listing page.", ge=1, le=500)
+    session_cache_seconds: float = setting(
+        300.0,
+        "Seconds each worker remembers a session cookie whose signature it verified, so "
+        "a page does not verify it again; the login's expiry and a logout still apply at "
+        "once, a revoked key as on the API (api.key_cache_seconds). 0: verified on every "
+        "page.",
+        ge=0,
+    )
+    years_cache_seconds: float = setting(
+        60.0,
+        "Seconds the year page's figures (percentiles over every product) are kept before "
+        "they are computed again: how stale that page may be. 0: computed on every request.",
+        ge=0,
+    )
 
 
 class DistributedConfig(Section):

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
 from christmas_spiders.dashboard.rankings import year_chart
+from tests.fixtures.api import ApiDatabase, add_key, make_api_database, remove_api_database
 from tests.test_dashboard_session import log_in
 
 pytestmark = pytest.mark.postgres
@@ -104,6 +107,46 @@ def test_the_year_page_charts_the_apis_year_figures(logged_in: FlaskClient) -> N
     assert charted == medians
 
 
+@pytest.fixture
+def own_db(pg_admin_url: str) -> Iterator[ApiDatabase]:
+    """The API seed in a database of this test's own (the test writes to it)."""
+    database = make_api_database(pg_admin_url)
+    yield database
+    remove_api_database(pg_admin_url, database)
+
+
+def test_the_year_page_is_at_most_years_cache_seconds_old(
+    make_app: Callable[..., Flask], own_db: ApiDatabase, tmp_path: Path
+) -> None:
+    app = make_app(own_db)
+    dashboard = app.config["CHRISTMAS"]["dashboard"]
+    dashboard["secret_key_file"] = str(tmp_path / "secret")
+    dashboard["years_cache_seconds"] = 300.0
+    client = app.test_client()
+    log_in(client, add_key(own_db.owner_url, "years-cache"))
+    first = client.get("/years").get_data(as_text=True)
+    assert 'id="year-growth-chart"' not in first  # no retail prices in the seed
+    assert "computed again at most every 300 seconds" in first
+    engine = create_engine(own_db.owner_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO retail_prices (sku, release_year, retail_price) "
+                    "SELECT DISTINCT ON (sku) sku, release_year, 10 FROM products"
+                )
+            )
+    finally:
+        engine.dispose()
+    # Within the time the figures are kept: the page computed before the import.
+    assert client.get("/years").get_data(as_text=True) == first
+    dashboard["years_cache_seconds"] = 1.0
+    time.sleep(1.2)
+    fresh = client.get("/years").get_data(as_text=True)
+    assert 'id="year-growth-chart"' in fresh
+    assert fresh != first
+
+
 def test_year_chart_puts_the_index_beside_the_shops() -> None:
     rows = [
         {"vendor": "a", "release_year": 2000, "median_price": 10, "basket_growth": 0.05,
@@ -126,3 +169,12 @@ def test_year_chart_puts_the_index_beside_the_shops() -> None:
         {"label": "index", "points": [{"x": 2000, "y": 7.0}, {"x": 2001, "y": 6.0}]},
     ]
     assert year_chart([])["growth"] == []
+
+
+def test_a_spreads_row_escapes_as_the_templates_do() -> None:
+    from markupsafe import escape
+
+    from christmas_spiders.dashboard.rankings import html
+
+    text = """Santa's <b>"Sleigh"</b> & 'Reindeer' >"""
+    assert html(text) == str(escape(text))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import stat
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -170,4 +172,38 @@ def test_two_apps_on_one_secret_file_share_sessions(
     third.config["CHRISTMAS"]["dashboard"]["secret_key"] = "k" * 40
     client = third.test_client()
     client.set_cookie("christmas_dashboard", cookie.split(";")[0].split("=", 1)[1])
+    assert client.get("/shops").status_code == 302
+
+
+def test_a_remembered_cookie_still_expires_with_its_login(
+    make_app: Callable[..., Flask], api_key: str, tmp_path: Path
+) -> None:
+    app = make_app()
+    dashboard = app.config["CHRISTMAS"]["dashboard"]
+    dashboard["secret_key_file"] = str(tmp_path / "secret")
+    # Remembered for longer than the login lasts: one second.
+    dashboard["session_cache_seconds"] = 300.0
+    app.permanent_session_lifetime = dt.timedelta(seconds=1)
+    client = app.test_client()
+    cookie = log_in(client, api_key).headers["Set-Cookie"]
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert client.get("/shops").status_code == 200
+    assert client.get("/shops").status_code == 200  # the remembered verification
+    time.sleep(3.2)  # the signed timestamp counts whole seconds
+    # The browser would drop the cookie by now; a client sending it anyway is refused.
+    replay = app.test_client()
+    replay.set_cookie("christmas_dashboard", value)
+    response = replay.get("/shops")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+
+
+def test_logout_forgets_the_remembered_cookie(dashboard_app: Flask, api_key: str) -> None:
+    client = dashboard_app.test_client()
+    first = log_in(client, api_key).headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    assert client.get("/shops").status_code == 200
+    verified = dashboard_app.session_interface.verified  # type: ignore[attr-defined]
+    assert verified.get(first, time.time()) is not None
+    client.get("/logout")
+    assert verified.get(first, time.time()) is None
     assert client.get("/shops").status_code == 302

@@ -21,9 +21,17 @@ def _objects(engine) -> dict[str, list[str]]:
             "functions": sorted(
                 conn.execute(
                     text(
+                        # The project's own: an extension's functions (pg_trgm's) are not.
                         "SELECT p.proname FROM pg_proc p JOIN pg_namespace n "
-                        "ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+                        "ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND NOT EXISTS "
+                        "(SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass "
+                        "AND d.objid = p.oid AND d.deptype = 'e')"
                     )
+                ).scalars()
+            ),
+            "extensions": sorted(
+                conn.execute(
+                    text("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")
                 ).scalars()
             ),
         }
@@ -32,7 +40,12 @@ def _objects(engine) -> dict[str, list[str]]:
 def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
     engine = make_engine(empty_database_url)
     try:
-        assert _objects(engine) == {"tables": [], "views": [], "functions": []}
+        assert _objects(engine) == {
+            "tables": [],
+            "views": [],
+            "functions": [],
+            "extensions": [],
+        }
 
         upgrade(empty_database_url)
         after_up = _objects(engine)
@@ -54,6 +67,7 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
             "retail_prices",
         ]
         assert after_up["views"] == ["price_history"]
+        assert after_up["extensions"] == ["pg_trgm"]  # name search (migration 0009)
         assert after_up["functions"] == [
             "christmas_api_key",
             "christmas_audit_product",
@@ -87,13 +101,63 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         ]
 
         downgrade(empty_database_url)
-        assert _objects(engine) == {"tables": ["alembic_version"], "views": [], "functions": []}
+        # The downgrade drops pg_trgm too: the upgrade created it.
+        assert _objects(engine) == {
+            "tables": ["alembic_version"],
+            "views": [],
+            "functions": [],
+            "extensions": [],
+        }
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 0
 
         # And up again: the downgrade left nothing behind that would collide.
         upgrade(empty_database_url)
         assert _objects(engine) == after_up
+    finally:
+        engine.dispose()
+
+
+def test_name_search_can_use_the_trigram_index_and_a_prior_pg_trgm_is_kept(
+    empty_database_url,
+):
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as conn:
+            # Installed before the project's migrations: theirs to keep on a downgrade.
+            conn.execute(text("CREATE EXTENSION pg_trgm"))
+        upgrade(empty_database_url)
+        with engine.begin() as conn:
+            # Enough names for the planner to weigh its plans (triggers off: no audit).
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(
+                text(
+                    "INSERT INTO products (id, vendor, vendor_id, sku, name, price, currency, "
+                    "brand, availability, release_year, link, last_synced_at, created_at) "
+                    "SELECT 'p' || g, 'shop', 'v' || g, 'QX' || g, "
+                    "'Ornament ' || md5(g::text), 10, 'USD', 'Hallmark', "
+                    "'in_stock', 2020, 'https://shop.example/' || g, now(), now() "
+                    "FROM generate_series(1, 5000) AS g"
+                )
+            )
+            conn.execute(text("ANALYZE products"))
+            search = text(
+                "EXPLAIN SELECT id FROM products WHERE name ILIKE :pattern "
+                "ORDER BY name, id LIMIT 300"
+            )
+            # A common word: the names in order, up to the limit.
+            common = "\n".join(conn.execute(search, {"pattern": "%ornament%"}).scalars())
+            assert "Scan using ix_products_name_id" in common
+            # A rare one can be looked up by trigrams (5,000 rows are still few enough
+            # for a sequential scan to cost less: 100,000 are not, see the benchmark).
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            rare = "\n".join(conn.execute(search, {"pattern": "%d93591bdf7%"}).scalars())
+            assert "ix_products_name_trgm" in rare
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text("DELETE FROM products"))
+        downgrade(empty_database_url)
+        assert _objects(engine)["extensions"] == ["pg_trgm"]
     finally:
         engine.dispose()
 

@@ -8,9 +8,10 @@ import logging
 import os
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from flask import (
     Blueprint,
@@ -23,8 +24,9 @@ from flask import (
     url_for,
 )
 from flask import session as flask_session
-from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import URLSafeTimedSerializer
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
@@ -98,11 +100,56 @@ def configured_secret(config: dict[str, Any]) -> str:
     return installation_secret(Path(dashboard["secret_key_file"]).expanduser())
 
 
-class DashboardSessions(SecureCookieSessionInterface):
-    """Flask's signed cookie sessions, whose secret is resolved on the first request.
+class VerifiedCookies:
+    """Session cookies whose signature this process verified: value -> (data, valid until).
 
-    Lazily, so building the app (``christmas keys ...``) never writes a secret file.
+    Verifying a cookie (key derivation, HMAC, base64, tagged JSON) cost about a tenth of
+    a page; a signed value never changes meaning, so it is verified once and then looked
+    up. An entry lasts the ``seconds`` it was put with and never past the login's own
+    expiry (the signed timestamp plus the session lifetime); a logout forgets it. Only
+    verified values are kept, at most ``size`` of them (the oldest go first).
     """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._entries: dict[str, tuple[dict[str, Any], float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, value: str, now: float) -> dict[str, Any] | None:
+        entry = self._entries.get(value)
+        if entry is None:
+            return None
+        if now >= entry[1]:
+            self.forget(value)
+            return None
+        # A copy: the request's session may change its own (values are strings).
+        return dict(entry[0])
+
+    def put(
+        self, value: str, data: dict[str, Any], signed_at: float, lifetime: float, seconds: float
+    ) -> None:
+        if seconds <= 0:
+            return
+        until = min(time.time() + seconds, signed_at + lifetime)
+        with self._lock:
+            while len(self._entries) >= self.size:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[value] = (dict(data), until)
+
+    def forget(self, value: str | None) -> None:
+        if value:
+            with self._lock:
+                self._entries.pop(value, None)
+
+
+class DashboardSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie sessions, whose secret is resolved on the first request
+    (lazily, so building the app, say for ``christmas keys ...``, never writes a secret
+    file), and whose cookies are verified once per process (:class:`VerifiedCookies`).
+    """
+
+    def __init__(self) -> None:
+        self.verified = VerifiedCookies()
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
@@ -110,6 +157,33 @@ class DashboardSessions(SecureCookieSessionInterface):
                 if not app.secret_key:
                     app.secret_key = configured_secret(app.config["CHRISTMAS"])
         return super().get_signing_serializer(app)
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        value = request.cookies.get(self.get_cookie_name(app))
+        if not value:
+            return self.session_class()
+        data = self.verified.get(value, time.time())
+        if data is not None:
+            return self.session_class(data)
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        lifetime = app.permanent_session_lifetime.total_seconds()
+        try:
+            data, signed_at = serializer.loads(value, max_age=int(lifetime), return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        # Read per cookie verified: the setting takes effect without a new app.
+        seconds = float(app.config["CHRISTMAS"]["dashboard"]["session_cache_seconds"])
+        self.verified.put(value, data, signed_at.timestamp(), lifetime, seconds)
+        return self.session_class(data)
+
+
+def forget_session_cookie() -> None:
+    """The request's session cookie is no longer a login (a logout, a new login)."""
+    interface = current_app.session_interface
+    if isinstance(interface, DashboardSessions):
+        interface.verified.forget(request.cookies.get(SESSION_COOKIE))
 
 
 def init_dashboard(app: Flask) -> None:
@@ -151,6 +225,7 @@ def require_session() -> Response | None:
     if isinstance(key_hash, str) and key_is_active(key_hash):
         return None
     # No session, or its key was revoked since.
+    forget_session_cookie()
     flask_session.pop(SESSION_KEY_HASH, None)
     wanted = request.full_path if request.query_string else request.path
     return redirect(url_for("dashboard.login", next=wanted))
@@ -198,13 +273,50 @@ def api_error(exc: ApiError) -> tuple[str, int]:
 EXTRA_PAGES: list[tuple[str, str]] = []
 
 
+# The pages every page links (menu, search form, login form) and the static files.
+LINKED_PAGES = (
+    "dashboard.index",
+    "dashboard.shops",
+    "dashboard.changes",
+    "dashboard.login",
+    "dashboard.login_submit",
+    "dashboard.logout",
+)
+STATIC_FILES = ("dashboard.css", "dashboard.js", "vendor/chart.umd.js")
+# app.extensions entry: script root -> the links of a page served under it (page_links).
+LINKS = "christmas_dashboard_links"
+
+
+def page_links() -> dict[str, Any]:
+    """The menu's and static files' addresses and each ornament link's prefix.
+
+    Built once per script root (the path the app is mounted at) instead of a dozen
+    ``url_for`` calls per page: they depend on nothing else of the request.
+    """
+    known: dict[str, dict[str, Any]] = current_app.extensions.setdefault(LINKS, {})
+    root = request.script_root
+    links = known.get(root)
+    if links is None:
+        pages = {endpoint: url_for(endpoint) for endpoint, _ in EXTRA_PAGES}
+        pages.update({endpoint: url_for(endpoint) for endpoint in LINKED_PAGES})
+        links = {
+            "links": pages,
+            "static": {name: url_for("dashboard.static", filename=name) for name in STATIC_FILES},
+            # Each table row links its ornament: the route with the sku appended.
+            "ornament_prefix": url_for("dashboard.ornament", sku="_")[:-1],
+        }
+        known[root] = links
+    return links
+
+
+def ornament_link(prefix: str, sku: str) -> str:
+    """An ornament page's address, the sku quoted as Jinja's ``urlencode`` does."""
+    return prefix + quote(sku, safe="/")
+
+
 @bp.context_processor
 def menu() -> dict[str, Any]:
-    # Each table row links its ornament: the route's prefix built once per page.
-    return {
-        "extra_pages": EXTRA_PAGES,
-        "ornament_prefix": url_for("dashboard.ornament", sku="_")[:-1],
-    }
+    return {"extra_pages": EXTRA_PAGES, **page_links()}
 
 
 @bp.app_template_filter("money")

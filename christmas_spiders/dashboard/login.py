@@ -14,7 +14,13 @@ import secrets
 from flask import Response, redirect, render_template, request, session, url_for
 
 from christmas_spiders.api.auth import hash_key
-from christmas_spiders.dashboard.blueprint import SESSION_KEY_HASH, bp, key_is_active, safe_next
+from christmas_spiders.dashboard.blueprint import (
+    SESSION_KEY_HASH,
+    bp,
+    forget_session_cookie,
+    key_is_active,
+    safe_next,
+)
 
 CSRF_SESSION_KEY = "csrf"
 # No key this project makes is longer; a longer field is not hashed at all.
@@ -55,6 +61,7 @@ def login_submit() -> Response | tuple[str, int]:
         return _form(401, "That API key is unknown or revoked.")
     target = safe_next(request.form.get("next")) or url_for("dashboard.index")
     # A new session on login: nothing from before it (its CSRF token) carries over.
+    forget_session_cookie()
     session.clear()
     session[SESSION_KEY_HASH] = hash_key(key)
     session.permanent = True
@@ -63,5 +70,6 @@ def login_submit() -> Response | tuple[str, int]:
 
 @bp.get("/logout")
 def logout() -> Response:
+    forget_session_cookie()
     session.clear()
     return redirect(url_for("dashboard.login"))

@@ -1,4 +1,4 @@
-"""The dashboard's pages: each reads through the API's query functions (no SQL of its own).
+"""The dashboard's pages, read through the API's query functions (and the chart's history).
 
 ``/`` (search box, shops), ``/search?q=``, ``/ornaments/<sku>`` (every shop's price over
 time and the offers), ``/shops`` (each shop's last crawl and its verdict), ``/changes``
@@ -13,7 +13,18 @@ from decimal import Decimal
 from typing import Any
 
 from flask import abort, current_app, render_template, request
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    String,
+    any_,
+    bindparam,
+    literal,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from christmas_spiders.api.audit_queries import changes_statement
 from christmas_spiders.api.db import request_connection
@@ -29,13 +40,12 @@ from christmas_spiders.api.pagination import (
 )
 from christmas_spiders.api.params import MAX_SKU_LENGTH, normalise_sku
 from christmas_spiders.api.product_queries import (
-    PRICE_COLUMNS,
     PRICE_HISTORY,
     product_list_statement,
     product_shape,
 )
 from christmas_spiders.api.vendors import vendor_summaries
-from christmas_spiders.dashboard.blueprint import bp
+from christmas_spiders.dashboard.blueprint import bp, money
 from christmas_spiders.dashboard.charts import offer_points, series_label
 from christmas_spiders.db.models import ProductAudit
 
@@ -119,36 +129,50 @@ def search() -> str:
     )
 
 
-# Every offer's price steps and availability changes, two queries for all the offers of
-# a sku (the price_history view the API's /prices reads, and the audit's availability
-# rows), oldest first: one round trip each instead of two per offer.
+# Every offer's price steps (the price_history view the API's /prices reads) and its
+# availability changes (the audit's rows), for all the offers of a sku in one statement
+# and one round trip: ``kind`` 0 is a price interval, 1 an availability change (its
+# time in ``valid_from``); each oldest first. The ids are one array parameter: one
+# statement text and plan whatever the number of offers (no IN list expanded per
+# request).
 _PRICES = PRICE_HISTORY.c
-OFFER_PRICES = (
-    select(_PRICES.product_id, *(_PRICES[name] for name in PRICE_COLUMNS))
-    .where(_PRICES.product_id.in_(bindparam("product_ids", expanding=True)))
-    .order_by(_PRICES.product_id, _PRICES.valid_from)
-)
-OFFER_AVAILABILITY = (
-    select(ProductAudit.product_id, ProductAudit.changed_at, ProductAudit.new_value)
-    .where(
-        ProductAudit.product_id.in_(bindparam("product_ids", expanding=True)),
-        ProductAudit.field == "availability",
-    )
-    .order_by(ProductAudit.product_id, ProductAudit.changed_at, ProductAudit.id)
-)
+_IDS = bindparam("product_ids", type_=ARRAY(String))
+PRICE_KIND, AVAILABILITY_KIND = 0, 1
+OFFER_HISTORY = union_all(
+    select(
+        _PRICES.product_id,
+        literal(PRICE_KIND).label("kind"),
+        # An availability row's change time comes in this column too.
+        _PRICES.valid_from,
+        literal(0, BigInteger).label("seq"),
+        _PRICES.valid_to,
+        _PRICES.price,
+        null().label("availability"),
+    ).where(_PRICES.product_id == any_(_IDS)),
+    select(
+        ProductAudit.product_id,
+        literal(AVAILABILITY_KIND),
+        ProductAudit.changed_at,
+        ProductAudit.id,
+        null(),
+        null(),
+        ProductAudit.new_value,
+    ).where(ProductAudit.product_id == any_(_IDS), ProductAudit.field == "availability"),
+).order_by("product_id", "kind", "valid_from", "seq")
 
 
 def chart_series(
     conn: Connection, offers: list[dict[str, Any]], now: dt.datetime
 ) -> list[dict[str, Any]]:
     """One series per offer (per shop): its price steps from the price history."""
-    ids = {"product_ids": [offer["product_id"] for offer in offers]}
     intervals: dict[str, list[Any]] = defaultdict(list)
-    for row in conn.execute(OFFER_PRICES, ids):
-        intervals[row.product_id].append(row)
     availability: dict[str, list[tuple[dt.datetime, Any]]] = defaultdict(list)
-    for row in conn.execute(OFFER_AVAILABILITY, ids):
-        availability[row.product_id].append((row.changed_at, row.new_value))
+    ids = [offer["product_id"] for offer in offers]
+    for row in conn.execute(OFFER_HISTORY, {"product_ids": ids}):
+        if row.kind == PRICE_KIND:
+            intervals[row.product_id].append(row)
+        else:
+            availability[row.product_id].append((row.valid_from, row.availability))
     series = []
     for offer in sorted(offers, key=lambda offer: (offer["vendor"], offer["vendor_id"])):
         product = offer["product_id"]
@@ -162,6 +186,28 @@ def chart_series(
             }
         )
     return series
+
+
+def when(value: dt.datetime | None) -> str:
+    """A time as the tables show it (minutes, UTC as stored), a dash for none."""
+    return "\u2013" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def offer_cells(offer: dict[str, Any]) -> dict[str, Any]:
+    """The offers table's cells of one offer as shown: formatted here in one pass, so
+    the template only places them (no macro or filter per cell)."""
+    stock = offer["availability"]
+    return {
+        "link": offer["link"],
+        "vendor": offer["vendor"],
+        "name": offer["name"],
+        "price": money(offer["price"]),
+        "stock": stock,
+        "stock_label": stock.replace("_", " "),
+        "lowest": money(offer["lowest_price_seen"]),
+        "highest": money(offer["highest_price_seen"]),
+        "last_seen": when(offer["last_synced_at"]),
+    }
 
 
 @bp.get("/ornaments/<sku>")
@@ -178,7 +224,7 @@ def ornament(sku: str) -> str:
         "dashboard/ornament.html",
         sku=wanted,
         names=sorted({offer["name"] for offer in offers}),
-        offers=offers,
+        offers=[offer_cells(offer) for offer in offers],
         spread=spread(offers),
         chart={"series": chart_series(conn, offers, now)},
     )

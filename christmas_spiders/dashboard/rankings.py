@@ -7,15 +7,32 @@ same functions the API's ``/ornaments`` and ``/stats/years`` answer from.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import threading
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
+from markupsafe import Markup
+from sqlalchemy import Select, type_coerce
+from sqlalchemy.types import NullType
 
 from christmas_spiders.api.db import request_connection
-from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp
+from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp, money, ornament_link, page_links
 from christmas_spiders.dashboard.pages import page_rows
-from christmas_spiders.db.ornaments import ornament_summaries, year_stats
+from christmas_spiders.db.ornaments import (
+    SUMMARY,
+    SummaryShape,
+    ordering,
+    ornament_summaries,
+    round_percent,
+    summary_shape,
+    summary_statement,
+    year_stats,
+)
 
 SPREAD_SORTS = {"amount": "-spread", "percent": "-spread_percent"}
 RARITY_VIEWS = {
@@ -24,6 +41,9 @@ RARITY_VIEWS = {
     "sold-out": ({"in_stock_offers": 0}, "rarity"),
 }
 YEAR_RANGE = (1, 9999)
+NO_VALUE = "\u2013"
+# app.extensions entry: the year page's figures (YearCache).
+YEAR_CACHE = "christmas_dashboard_years"
 
 EXTRA_PAGES.extend(
     [("dashboard.spreads", "Spreads"), ("dashboard.rarest", "Rarest"), ("dashboard.years", "Years")]
@@ -40,15 +60,97 @@ def _year_filter() -> dict[str, int]:
     return {"release_year": int(raw)}
 
 
+# A listing's cells are formatted here, one pass over its rows, so that its template
+# only places them: a macro call and a dozen filters and subscripts per row were most
+# of a listing page's time.
+def ornament_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """An ornament's first cells in every listing: its link, sku, names and year."""
+    return {
+        "href": ornament_link(prefix, row["sku"]),
+        "sku": row["sku"],
+        "names": " / ".join(row["names"]),
+        "year": row["release_year"] or NO_VALUE,
+    }
+
+
+# What the spreads page shows of a summary row: read as it is stored (no nested record
+# per row, no 90-day share the page does not show).
+SPREAD_COLUMNS = (
+    "sku",
+    "names",
+    "release_year",
+    "cheapest_vendor",
+    "cheapest_price",
+    "dearest_vendor",
+    "dearest_price",
+    "spread_amount",
+    "spread_percent",
+)
+# markupsafe's escapes, in one C call per text instead of a Markup object per cell.
+HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
+def html(value: Any) -> str:
+    return str(value).translate(HTML_ESCAPES)
+
+
+@functools.lru_cache(maxsize=64)
+def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
+    """The spreads page's rows: the summary listing's filters and order (the API's
+    ``/ornaments?sort=...``), its columns only; built once per shape, sort and limit."""
+    columns = [SUMMARY[name] for name in SPREAD_COLUMNS]
+    # psycopg returns text[] as a list already (no ARRAY processing per item).
+    columns[1] = type_coerce(columns[1], NullType()).label("names")
+    return (
+        summary_statement(shape)
+        .with_only_columns(*columns)
+        .order_by(*ordering(sort, SUMMARY))
+        .limit(limit)
+    )
+
+
+def spread_row(row: Any, prefix: str) -> Markup:
+    """One row of the spreads table, as the template once wrote it (same HTML)."""
+    sku, names, year, cheap_vendor, cheap, dear_vendor, dear, amount, percent = row
+    percent = round_percent(percent)
+    return Markup(
+        "<tr>\n"
+        f'  <td><a href="{html(ornament_link(prefix, sku))}">{html(sku)}</a></td>\n'
+        f"  <td>{html(' / '.join(names))}</td>\n"
+        f'  <td class="num">{html(year or NO_VALUE)}</td>\n'
+        f'  <td>{money(cheap)} <span class="hint">{html(cheap_vendor)}</span></td>\n'
+        f'  <td>{money(dear)} <span class="hint">{html(dear_vendor)}</span></td>\n'
+        f'  <td class="num">{money(amount)}</td>\n'
+        f'  <td class="num">{NO_VALUE if percent is None else percent}</td>\n'
+        "</tr>\n"
+    )
+
+
+def rarity_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    rarity = row["rarity"]
+    return {
+        **ornament_cells(row, prefix),
+        "carried_by": ", ".join(rarity["carried_by"]) or "\u2013",
+        "in_stock_at": ", ".join(rarity["in_stock_at"]) or "nowhere",
+        "share": f"{rarity['in_stock_share_90d'] * 100:.0f}%",
+        "cheapest": money(row["cheapest"]["price"] if row["cheapest"] else None),
+    }
+
+
 @bp.get("/spreads")
 def spreads() -> str:
     sort = request.args.get("sort") or "amount"
     if sort not in SPREAD_SORTS:
         abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
-    filters = {"min_offers": 2, **_year_filter()}
-    rows = ornament_summaries(request_connection(), filters, SPREAD_SORTS[sort], page_rows())
-    # Only rows with a spread (two offers in stock): the sort puts the others last.
-    rows = [row for row in rows if row["spread"] is not None]
+    shape, values = summary_shape({"min_offers": 2, **_year_filter()})
+    statement = spread_statement(shape, SPREAD_SORTS[sort], page_rows())
+    prefix = page_links()["ornament_prefix"]
+    rows = [
+        spread_row(row, prefix)
+        for row in request_connection().execute(statement, values)
+        # Only rows with a spread (two offers in stock): the sort puts the others last.
+        if row.spread_amount is not None
+    ]
     return render_template(
         "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
     )
@@ -63,8 +165,12 @@ def rarest() -> str:
     rows = ornament_summaries(
         request_connection(), {**filters, **_year_filter()}, sort, page_rows()
     )
+    prefix = page_links()["ornament_prefix"]
     return render_template(
-        "dashboard/rarest.html", rows=rows, view=view, year=request.args.get("year", "")
+        "dashboard/rarest.html",
+        rows=[rarity_cells(row, prefix) for row in rows],
+        view=view,
+        year=request.args.get("year", ""),
     )
 
 
@@ -113,7 +219,63 @@ def year_chart(stats: list[dict[str, Any]]) -> dict[str, Any]:
     return {"prices": prices, "growth": growth}
 
 
+@dataclass(frozen=True)
+class YearFigures:
+    stats: list[dict[str, Any]]
+    chart: dict[str, Any]
+    computed_at: dt.datetime
+    # time.monotonic() when computed: the age that dashboard.years_cache_seconds bounds.
+    computed: float
+
+
+class YearCache:
+    """The year page's figures, computed at most once per ``years_cache_seconds`` per
+    worker: they are percentiles over every product (about 180 ms of CPU on 100,000),
+    and change only as crawls store prices. A worker computes them while its other
+    threads wait for the result rather than computing them too."""
+
+    def __init__(self) -> None:
+        self._figures: YearFigures | None = None
+        self._lock = threading.Lock()
+
+    def figures(self, seconds: float) -> YearFigures:
+        figures = self._figures
+        if figures is not None and self._fresh(figures, seconds):
+            return figures
+        with self._lock:
+            figures = self._figures
+            if figures is not None and self._fresh(figures, seconds):
+                return figures
+            now = dt.datetime.now(dt.UTC)
+            stats = year_stats(request_connection(), today=now.date())
+            figures = YearFigures(stats, year_chart(stats), now, time.monotonic())
+            self._figures = figures
+            return figures
+
+    @staticmethod
+    def _fresh(figures: YearFigures, seconds: float) -> bool:
+        # The growth since release counts in days: a new day computes them again.
+        return (
+            time.monotonic() - figures.computed < seconds
+            and figures.computed_at.date() == dt.datetime.now(dt.UTC).date()
+        )
+
+
+def year_cache() -> YearCache:
+    cache = current_app.extensions.get(YEAR_CACHE)
+    if cache is None:
+        cache = current_app.extensions.setdefault(YEAR_CACHE, YearCache())
+    return cache
+
+
 @bp.get("/years")
 def years() -> str:
-    stats = year_stats(request_connection())
-    return render_template("dashboard/years.html", stats=stats, chart=year_chart(stats))
+    seconds = float(current_app.config["CHRISTMAS"]["dashboard"]["years_cache_seconds"])
+    figures = year_cache().figures(seconds)
+    return render_template(
+        "dashboard/years.html",
+        stats=figures.stats,
+        chart=figures.chart,
+        computed_at=figures.computed_at,
+        cache_seconds=seconds,
+    )

@@ -63,6 +63,15 @@ class Product(Base):
         Index("ix_products_vendor_release_year", "vendor", "release_year"),
         Index("ix_products_availability", "availability"),
         Index("ix_products_last_synced_at", "last_synced_at"),
+        # Name search (migration 0009): ILIKE '%text%' by trigrams (a rare word), the
+        # names in (name, id) order up to the search's limit (a common word).
+        Index(
+            "ix_products_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index("ix_products_name_id", "name", "id"),
         # The API's price-sorted page of one shop and availability (migrations 0002,
         # 0003): pages in (price, id) order; a year range is checked in the index.
         Index(
