@@ -2,7 +2,9 @@
 
 Each test has a redis-server of its own (fixture ``own_redis``, data on disk) that it
 stops or kills while a real worker process (tests/distributed/worker.py) crawls the tiny
-shop; the items stored are compared with the shop's ground truth.
+shop; the items stored are compared with the shop's ground truth. The last test runs the
+shop spider as a user does (``scrapy crawl``, storing in Postgres) for its exit status
+and the verdict of the session it resumes.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from christmas_spiders.db.engine import make_engine
+from christmas_spiders.db.verdicts import session_verdict
 from replicas.crawling import CrawlResult, run_crawl
 from tests.distributed.tiny_shop import TinyShop, serve_tiny_shop
 from tests.distributed.workers import Workers
 from tests.fixtures.redis import RedisServer
+from tests.test_crawl_verdicts import insert_stored_product
 from tests.test_distributed_crawl import VENDOR, stored_products
 
 PREFIX = "faults"
@@ -152,6 +158,10 @@ def test_scrapy_crawl_with_redis_gone_past_the_limit_exits_non_zero_and_resumes(
     # Slow pages keep the crawl going, with product pages in flight when Redis goes.
     replica = replica_sites(seed=6, products_per_shop=60, faults="slow=0.5,slow_seconds=1.0")
     base_url = replica.urls[VENDOR]
+    engine = make_engine(migrated_database_url)
+    with engine.begin() as conn:
+        # A stored product the shop does not list: a session proven complete delists it.
+        insert_stored_product(conn, VENDOR, base_url + "/gone.html", 2001)
     monkeypatch.setenv("REDIS_URL", own_redis.url)
     settings = [
         f"CHRISTMAS_DATABASE_URL={migrated_database_url}",
@@ -183,6 +193,8 @@ def test_scrapy_crawl_with_redis_gone_past_the_limit_exits_non_zero_and_resumes(
     assert stopped.stat("item_scraped_count") < 60  # stopped mid-crawl
     assert "crawl ended with reason redis_unavailable" in stopped.log
     assert stopped.log.rstrip().endswith("(exit status 1)"), stopped.log[-2000:]
+    assert stopped.stat("christmas/verdict") == "failed"
+    assert stopped.stat("christmas/delisted", None) is None
 
     # Redis back (its data kept): the same crawl_id finishes the session, exit status 0.
     own_redis.start()
@@ -190,4 +202,21 @@ def test_scrapy_crawl_with_redis_gone_past_the_limit_exits_non_zero_and_resumes(
     assert resumed.returncode == 0, resumed.log[-3000:]
     assert resumed.stat("finish_reason") == "finished"
     assert resumed.stat("christmas/distributed/recovered") >= 1
-    assert stored_products(migrated_database_url) == replica.truth(VENDOR)
+    # One session of two workers: the stopped one's pages were finished by the resumed
+    # one, so the session passes, and its listings (both workers') prove what is gone.
+    assert resumed.stat("christmas/verdict") == "passed", resumed.stat("christmas/verdict_reason")
+    with engine.connect() as conn:
+        verdict = session_verdict(conn, "gone")
+        numbers = conn.execute(
+            text(
+                "SELECT monitor_report -> 'numbers' FROM crawl_runs "
+                "WHERE crawl_id = 'gone' AND verdict = 'passed'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert (verdict.status, verdict.workers, verdict.delisted) == ("passed", 2, 1)
+    assert numbers["finish_reason"] == "finished" and numbers["resumed_workers"] == 1
+    stored = stored_products(migrated_database_url)
+    gone = [p for p in stored if p["link"] == base_url + "/gone.html"]
+    assert [p["availability"] for p in gone] == ["delisted"]
+    assert [p for p in stored if p not in gone] == replica.truth(VENDOR)
