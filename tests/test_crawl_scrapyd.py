@@ -70,30 +70,27 @@ def test_scrapyd_jobs_and_the_scheduler_log_show_the_crawl_verdict(
         # Daily at the minute that just began: due now, and not again before tomorrow.
         slot = datetime.now(UTC).replace(second=0, microsecond=0)
         cron = f"{slot.minute} {slot.hour} * * *"
-        entries = {"passing": passing_shop, "failing": failing_shop}
+        entries = {
+            "passing": {"base_url": passing_shop},
+            "failing": {"base_url": failing_shop},
+            # A typo'd argument: refused before the crawl starts, so no crawl run is recorded.
+            "refused": {"base_url": passing_shop, "year": "1995"},
+        }
         state_file.write_text(
             json.dumps(
                 {name: {"last_slot": (slot - timedelta(minutes=1)).isoformat()} for name in entries}
             )
         )
+        settings = {
+            "scrapyd": {"url": server.url, "username": "christmas", "password": password},
+            "schedules": [
+                {"name": name, "spider": VENDOR, "cron": cron, "args": args}
+                for name, args in entries.items()
+            ],
+            "scheduler": {"state_file": str(state_file), "timezone": "UTC", "poll_seconds": 0.5},
+        }
         config = tmp_path / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "database_url": migrated_database_url,
-                    "scrapyd": {"url": server.url, "username": "christmas", "password": password},
-                    "schedules": [
-                        {"name": name, "spider": VENDOR, "cron": cron, "args": {"base_url": url}}
-                        for name, url in entries.items()
-                    ],
-                    "scheduler": {
-                        "state_file": str(state_file),
-                        "timezone": "UTC",
-                        "poll_seconds": 0.5,
-                    },
-                }
-            )
-        )
+        config.write_text(json.dumps({**settings, "database_url": migrated_database_url}))
         daemon = subprocess.Popen(
             [sys.executable, "-m", "christmas_spiders.scheduler"],
             cwd=PROJECT_ROOT,
@@ -120,10 +117,31 @@ def test_scrapyd_jobs_and_the_scheduler_log_show_the_crawl_verdict(
             daemon,
         )
         time.sleep(1.5)  # a few more ticks: a verdict is logged once, not at every tick
+        daemon.send_signal(signal.SIGTERM)
+        _, scheduler_log = daemon.communicate(timeout=15)
+
+        # A scheduler with no database reads the same verdicts from the jobs' logs.
+        state = _state(state_file)
+        for record in state.values():
+            for key in ("verdict_of", "last_verdict", "last_verdict_reason"):
+                record.pop(key)
+        no_database = tmp_path / "no-database"
+        no_database.mkdir()
+        (no_database / "state.json").write_text(json.dumps(state))
+        settings["scheduler"]["state_file"] = str(no_database / "state.json")
+        (no_database / "config.json").write_text(json.dumps(settings))
+        from_logs = subprocess.run(
+            [sys.executable, "-m", "christmas_spiders.scheduler", "--once"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "CONFIG_PATH": str(no_database / "config.json")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
-        if daemon is not None:
-            daemon.send_signal(signal.SIGTERM)
-            _, scheduler_log = daemon.communicate(timeout=15)
+        if daemon is not None and daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
         stop_process_group(proc)
     assert daemon.returncode == 0, scheduler_log
     scrapyd_log = (scrapyd_dir / "scrapyd.out").read_text()
@@ -159,3 +177,17 @@ def test_scrapyd_jobs_and_the_scheduler_log_show_the_crawl_verdict(
             reason,
         )
     assert "(exit status 1)" in logs["failing"] and "(exit status" not in logs["passing"]
+    for name, expected in (("passing", "passed"), ("failing", "failed")):
+        line = f"{name}: crawl {state[name]['crawl_id']} verdict {expected}: (job log) crawl "
+        line += f"verdict {expected}: {verdicts[name].reason}"
+        assert line in from_logs.stderr, from_logs.stderr
+
+    # The refused job: exit status 2, no crawl run, no verdict line; the scheduler says so.
+    job, crawl_id = state["refused"]["last_job"], state["refused"]["crawl_id"]
+    assert re.search(rf"Process died: exitstatus=2 [^\n]*job='{re.escape(job)}'", scrapyd_log)
+    assert "crawl verdict" not in logs["refused"]
+    for log in (scheduler_log, from_logs.stderr):
+        refused = re.findall(rf"refused: crawl {crawl_id} verdict unknown: [^\n]*", log)
+        assert len(refused) == 1, log
+        assert f"no verdict in the log of job {job}" in refused[0]
+    assert "no crawl run recorded" in scheduler_log
