@@ -15,6 +15,11 @@ Argument values may use ``{year}`` and ``{previous_year}`` (of the slot's date),
 so "recent years" entries follow the calendar. ``workers: N`` starts N jobs on
 one crawl session (same ``crawl_id``) for a Redis-shared crawl.
 
+Once a crawl it started has ended, the scheduler logs its verdict, once: the session's
+verdict from ``crawl_runs`` (with ``database_url`` configured), else the verdict line
+that ends each of its jobs' logs on scrapyd; a job that ended with neither (refused
+before its crawl started) is logged as verdict ``unknown``, pointing at its log.
+
 ``--once`` evaluates every entry now and exits (0: nothing failed).
 """
 
@@ -47,6 +52,14 @@ logger = logging.getLogger("christmas_spiders.scheduler")
 
 # Entry names go into scrapyd job ids "<name>.<args digest>.<slot>.<worker>".
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
+# The line `scrapy crawl` ends a job's log with (christmas_spiders/commands/crawl.py).
+_VERDICT_LINE = re.compile(
+    r"\[christmas_spiders\.commands\.crawl\] (?:INFO|ERROR): "
+    r"(crawl (?:verdict (\w+)|ended with reason|finished \(not judged).*)$",
+    re.MULTILINE,
+)
+# Verdict lines of a job that exited 0 (a pass, a sibling judging, no store to judge by).
+_PASSING_LINE = re.compile(r"crawl (?:verdict (?:passed|pending)|finished \(not judged)")
 
 
 class ScheduleError(ValueError):
@@ -149,6 +162,19 @@ class ScrapydClient:
     def jobs(self) -> dict[str, Any]:
         return self._call("GET", "listjobs.json", params={"project": self.project})
 
+    def log_text(self, log_url: str) -> str:
+        """A job's log, from the path ``listjobs.json`` gives (``/logs/...``)."""
+        try:
+            response = requests.get(
+                f"{self.url}/{log_url.lstrip('/')}", auth=self.auth, timeout=self.timeout
+            )
+            if response.status_code == 404:
+                return ""  # the job ended before its log file was opened
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            raise ScrapydUnavailable(f"scrapyd log {log_url} unreadable: {exc}") from exc
+        return response.text
+
     def schedule(self, spider: str, jobid: str, args: dict[str, str]) -> str:
         data = {"project": self.project, "spider": spider, "jobid": jobid, **args}
         return str(self._call("POST", "schedule.json", data=data)["jobid"])
@@ -205,11 +231,18 @@ class CronScheduler:
         #: crawl_id -> (status, reason) of the crawl's session verdict, or None when it
         #: cannot be read (no database configured): then the jobs' logs have it.
         self.read_verdict: Callable[[str], tuple[str, str] | None] = lambda crawl_id: None
+        self.has_database = False
 
     def log_verdicts(self, state: dict[str, dict[str, Any]]) -> bool:
         """Log, once, the verdict of each crawl this scheduler started that has one;
-        returns whether ``state`` changed."""
+        returns whether ``state`` changed.
+
+        The verdict is the session's, from ``crawl_runs``. A crawl with none there (no
+        database configured, or its jobs ended before recording a run: a bad argument, a
+        database away) gets its jobs' verdict lines once scrapyd lists every job of it
+        as finished, so a crawl that failed that way is not passed over in silence."""
         changed = False
+        unrecorded: list[tuple[str, dict[str, Any]]] = []
         for name, record in state.items():
             crawl_id = record.get("crawl_id")
             if not crawl_id or record.get("verdict_of") == crawl_id:
@@ -219,12 +252,55 @@ class CronScheduler:
             except Exception as exc:  # the database is optional here: never stop the cron
                 logger.debug("verdict of crawl %s not readable: %s", crawl_id, exc)
                 continue
-            if verdict is None or verdict[0] in ("running", "unknown"):
+            if verdict is None or verdict[0] == "unknown":
+                unrecorded.append((name, record))
                 continue
-            status, reason = verdict
-            log = logger.info if status == "passed" else logger.warning
-            log("%s: crawl %s verdict %s: %s", name, crawl_id, status, reason)
-            record.update(verdict_of=crawl_id, last_verdict=status, last_verdict_reason=reason)
+            if verdict[0] == "running":
+                continue
+            self._log_verdict(name, record, *verdict)
+            changed = True
+        if unrecorded:
+            try:
+                changed |= self._log_job_verdicts(unrecorded)
+            except (ScrapydUnavailable, ScrapydRefused) as exc:
+                logger.debug("job logs not readable now: %s", exc)
+        return changed
+
+    def _log_verdict(self, name: str, record: dict[str, Any], status: str, reason: str) -> None:
+        log = logger.info if status == "passed" else logger.warning
+        log("%s: crawl %s verdict %s: %s", name, record["crawl_id"], status, reason)
+        record.update(
+            verdict_of=record["crawl_id"], last_verdict=status, last_verdict_reason=reason
+        )
+
+    def _log_job_verdicts(self, unrecorded: list[tuple[str, dict[str, Any]]]) -> bool:
+        finished = {job.get("id"): job for job in self.client.jobs().get("finished", [])}
+        changed = False
+        for name, record in unrecorded:
+            job_ids = record.get("jobs") or [record.get("last_job")]
+            if not all(job_id in finished for job_id in job_ids):
+                continue  # pending or running (or not listed yet)
+            lines = []
+            for job_id in job_ids:
+                log_url = finished[job_id].get("log_url")
+                found = _VERDICT_LINE.findall(self.client.log_text(log_url)) if log_url else []
+                lines.append((job_id, log_url, found[-1] if found else None))
+            if all(line is not None for _, _, line in lines):
+                texts = [line[0] for _, _, line in lines if line is not None]
+                bad = [text for text in texts if not _PASSING_LINE.match(text)]
+                status = "failed" if bad else "passed"
+                reason = "; ".join(bad or texts[-1:])
+                self._log_verdict(name, record, status, f"(job log) {reason}")
+            else:
+                silent = ", ".join(f"{job} ({url})" for job, url, line in lines if line is None)
+                recorded = "no crawl run recorded and " if self.has_database else ""
+                self._log_verdict(
+                    name,
+                    record,
+                    "unknown",
+                    f"{recorded}no verdict in the log of job {silent}: it ended before its "
+                    "crawl did (scrapyd's log has its exit status)",
+                )
             changed = True
         return changed
 
@@ -250,6 +326,7 @@ class CronScheduler:
         )
         if config.get("database_url"):
             scheduler.read_verdict = _database_verdicts(str(config["database_url"]))
+            scheduler.has_database = True
         return scheduler
 
     # --- deciding -------------------------------------------------------------------
@@ -316,7 +393,12 @@ class CronScheduler:
             args,
             crawl_id,
         )
-        return {"last_status": "scheduled", "last_job": jobs[-1], "crawl_id": crawl_id}
+        return {
+            "last_status": "scheduled",
+            "last_job": jobs[-1],
+            "jobs": jobs,
+            "crawl_id": crawl_id,
+        }
 
     def tick(self, now: datetime | None = None) -> tuple[int, int]:
         """Evaluate every entry once. Returns (slots handled, slots left due by errors)."""

@@ -10,6 +10,8 @@ drop=0.03,drop_times=1,permanent_error=2"``:
 ``permanent_error``  number of product pages (good ones, reachable from a year page)
                      answered ``500`` every time: a correct crawl ends them in a counted
                      failure; ``ground_truth(..., faults=...)`` leaves them out
+``permanent_status`` the status those pages answer: 500 (default), or 404 / 410 (a page
+                     the shop took away while a listing still links it; not retried)
 ``tile_links``       share of the tiles of a faulted hallmark_ornaments year page whose link
                      the grid's script never fills in (at least one tile; 1: every tile, so
                      the browser wait for a tile link times out); the year's product count
@@ -36,6 +38,9 @@ from dataclasses import dataclass, fields
 
 from replicas.catalogue import Catalogue, _unit
 
+# Statuses a permanent_error page may answer (the server's reply table has each).
+PERMANENT_STATUSES = (404, 410, 500)
+
 
 @dataclass(frozen=True, slots=True)
 class FaultConfig:
@@ -46,6 +51,7 @@ class FaultConfig:
     drop: float = 0.0
     drop_times: int = 1
     permanent_error: int = 0
+    permanent_status: int = 500
     tile_links: float = 0.0
     tile_link_years: int = 1
     browser_pages: bool = False
@@ -58,6 +64,10 @@ class FaultConfig:
                 raise ValueError(f"fault {name}={value} must be a share within 0..1")
         if self.slow + self.error + self.drop > 1.0:
             raise ValueError("fault shares slow + error + drop must not exceed 1")
+        if self.permanent_status not in PERMANENT_STATUSES:
+            raise ValueError(
+                f"fault permanent_status={self.permanent_status}: one of {PERMANENT_STATUSES}"
+            )
         for name in (
             "slow_seconds",
             "error_times",
@@ -85,6 +95,7 @@ _CASTS = {
     "drop": float,
     "drop_times": int,
     "permanent_error": int,
+    "permanent_status": int,
     "tile_links": float,
     "tile_link_years": int,
     "browser_pages": lambda v: bool(int(v)),

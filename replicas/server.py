@@ -81,6 +81,7 @@ CACHE_LIMIT = 120_000
 _REASONS = {
     200: "OK",
     404: "Not Found",
+    410: "Gone",
     405: "Method Not Allowed",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -229,10 +230,10 @@ class ReplicaApp:
         if faultable and self.faults.active:
             if route.kind == PRODUCT and path in self.permanent:
                 self.injected["permanent_error"] += 1
+                status = self.faults.permanent_status
+                heading = f"{status} {_REASONS[status]}".encode()
                 return Reply(
-                    500,
-                    b"<html><body><h1>500 Internal Server Error</h1></body></html>",
-                    "text/html",
+                    status, b"<html><body><h1>" + heading + b"</h1></body></html>", "text/html"
                 )
             fault = fault_for(self.faults, self.seed, self.vendor, route.key)
             if fault in ("error", "drop"):

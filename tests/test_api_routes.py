@@ -107,7 +107,10 @@ def test_vendors_count_products_and_report_last_run_verdict(client, api_db):
     assert runs["hallmark_ornaments"]["verdict"] == "failed"
     assert runs["hallmark_ornaments"]["dropped"] == {"missing_price": 1}
     assert runs["hookedonhallmark"]["verdict"] == "running"
-    assert runs["ornament_shop"]["verdict"] == "passed"
+    # The last run is a worker the session's other worker judged: the session's verdict.
+    assert runs["ornament_shop"]["crawl_id"] == "run-c1"
+    assert (runs["ornament_shop"]["verdict"], runs["ornament_shop"]["workers"]) == ("passed", 2)
+    assert runs["ornament_shop"]["monitor_report"] is None
     only = client.get("/api/v1/vendors?vendor=ornament_shop").get_json()["data"]
     assert [v["vendor"] for v in only] == ["ornament_shop"]
 

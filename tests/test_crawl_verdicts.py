@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from christmas_spiders.db.verdicts import session_verdict
@@ -50,8 +51,14 @@ def insert_stored_product(
     )
 
 
+@pytest.mark.parametrize(
+    "status",
+    # A server error on every retry, and a page the shop took away (not retried) while a
+    # listing still links it.
+    [500, 404],
+)
 def test_a_listed_product_whose_page_fails_is_kept_and_an_unlisted_one_delisted(
-    replica_sites, storage_engine, migrated_database_url, tmp_path
+    replica_sites, storage_engine, migrated_database_url, tmp_path, status
 ):
     clean = replica_sites(seed=11, products_per_shop=250)
     base = clean.urls[VENDOR]
@@ -63,8 +70,9 @@ def test_a_listed_product_whose_page_fails_is_kept_and_an_unlisted_one_delisted(
     with storage_engine.begin() as conn:
         insert_stored_product(conn, VENDOR, base + "/gone.html", 2001)
 
-    # The same shop, two product pages answering 500 on every retry.
-    faulty = replica_sites(seed=11, products_per_shop=250, faults="permanent_error=2")
+    # The same shop, two product pages answering ``status`` every time.
+    faults = f"permanent_error=2,permanent_status={status}"
+    faulty = replica_sites(seed=11, products_per_shop=250, faults=faults)
     faulty_base = faulty.urls[VENDOR]
     failing = {link for link in stored if link not in {i["link"] for i in clean.truth(VENDOR)}}
     assert not failing
@@ -77,7 +85,9 @@ def test_a_listed_product_whose_page_fails_is_kept_and_an_unlisted_one_delisted(
     second = _crawl(faulty_base, tmp_path / "c2", migrated_database_url, "crawl_id=c2")
     assert second.returncode == 0, second.log[-3000:]
     assert second.stat("christmas/failed/product_page") == 2
-    assert second.stat("christmas/verdict") == "passed"
+    assert faulty.stats(VENDOR)["faults"]["permanent_error"] >= 2
+    assert second.stat(f"downloader/response_status_count/{status}") >= 2
+    assert second.stat("christmas/verdict") == "passed", second.stat("christmas/verdict_reason")
     after = _availability(storage_engine)
     # The two failing products are listed: kept as they were; the unlisted one delisted.
     assert after.pop(faulty_base + "/gone.html") == "delisted"

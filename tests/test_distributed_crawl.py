@@ -38,8 +38,8 @@ from tests.fixtures.redis import joined_worker_id
 from tests.fixtures.scrapyd import (
     PROJECT_ROOT,
     Scrapyd,
+    deploy_project,
     free_port,
-    scrapyd_deploy,
     start_scrapyd,
     stop_process_group,
     wait_until_up,
@@ -241,24 +241,8 @@ def test_deployed_with_scrapyd_deploy_a_cron_entry_runs_a_crawl_into_postgres(
     server = Scrapyd(f"http://127.0.0.1:{port}", "christmas", password, scrapyd_dir)
     try:
         wait_until_up(server.url, server.auth, proc, scrapyd_dir)
-        # scrapyd-deploy with a deploy target in a scrapy.cfg of the XDG config folder.
-        xdg = tmp_path / "xdg"
-        xdg.mkdir()
-        (xdg / "scrapy.cfg").write_text(
-            f"[deploy:test]\nurl = {server.url}/\nproject = christmas_spiders\n"
-            "username = ${SCRAPYD_USERNAME}\npassword = ${SCRAPYD_PASSWORD}\n"
-        )
-        deploy_env = {
-            **os.environ,
-            "XDG_CONFIG_HOME": str(xdg),
-            "SCRAPYD_USERNAME": "christmas",
-            "SCRAPYD_PASSWORD": password,
-        }
-        deployed = scrapyd_deploy("test", "christmas_spiders", PROJECT_ROOT, deploy_env, 180)
-        assert deployed.returncode == 0, deployed.stderr + deployed.stdout
-        assert '"spiders": 3' in deployed.stdout, deployed.stdout
+        egg = deploy_project(server, tmp_path)
         # The egg is the crawler alone: the replica shops stay with the checkout.
-        (egg,) = (scrapyd_dir / "eggs" / "christmas_spiders").glob("*.egg")
         with zipfile.ZipFile(egg) as deployed_egg:
             packages = {name.split("/")[0] for name in deployed_egg.namelist()}
         assert packages == {"christmas_spiders", "EGG-INFO"}, packages

@@ -26,6 +26,9 @@ UNKNOWN_AVAILABILITY_STAT = "christmas/availability/unknown"
 PRODUCT_PAGES_STAT = "christmas/product_pages"
 FINISHED = "finished"
 ABANDONED = "abandoned"
+# A worker that stopped because Redis stayed away: it acknowledged nothing, so its pages
+# stay in the session's in-flight table for the session's next worker.
+REDIS_UNAVAILABLE = "redis_unavailable"
 
 # Kinds of crawl, for comparing a run with the previous one of the same kind.
 FULL = "full"
@@ -80,9 +83,11 @@ class RunNumbers:
     previous_items: int | None = None
     #: full / refresh / years / product ("" for a full_crawl flag alone: derived).
     kind: str = ""
-    #: Workers summed into these numbers, and those of them closed as abandoned.
+    #: Workers summed into these numbers, those of them closed as abandoned, and those
+    #: that stopped with Redis away, their pages then finished by a later worker.
     workers: int = 1
     abandoned_workers: int = 0
+    resumed_workers: int = 0
 
     def __post_init__(self) -> None:
         # Only a crawl of every year is a full one (a copy with full_crawl=False is not).
@@ -187,12 +192,19 @@ def combine(workers: Sequence[RunNumbers]) -> RunNumbers:
 
     Its finish reason is ``finished`` when every worker that finished did so; a worker
     closed as abandoned does not set it (the others fetched its pages again) but is
-    counted in ``abandoned_workers``.
+    counted in ``abandoned_workers``. Nor does a worker stopped with reason
+    ``redis_unavailable`` once another worker finished: a worker finishes only when the
+    session's queue is empty and nothing is in flight, so the stopped worker's pages
+    (left in flight for this) were fetched again; it is counted in ``resumed_workers``.
+    The stopped worker recorded its listings at its end, so they count as seen.
     """
     if not workers:
         raise ValueError("a crawl session has at least one worker")
     closed = [w for w in workers if w.finish_reason != ABANDONED]
-    reasons = [w.finish_reason for w in closed if w.finish_reason != FINISHED]
+    session_done = any(w.finish_reason == FINISHED for w in closed)
+    resumed = sum(w.finish_reason == REDIS_UNAVAILABLE for w in closed) if session_done else 0
+    settled = (FINISHED, REDIS_UNAVAILABLE) if session_done else (FINISHED,)
+    reasons = [w.finish_reason for w in closed if w.finish_reason not in settled]
     incomplete: dict[str, set[str]] = {}
     for worker in workers:
         for year, why in worker.incomplete_years.items():
@@ -217,4 +229,5 @@ def combine(workers: Sequence[RunNumbers]) -> RunNumbers:
         kind=first.kind,
         workers=len(workers),
         abandoned_workers=len(workers) - len(closed),
+        resumed_workers=resumed,
     )

@@ -38,6 +38,7 @@ from twisted.internet import task
 from twisted.python.failure import Failure
 
 from christmas_spiders import redis_keys
+from christmas_spiders.crawl.numbers import REDIS_UNAVAILABLE
 from christmas_spiders.distributed.dupefilter import SessionDupeFilter
 from christmas_spiders.distributed.guard import REDIS_ERRORS, RedisGuard, RedisUnavailable
 from christmas_spiders.distributed.pages import FIELD_META, PARENT_META
@@ -47,7 +48,6 @@ from christmas_spiders.signals import items_persisted
 logger = logging.getLogger(__name__)
 
 STATS_PREFIX = "christmas/distributed"
-REDIS_UNAVAILABLE = "redis_unavailable"
 
 
 class RedisUnavailableError(RuntimeError):
@@ -460,7 +460,9 @@ class SessionScheduler(RedisScheduler):
     def _heartbeat_tick(self) -> None:
         if self.guard.limit_exceeded:
             if self._closing is None:
-                logger.error(
+                # A warning: the finish reason, the verdict and the exit status report the
+                # stop; an ERROR line would count against the session that resumes it.
+                logger.warning(
                     "Redis unreachable for %.0fs (limit %gs): stopping worker %s",
                     self.guard.outage_seconds,
                     self.guard.limit_seconds,
