@@ -244,6 +244,28 @@ def test_a_row_committed_after_a_later_one_is_not_lost(
     assert SKUS[0] in bodies and SKUS[1] in bodies
 
 
+def test_a_row_of_the_newest_open_transaction_is_not_lost(
+    storage_engine, migrated_database_url, receiver
+):
+    # The newest transaction of the server, still open: no snapshot lists it among the
+    # open ones (it is above every snapshot's xmax until something newer ends).
+    write_crawl(storage_engine, "base", _prices("30.00", SKUS[:1]))
+    _drop_rules(storage_engine, receiver, SKUS[:1])
+    service = AlertService(storage_engine, alert_settings())
+    service.drain()
+
+    newest = psycopg.connect(libpq_url(migrated_database_url))
+    try:
+        newest.execute("UPDATE products SET price = 20 WHERE sku = %s", (SKUS[0],))
+        for _ in range(3):
+            service.step()
+        newest.commit()
+    finally:
+        newest.close()
+    service.drain()
+    assert [SKUS[0] in m.body for m in receiver.at("alerts")] == [True]
+
+
 def test_a_transaction_open_in_another_database_holds_nothing_back(
     storage_engine, migrated_database_url, pg_admin_url, receiver
 ):

@@ -72,20 +72,36 @@ _ALLOCATED = text(
     "SELECT coalesce(pg_sequence_last_value("
     "CAST(pg_get_serial_sequence('product_audit', 'id') AS regclass)), 0)"
 )
-# A snapshot lists the open transactions of every database on the server; only this
-# database's can still commit an audit row, so a long transaction elsewhere (another
-# project's crawl on a shared server) must not hold the position back. A transaction
-# whose backend is not found (it just ended, or is a prepared one) is kept: waiting on
-# it is safe, skipping it is not.
+# The transactions that may still commit an audit row at or below the id just read: the
+# snapshot's in-progress list covers only ids below its xmax (the newest *ended* xid +
+# 1), so the ones assigned since are added as the range up to this step's own xid (taken
+# after the id was read: a writer gets its xid before its audit id). A snapshot also
+# lists every database's transactions; only this database's can write here, so a long
+# transaction elsewhere (another project's crawl on a shared server) is left out. One
+# whose backend is not found (it just ended, a prepared or a sub-transaction) is kept:
+# waiting on it is safe, skipping it is not.
 _OPEN_TRANSACTIONS = text(
-    "SELECT coalesce(array_agg(CAST(s.x AS text)), CAST(ARRAY[] AS text[])) "
-    "FROM pg_snapshot_xip(pg_current_snapshot()) AS s(x) "
-    "WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
-    "WHERE a.backend_xid = xid(s.x) AND a.datname <> current_database())"
+    """
+WITH now AS (SELECT pg_current_snapshot() AS snap, pg_current_xact_id() AS me),
+maybe_open AS (
+    SELECT x FROM now, pg_snapshot_xip(now.snap) AS x
+    UNION
+    SELECT CAST(CAST(n AS text) AS xid8) FROM now, generate_series(
+        CAST(CAST(pg_snapshot_xmax(now.snap) AS text) AS bigint),
+        CAST(CAST(now.me AS text) AS bigint) - 1) AS n
 )
+SELECT coalesce(array_agg(CAST(o.x AS text)), CAST(ARRAY[] AS text[]))
+FROM maybe_open AS o
+WHERE NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity AS a
+    WHERE a.backend_xid = xid(o.x) AND a.datname <> current_database())
+"""
+)
+# Ended means ended for snapshots, not in the commit log: a committing transaction is
+# marked committed a moment before new snapshots see its rows.
 _STILL_OPEN = text(
     "SELECT count(*) FROM unnest(CAST(:xids AS text[])) AS x "
-    "WHERE pg_xact_status(CAST(x AS xid8)) = 'in progress'"
+    "WHERE NOT pg_visible_in_snapshot(CAST(x AS xid8), pg_current_snapshot())"
 )
 _AUDIT_COLUMNS = "id, product_id, operation, field, old_value, new_value, crawl_id"
 _AFTER_CURSOR = text(
