@@ -21,9 +21,10 @@ crawls), as an operator maps them after reading the first crawl's log: the stead
 The bench checks that the mapping covers every wording the unmapped crawl logged, and
 compares the mapped crawl with the truth read with the same mapping
 (:func:`truth_read_with`). Mapped to ``out_of_stock`` (:data:`MAPPED_WORDING` says why),
-those products are still read by every refresh where their tile shows no sold-out word
-(the ``back_in_stock`` rule); the bench counts those reads and prints what the share
-would be without them, as a derived figure.
+those products' tiles show no sold-out word on either day, so the ``back_in_stock``
+rule (a tile that stopped saying sold out since the previous listing read) leaves them
+unread; the bench counts the reads of those pages whose tile price was readable and
+unchanged (read for their stock alone) and prints what the share would be without them.
 
 Then, as a check of that model, both crawls of one shop (``--check-vendor``) on a
 ``--check-products`` catalogue at the polite default settings (delay, AutoThrottle,
@@ -370,7 +371,8 @@ def report(results: list[ShopResult], delay: float) -> bool:
                 + (
                     "unknown_availability: a row stored unknown is read every time"
                     if r.wording == AS_SERVED
-                    else "back_in_stock: stored out_of_stock, their tiles show no sold-out word"
+                    else "read for their stock alone: stored out_of_stock, tiles without a "
+                    "sold-out word"
                 )
                 + f"); without those {unchanged} reads the refresh would be "
                 f"{(r.refresh.total - unchanged) / r.full.total:.1%} (derived, not measured)"

@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from scrapy.http import HtmlResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
+from christmas_spiders.crawl.record import record_listed
 from christmas_spiders.db.refresh import StoredProduct
 from christmas_spiders.db.writer import ProductWriter
 from christmas_spiders.items import VENDORS
@@ -43,6 +45,7 @@ from replicas.faults import fault_for
 from replicas.truth import changed_tiles
 from tests.fixtures.replica import RunningReplica
 from tests.fixtures.spiders import REPLICA_ORIGIN, make_spider
+from tests.fixtures.storage import sample_items
 
 CRAWL_TIMEOUT = 300.0
 SEED = 3
@@ -57,8 +60,10 @@ PRODUCT_COLUMNS = (
 # ------------------------------------------------------------------ the decision
 
 
-def _stored(price: str = "24.95", availability: str = "in_stock") -> StoredProduct:
-    return StoredProduct("http://x/p.html", Decimal(price), availability)
+def _stored(
+    price: str = "24.95", availability: str = "in_stock", listed_sold_out: bool | None = None
+) -> StoredProduct:
+    return StoredProduct("http://x/p.html", Decimal(price), availability, listed_sold_out)
 
 
 def _tile(price: str | None = "24.95", sold_out: bool | None = None) -> ListingTile:
@@ -77,7 +82,36 @@ OUT = "out_of_stock"
         (_tile(None), _stored(), False, (True, "no_tile_price")),
         (_tile("19.95"), _stored(), False, (True, "price_changed")),
         (_tile(sold_out=True), _stored(), False, (True, "sold_out")),
+        # Nothing remembered of the tile: compared with the row.
         (_tile(sold_out=False), _stored(availability=OUT), False, (True, "back_in_stock")),
+        # The tile said sold out at the previous listing read and no longer does.
+        (
+            _tile(sold_out=False),
+            _stored(availability=OUT, listed_sold_out=True),
+            False,
+            (True, "back_in_stock"),
+        ),
+        (_tile(sold_out=False), _stored(listed_sold_out=True), False, (True, "back_in_stock")),
+        # Stored out of stock, its tile said no sold-out word before either (a backorder).
+        (
+            _tile(sold_out=False),
+            _stored(availability=OUT, listed_sold_out=False),
+            False,
+            (False, "unchanged"),
+        ),
+        (
+            _tile(sold_out=False),
+            _stored(availability=OUT, listed_sold_out=False),
+            True,
+            (True, "stale"),
+        ),
+        (
+            _tile(sold_out=True),
+            _stored(availability=OUT, listed_sold_out=False),
+            False,
+            (False, "unchanged"),
+        ),
+        (_tile(sold_out=True), _stored(listed_sold_out=True), False, (True, "sold_out")),
         # Tiles that never show stock say nothing of a stored sell-out.
         (_tile(sold_out=None), _stored(availability=OUT), False, (False, "unchanged")),
         (_tile(sold_out=True), _stored(availability=OUT), False, (False, "unchanged")),
@@ -158,8 +192,11 @@ def test_each_shop_reads_price_and_stock_off_its_listing_tiles(
     spider = make_spider(spider_class)
     response = HtmlResponse(url=f"{REPLICA_ORIGIN}/1995/", body=body.encode(), encoding="utf-8")
     assert spider.listing_tiles(response) == expected
-    # A full crawl needs the links alone.
-    assert spider.listing_tiles(response, with_state=False) == [
+    # A full crawl needs the links and the stock (remembered for the next refresh).
+    assert spider.listing_tiles(response, with_price=False) == [
+        ListingTile(tile.href, None, tile.sold_out) for tile in expected
+    ]
+    assert spider.listing_tiles(response, with_price=False, with_stock=False) == [
         ListingTile(tile.href) for tile in expected
     ]
 
@@ -184,6 +221,12 @@ def test_a_refresh_listing_page_requests_only_what_decide_picks() -> None:
     }
     assert counted == {"unchanged": 1, "sold_out": 1, NO_TILE_PRICE: 1}
     assert spider.listed_links == set(stored)
+    # What each tile said about stock, for the next refresh to compare with.
+    assert spider.listed_stock == {
+        f"{REPLICA_ORIGIN}/a.html": False,
+        f"{REPLICA_ORIGIN}/b.html": True,
+        f"{REPLICA_ORIGIN}/c.html": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -200,6 +243,55 @@ def test_a_refresh_listing_page_requests_only_what_decide_picks() -> None:
 def test_mode_argument_is_checked(arguments: dict[str, str], message: str) -> None:
     with pytest.raises(SpiderArgumentError, match=message):
         make_spider(OrnamentShopSpider, **arguments)
+
+
+# ------------------------------------------------------------------ what is remembered
+
+
+def test_a_tile_that_stopped_saying_sold_out_is_remembered_only_once_its_page_is_stored(
+    storage_engine: Engine,
+) -> None:
+    vendor = "hookedonhallmark"
+    items = sample_items(7, vendor=vendor)
+    ProductWriter(storage_engine, "seed").write(items)
+    link = [str(item["link"]) for item in items]
+    # (remembered tile stock, stored availability) before the listing read.
+    before = [
+        (True, "in_stock"),  # 0: said sold out, page not stored since: kept
+        (True, "out_of_stock"),  # 1: the same, stored out of stock: kept
+        (True, "out_of_stock"),  # 2: said sold out, page stored in the session
+        (None, "out_of_stock"),  # 3: nothing remembered, read by the row's rule: kept
+        (None, "in_stock"),  # 4: nothing remembered, not read for its stock
+        (False, "out_of_stock"),  # 5: never said sold out (a backorder)
+        (False, "in_stock"),  # 6: now says sold out
+    ]
+    with storage_engine.begin() as conn:
+        for n, (listed, availability) in enumerate(before):
+            conn.execute(
+                text(
+                    "UPDATE products SET listed_sold_out = :listed, availability = :a, "
+                    "last_synced_at = now() - interval '1 hour' WHERE link = :link"
+                ),
+                {"listed": listed, "a": availability, "link": link[n]},
+            )
+    with Session(storage_engine) as session, session.begin():
+        started = session.scalar(select(func.now() - text("interval '1 minute'")))
+        assert started is not None
+        session.execute(
+            text("UPDATE products SET last_synced_at = now() WHERE link = :link"),
+            {"link": link[2]},
+        )
+        tiles = dict.fromkeys(link, False) | {link[6]: True}
+        assert record_listed(session, vendor, link, tiles, started) == len(link)
+    with storage_engine.connect() as conn:
+        remembered = {
+            str(row.link): row.listed_sold_out
+            for row in conn.execute(
+                text("SELECT link, listed_sold_out FROM products WHERE vendor = :v"),
+                {"v": vendor},
+            )
+        }
+    assert [remembered[x] for x in link] == [True, True, False, None, False, False, True]
 
 
 # ------------------------------------------------------------------ on the replicas
@@ -262,11 +354,11 @@ def shop_on_day_two(
     storage_engine: Engine,
     migrated_database_url: str,
     tmp_path: Path,
-) -> Callable[[str], tuple[Shop, CrawlResult, CrawlResult]]:
+) -> Callable[..., tuple[Shop, CrawlResult, CrawlResult]]:
     """A vendor's day-1 full crawl stored, the replica moved to day 2: (shop, full, refresh)."""
-    replica = replica_sites(seed=SEED, products_per_shop=PRODUCTS, malformed_ratio=MALFORMED)
 
-    def run(vendor: str) -> tuple[Shop, CrawlResult, CrawlResult]:
+    def run(vendor: str, seed: int = SEED) -> tuple[Shop, CrawlResult, CrawlResult]:
+        replica = replica_sites(seed=seed, products_per_shop=PRODUCTS, malformed_ratio=MALFORMED)
         shop = Shop(replica, vendor, storage_engine, migrated_database_url, tmp_path)
         full = shop.crawl("day1")
         assert shop.stored() == shop.truth(1)
@@ -289,7 +381,7 @@ def _path(link: str) -> str:
 @pytest.mark.slow
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_a_refresh_reads_exactly_the_changed_tiles_and_the_new_products(
-    shop_on_day_two: Callable[[str], tuple[Shop, CrawlResult, CrawlResult]], vendor: str
+    shop_on_day_two: Callable[..., tuple[Shop, CrawlResult, CrawlResult]], vendor: str
 ) -> None:
     shop, full, refresh = shop_on_day_two(vendor)
     catalogue = shop.replica.catalogue
@@ -387,17 +479,69 @@ def test_a_phrase_mapped_after_a_crawl_takes_effect_at_the_next_refresh(
         link: item for link, item in truth.items() if link not in unknown
     }
 
-    # Stored out of stock, their tiles show no sold-out word: every later refresh reads
-    # them again (back_in_stock where the tile price is readable), and they stay so.
-    readable = {link for link in unknown if replica.tiles(vendor)[link].price is not None}
+    # Stored out of stock now, their tiles show no sold-out word, and did not at the
+    # listing read before either: nothing changed, so the next refresh does not read
+    # those with a readable tile price (nor any other product as back_in_stock).
+    tiles = replica.tiles(vendor)
+    readable = {link for link in unknown if tiles[link].price is not None}
     assert readable, "every such tile without a price: the test would prove less"
+    assert all(tiles[link].stock is None for link in unknown)
+    assert _listed_sold_out(shop, unknown) == dict.fromkeys(unknown, False)
     replica.reset(vendor)
     again = shop.crawl("again", "mode=refresh", config_path=config)
     reasons = again.prefixed(STATS_PREFIX)
     assert UNKNOWN_AVAILABILITY not in reasons
-    assert reasons[BACK_IN_STOCK] == len(readable)
-    assert {_path(link) for link in unknown} <= set(shop.product_paths_requested())
+    assert BACK_IN_STOCK not in reasons
+    requested = set(shop.product_paths_requested())
+    assert requested & {_path(link) for link in readable} == set()
+    assert {_path(link) for link in unknown - readable} <= requested  # no tile price
     assert shop.stored() == stored
+
+
+def _listed_sold_out(shop: Shop, links: set[str]) -> dict[str, bool | None]:
+    with shop.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT link, listed_sold_out FROM products "
+                "WHERE vendor = :v AND link = ANY(:links)"
+            ),
+            {"v": shop.vendor, "links": sorted(links)},
+        ).all()
+    return {str(link): listed for link, listed in rows}
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_tile_that_stops_saying_sold_out_is_read_and_stored_in_stock(
+    shop_on_day_two: Callable[..., tuple[Shop, CrawlResult, CrawlResult]],
+) -> None:
+    # A catalogue with three such products among its 80 (SEED's has none).
+    shop, _, refresh = shop_on_day_two("hookedonhallmark", seed=59)
+    day1, day2 = shop.truth(1), shop.truth(2)
+    before, after = shop.replica.tiles(shop.vendor, 1), shop.replica.tiles(shop.vendor, 2)
+    # Sold out on day 1's tile and page; on day 2 the tile shows no stock word, the same
+    # price, and the page says in stock.
+    back = {
+        link
+        for link in set(day1) & set(day2)
+        if before[link].stock is not None
+        and after[link].stock is None
+        and after[link].price == before[link].price == day1[link]["price"]
+        and day1[link]["availability"] == "out_of_stock"
+        and day2[link]["availability"] == "in_stock"
+    }
+    assert back, "no product back in stock on day 2: the test would prove less"
+    assert {_path(link) for link in back} <= set(shop.product_paths_requested())
+    assert refresh.prefixed(STATS_PREFIX)[BACK_IN_STOCK] >= len(back)
+    stored = shop.stored()
+    assert {link: stored[link] for link in back} == {link: day2[link] for link in back}
+    # What the day-2 tiles said is remembered for the next refresh, for every listed
+    # product: those tiles say no sold-out word now; day 2's sold-out tiles say one.
+    remembered = _listed_sold_out(shop, set(day2))
+    assert {link: remembered[link] for link in back} == dict.fromkeys(back, False)
+    sold_out_now = {link for link in day2 if after[link].stock is not None}
+    assert sold_out_now
+    assert {link for link, listed in remembered.items() if listed} == sold_out_now
 
 
 def _age(engine: Engine, vendor: str, links: set[str], hours: float) -> None:
@@ -414,7 +558,7 @@ def _age(engine: Engine, vendor: str, links: set[str], hours: float) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_change_no_tile_shows_is_caught_by_a_later_stale_read(
-    shop_on_day_two: Callable[[str], tuple[Shop, CrawlResult, CrawlResult]],
+    shop_on_day_two: Callable[..., tuple[Shop, CrawlResult, CrawlResult]],
 ) -> None:
     shop, _, _ = shop_on_day_two("ornament_shop")
     day2 = shop.truth(2)

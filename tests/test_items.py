@@ -30,7 +30,7 @@ from christmas_spiders.items import (
 from tests.fixtures.items import changed
 
 # Columns of products that no item fills: the row's key and its bookkeeping.
-BOOKKEEPING_COLUMNS = {"id", "last_synced_at", "last_listed_at", "created_at"}
+BOOKKEEPING_COLUMNS = {"id", "last_synced_at", "last_listed_at", "listed_sold_out", "created_at"}
 
 
 RAW = {

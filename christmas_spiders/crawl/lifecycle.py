@@ -22,7 +22,7 @@ command exits non-zero on anything but a pass.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,6 +218,7 @@ class CrawlLifecycle:
             return
         incomplete = getattr(spider, "incomplete_years", None) or {}
         listed: Collection[str] = getattr(spider, "listed_links", None) or ()
+        stock: Mapping[str, bool | None] = getattr(spider, "listed_stock", None) or {}
         numbers = RunNumbers.from_stats(
             dict(stats.get_stats()),
             reason,
@@ -228,7 +229,7 @@ class CrawlLifecycle:
         )
         try:
             outcome = await maybe_deferred_to_future(
-                deferToThread(self._finish, spider, numbers, listed)
+                deferToThread(self._finish, spider, numbers, listed, stock)
             )
         except Exception as exc:
             logger.error("could not record the end of the crawl in crawl_runs: %s", exc)
@@ -292,13 +293,19 @@ class CrawlLifecycle:
                 delisting.refused,
             )
 
-    def _finish(self, spider: Spider, numbers: RunNumbers, listed: Collection[str]) -> Outcome:
+    def _finish(
+        self,
+        spider: Spider,
+        numbers: RunNumbers,
+        listed: Collection[str],
+        stock: Mapping[str, bool | None],
+    ) -> Outcome:
         assert self.run_id is not None
         vendor, crawl_id = self.vendor(spider), self.crawl_id(spider)
         settings = self.crawler.settings
         with self.database.session() as session, session.begin():
             run = finish_run(session, self.run_id, numbers)
-            record_listed(session, vendor, listed)
+            record_listed(session, vendor, listed, stock, session_started(session, crawl_id))
             # Serialise the workers of one crawl id; this worker's end is written first, so
             # a worker finishing at the same moment sees it once this transaction commits.
             session.execute(select(func.pg_advisory_xact_lock(func.hashtext(crawl_id))))

@@ -4,8 +4,8 @@ At open the row gets the crawl id, vendor, spider arguments, ``full_crawl`` and 
 its ``started_at`` is the database's clock, the same clock as ``products.last_synced_at``.
 While the worker runs its ``heartbeat_at`` is refreshed (:func:`heartbeat`). At close
 it gets the finish time and reason and the worker's numbers (:func:`finish_run`), and
-the product links its year pages listed refresh ``products.last_listed_at``
-(:func:`record_listed`). The worker that judges the session writes the verdict
+the product links its year pages listed refresh ``products.last_listed_at`` and
+``listed_sold_out`` (:func:`record_listed`). The worker that judges the session writes the verdict
 (:func:`record_verdict`).
 """
 
@@ -84,18 +84,49 @@ def finish_run(session: Session, run_id: int, numbers: RunNumbers) -> CrawlRun:
     return run
 
 
-def record_listed(session: Session, vendor: str, links: Collection[str]) -> int:
-    """``last_listed_at`` = now for ``vendor``'s products whose link a year page listed;
-    returns how many products that matched. One statement (a hash join on the links)."""
+# Where the tile no longer says sold out, a refresh reads the product page
+# (platforms/refresh.py, back_in_stock): where that page was not stored since the
+# session started (it failed, was dropped, or another reason's read did), the tile's
+# previous stock is kept, so the next refresh reads it again rather than never.
+_LISTED = """
+UPDATE products SET last_listed_at = now(),
+    listed_sold_out = CASE
+        WHEN listed.sold_out IS FALSE
+             AND products.last_synced_at < :started
+             AND (products.listed_sold_out
+                  OR (products.listed_sold_out IS NULL
+                      AND products.availability = 'out_of_stock'))
+        THEN products.listed_sold_out
+        ELSE listed.sold_out
+    END
+FROM unnest(CAST(:links AS text[]), CAST(:sold_out AS boolean[])) AS listed(link, sold_out)
+WHERE products.vendor = :vendor AND products.link = listed.link
+"""
+
+
+def record_listed(
+    session: Session,
+    vendor: str,
+    links: Collection[str],
+    stock: Mapping[str, bool | None],
+    started: dt.datetime,
+) -> int:
+    """``last_listed_at`` = now for ``vendor``'s products whose link a year page listed,
+    and ``listed_sold_out`` = what its tile said about stock (``stock``; a link not in it:
+    None, the tile showed none), but for a page a refresh had to read for it and that
+    was not stored since ``started`` (the session's start). Returns how
+    many products matched. One statement (a hash join on the links)."""
     if not links:
         return 0
+    ordered = sorted(links)
     return session.execute(
-        text(
-            "UPDATE products SET last_listed_at = now() "
-            "FROM unnest(CAST(:links AS text[])) AS listed(link) "
-            "WHERE products.vendor = :vendor AND products.link = listed.link"
-        ),
-        {"vendor": vendor, "links": sorted(links)},
+        text(_LISTED),
+        {
+            "vendor": vendor,
+            "links": ordered,
+            "sold_out": [stock.get(link) for link in ordered],
+            "started": started,
+        },
     ).rowcount
 
 

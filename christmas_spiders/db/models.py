@@ -115,6 +115,10 @@ class Product(Base):
     # crawl worker, whether the product's own page then answered or not); delisting
     # needs a complete crawl that did not list it.
     last_listed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the listing tile said about stock when last_listed_at was written (True: a
+    # sold-out word; False: none, on a shop whose tiles show stock; NULL: never seen on
+    # such a listing): a refresh reads a page whose tile stopped saying sold out (0010).
+    listed_sold_out: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ProductAudit(Base):

@@ -29,11 +29,14 @@ _STALE = (
 
 @dataclass(frozen=True, slots=True)
 class StoredProduct:
-    """What a refresh compares a listing tile with: the row's link, price and stock."""
+    """What a refresh compares a listing tile with: the row's link, price and stock, and
+    what its tile said about stock at the last listing read (``listed_sold_out``; None
+    where no listing that shows stock was read since the column exists)."""
 
     link: str
     price: Decimal
     availability: str
+    listed_sold_out: bool | None = None
 
 
 def stored_products_of_year(engine: Engine, vendor: str, year: int) -> dict[str, StoredProduct]:
@@ -43,12 +46,15 @@ def stored_products_of_year(engine: Engine, vendor: str, year: int) -> dict[str,
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT link, price, availability FROM products "
+                "SELECT link, price, availability, listed_sold_out FROM products "
                 "WHERE vendor = :vendor AND release_year = :year"
             ),
             {"vendor": vendor, "year": year},
         ).all()
-    return {str(link): StoredProduct(str(link), price, str(state)) for link, price, state in rows}
+    return {
+        str(link): StoredProduct(str(link), price, str(state), listed)
+        for link, price, state, listed in rows
+    }
 
 
 def oldest_stale_links(engine: Engine, vendor: str, hours: float, limit: int) -> set[str]:

@@ -23,9 +23,10 @@ Seams for other parts of the project:
   (:meth:`listing_tiles`), the stored row (one query per year) and the row's age.
 * Listing bookkeeping, the same in both modes: every product link a listing page shows
   is noted in :attr:`listed_links` (stored as ``products.last_listed_at`` at the end of
-  the crawl), and a year whose listing was not read completely is in
-  :attr:`incomplete_years`: such a crawl proves nothing about presence, so it delists
-  nothing.
+  the crawl) with what its tile says about stock in :attr:`listed_stock` (stored as
+  ``products.listed_sold_out``, which the next refresh compares the tile with), and a
+  year whose listing was not read completely is in :attr:`incomplete_years`: such a
+  crawl proves nothing about presence, so it delists nothing.
 """
 
 from __future__ import annotations
@@ -239,6 +240,9 @@ class VendorSpider(scrapy.Spider):
         #: Every product link listed on a year page read (whether its page then was
         #: read, failed, was dropped or, in a refresh, left unread): delisting spares these.
         self.listed_links: set[str] = set()
+        #: What each listed product's tile said about stock (:attr:`ListingTile.sold_out`
+        #: of its first tile): the next refresh compares its tile with this.
+        self.listed_stock: dict[str, bool | None] = {}
         #: Years whose listing was not read completely, with why: they delist nothing.
         self.incomplete_years: dict[int, set[str]] = {}
         #: Refresh: the stored rows picked for a stale read (:meth:`pick_stale_links`).
@@ -582,11 +586,12 @@ class VendorSpider(scrapy.Spider):
                 # The page was rendered before its tiles were complete: what it lists
                 # may be short of what the shop lists.
                 self.mark_year_incomplete(year, BROWSER_WAIT_TIMED_OUT, response.url)
-            tiles = self.listing_tiles(response, with_state=stored is not None)
+            # A full crawl needs no tile price, but the tile's stock in both modes.
+            tiles = self.listing_tiles(response, with_price=stored is not None)
             product_hrefs = [tile.href for tile in tiles]
             for tile in tiles:
                 url = self.absolute(tile.href, response)
-                self.note_listed(url)
+                self.note_listed(url, tile.sold_out)
                 if stored is not None and not self.refresh_reads(url, tile, stored):
                     continue
                 request = self.product_request(url, year)
@@ -604,33 +609,42 @@ class VendorSpider(scrapy.Spider):
         """Whether the listing page ``href`` (on ``response``'s page) was requested."""
         return self.absolute(href, response) in self._listing_urls
 
-    def listing_tiles(self, response: Response, with_state: bool = True) -> list[ListingTile]:
-        """The product tiles of a listing page that carry a product link; ``with_state``:
-        with the price and stock each tile shows (a refresh's, :meth:`tile_state`)."""
+    def listing_tiles(
+        self, response: Response, with_price: bool = True, with_stock: bool = True
+    ) -> list[ListingTile]:
+        """The product tiles of a listing page that carry a product link, with the price
+        (a refresh's, :meth:`tile_price`) and the stock (:meth:`tile_sold_out`) each
+        tile shows, as asked."""
         tiles = []
         for node in select(root_of(response), self.product_tile_css):
             href = (attribute_of(first(node, self.product_link_css), "href") or "").strip()
             if href:
                 tiles.append(
-                    ListingTile(href, *self.tile_state(node)) if with_state else ListingTile(href)
+                    ListingTile(
+                        href,
+                        self.tile_price(node) if with_price else None,
+                        self.tile_sold_out(node) if with_stock else None,
+                    )
                 )
         return tiles
 
-    def tile_state(self, node: Any) -> tuple[Decimal | None, bool | None]:
-        """(price, sold out) of one tile, as :class:`ListingTile` holds them."""
-        price: Decimal | None = None
+    def tile_price(self, node: Any) -> Decimal | None:
+        """The price of one tile, as :class:`ListingTile` holds it."""
         markup = markup_of(first(node, self.tile_price_css)) if self.tile_price_css else None
         if markup is not None:
             with contextlib.suppress(PriceError):
-                price = parse_price(markup)
+                return parse_price(markup)
+        return None
+
+    def tile_sold_out(self, node: Any) -> bool | None:
+        """Whether one tile says sold out, as :class:`ListingTile` holds it."""
         if self.tile_stock_css is None:
-            return price, None
+            return None
         text = clean_text(text_of(first(node, self.tile_stock_css)))
         # Words on every shop (a product page's stock may be a flag), matched on their
         # leading phrase with the shop's stock wording, as a product page's are; wording
         # no phrase starts is not a sold-out word.
-        sold_out = bool(text) and availability_from_text(text, self.stock_wording) == OUT_OF_STOCK
-        return price, sold_out
+        return bool(text) and availability_from_text(text, self.stock_wording) == OUT_OF_STOCK
 
     def refresh_reads(
         self, url: str, tile: ListingTile, stored: Mapping[str, StoredProduct]
@@ -651,7 +665,9 @@ class VendorSpider(scrapy.Spider):
 
     def product_hrefs(self, response: Response) -> list[str]:
         """Product links of a listing page."""
-        return [tile.href for tile in self.listing_tiles(response, with_state=False)]
+        return [
+            tile.href for tile in self.listing_tiles(response, with_price=False, with_stock=False)
+        ]
 
     def more_listing_hrefs(self, response: Response, has_products: bool) -> Iterable[str]:
         """Further listing pages of the same year (next page, view-all)."""
@@ -661,10 +677,14 @@ class VendorSpider(scrapy.Spider):
         """Hook: sanity checks of a parsed listing page (e.g. its product count); a page
         short of products calls :meth:`mark_year_incomplete`."""
 
-    def note_listed(self, url: str) -> None:
-        """Record a product link a listing page shows (cleaned as its request will be)."""
+    def note_listed(self, url: str, sold_out: bool | None = None) -> None:
+        """Record a product link a listing page shows (cleaned as its request will be)
+        and what its tile says about stock; a product listed twice keeps its first tile's,
+        the one its refresh decision was made on."""
         with contextlib.suppress(ParseError):
-            self.listed_links.add(clean_link(url))
+            link = clean_link(url)
+            self.listed_links.add(link)
+            self.listed_stock.setdefault(link, sold_out)
 
     def mark_year_incomplete(self, year: int, reason: str, url: str = "") -> None:
         """``year``'s listing was not read completely (``reason``): none of its products

@@ -2,7 +2,9 @@
 
 A refresh walks the year index and every listing page as a full crawl does, but reads
 a product page only where the listing tile, the stored row or the row's age says the
-stored state may be out of date. What it stores still comes from product pages: a
+stored state may be out of date. A tile's stock is compared with what the same tile
+said at the previous listing read (``products.listed_sold_out``): a stock change that
+no tile shows is left to the stale read. What it stores still comes from product pages: a
 tile only decides which pages are read (docs/shops.md, "Listing prices and
 refresh crawls").
 
@@ -33,7 +35,9 @@ UNKNOWN_AVAILABILITY = "unknown_availability"  # stored stock wording no rule kn
 NO_TILE_PRICE = "no_tile_price"  # the tile holds no readable price: may have changed
 PRICE_CHANGED = "price_changed"  # the tile's price is not the stored price
 SOLD_OUT = "sold_out"  # the tile says sold out, the row says in stock
-BACK_IN_STOCK = "back_in_stock"  # tiles that show stock show none, the row says out of stock
+# The tile no longer says sold out but did at the previous listing read (where none was
+# remembered: the tile says nothing of stock while the row says out of stock).
+BACK_IN_STOCK = "back_in_stock"
 STALE = "stale"  # among the oldest rows not read for crawl.max_product_age_hours
 READ_REASONS: tuple[str, ...] = (
     NEW,
@@ -85,7 +89,13 @@ def decide(tile: ListingTile, stored: StoredProduct | None, stale: bool = False)
         return Decision(True, PRICE_CHANGED)
     if tile.sold_out is True and stored.availability == IN_STOCK:
         return Decision(True, SOLD_OUT)
-    if tile.sold_out is False and stored.availability == OUT_OF_STOCK:
+    if tile.sold_out is False and (
+        stored.listed_sold_out is True
+        # Nothing remembered yet (a row stored before the tile's stock was): compared
+        # with the row. A product stored out of stock whose tile never said sold out
+        # (a backorder: orderable, so no sold-out word) is not read again for it.
+        or (stored.listed_sold_out is None and stored.availability == OUT_OF_STOCK)
+    ):
         return Decision(True, BACK_IN_STOCK)
     if stale:
         return Decision(True, STALE)
