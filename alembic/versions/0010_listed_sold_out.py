@@ -9,7 +9,7 @@ shows no sold-out word). Existing rows start NULL, where the refresh keeps the r
 before (a tile without the word while stored out of stock) until a listing is read.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-01
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | None = None
 depends_on: str | None = None
 
