@@ -302,6 +302,17 @@ def json_list_sql(shape: SummaryShape, sort: str, after: bool, limited: bool) ->
     return compiled_sql(statement)
 
 
+def _ranges_years(shape: SummaryShape) -> bool:
+    """Whether the filters bound the release year by a range.
+
+    A prepared statement's generic plan cannot know how wide the range is: it guesses a
+    sliver of the rows and reads every sku of the years through their index, then sorts
+    them all (about 3,700 for six years: 5.5 ms of Postgres CPU per page, against 2 ms
+    planned for the values, which walks the sort key's index instead).
+    """
+    return any(name in ("year_min", "year_max") for name, _count in shape)
+
+
 def json_summary_row(row: tuple[Any, ...]) -> dict[str, Any]:
     """A row of :func:`json_list_sql` (prices already text) as the listing answers it:
     the record of ``db.ornaments.summary_record``."""
@@ -369,5 +380,6 @@ def list_ornaments() -> Response:
     if page.csv:
         statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
-    rows = fetch_rows(json_list_sql(shape, page.sort, page.after, page.limited), parameters)
+    sql = json_list_sql(shape, page.sort, page.after, page.limited)
+    rows = fetch_rows(sql, parameters, prepare=not _ranges_years(shape))
     return ORNAMENT_ORDER.response(rows, page, json_summary_row, columns=PAGE_COLUMNS)
