@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy import Text as SqlText
 
 from christmas_spiders.api.audit_queries import audit_numeric
-from christmas_spiders.api.db import compiled_sql, fetch_rows, readonly_engine, request_connection
+from christmas_spiders.api.db import DIALECT, compiled_sql, fetch_rows, readonly_engine
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows, json_record, stream_csv
@@ -48,19 +48,19 @@ from christmas_spiders.api.params import (
     normalise_sku,
 )
 from christmas_spiders.db.audit_sql import SHARE_FUNCTION
-from christmas_spiders.db.models import Product, ProductAudit
+from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
 from christmas_spiders.db.ornaments import (
     AT,
     PAGE_COLUMNS,
     RARITY_DAYS,
     SORT_KEY_COLUMNS,
+    SUMMARY,
     SUMMARY_COLUMNS,
     SUMMARY_ID,
     SUMMARY_SORTS,
     SummaryShape,
     ordering,
     page_statement,
-    rarity,
     share,
     spread_percent,
     summary_shape,
@@ -140,9 +140,51 @@ def offers_statement() -> Any:
     )
 
 
-# Built once: only the sku changes between requests.
+# Built once: only the sku changes between requests (the dashboard's comparison page).
 OFFERS = offers_statement()
-# The trigger writes a sku's summary with its offers; none only where it was bypassed.
+
+
+def offers_with_rarity() -> Any:
+    """:func:`offers_statement` with the sku's rarity (``db.ornaments.rarity``) on every
+    offer: one statement, one round trip."""
+    offers = offers_statement().subquery("offers")
+    days = literal_column(str(RARITY_DAYS))
+    return (
+        select(
+            *offers.c,
+            SUMMARY.vendors,
+            SUMMARY.in_stock_vendors,
+            getattr(func, SHARE_FUNCTION)(SUMMARY.in_stock_spans, AT, days),
+        )
+        .select_from(offers)
+        .outerjoin(OrnamentSummary, OrnamentSummary.sku == bindparam("sku", type_=String))
+        .order_by(offers.c.price, offers.c.vendor, offers.c.product_id)
+    )
+
+
+# Built once, run as a prepared statement on the driver's cursor (db.fetch_rows): only
+# the sku and the time change between requests.
+_COMPILED_OFFERS = offers_with_rarity().compile(dialect=DIALECT)
+OFFERS_SQL = str(_COMPILED_OFFERS)
+# The statement's own values (the audit field compared, 'price'), sent with each request's.
+OFFERS_VALUES = {
+    name: value for name, value in _COMPILED_OFFERS.params.items() if name not in ("sku", "at")
+}
+
+
+def offers_rarity(row: tuple[Any, ...]) -> dict[str, Any]:
+    """The rarity columns that follow an offer's in :data:`OFFERS_SQL`."""
+    vendors, in_stock_vendors, in_stock_share = row[len(OFFER_COLUMNS) :]
+    # The trigger writes a sku's summary with its offers; none only where it was bypassed.
+    if vendors is None:
+        return NO_RARITY
+    return {
+        "carried_by": vendors,
+        "in_stock_at": in_stock_vendors,
+        "in_stock_share_90d": share(in_stock_share),
+    }
+
+
 NO_RARITY = {"carried_by": [], "in_stock_at": [], "in_stock_share_90d": 0.0}
 
 
@@ -183,9 +225,10 @@ def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
 def get_ornament(sku: str) -> Response:
     args = ORNAMENT.parse(sku=sku)
     wanted = args["sku"]
-    offers = [dict(row._mapping) for row in request_connection().execute(OFFERS, {"sku": wanted})]
-    if not offers:
+    rows = fetch_rows(OFFERS_SQL, {**OFFERS_VALUES, "sku": wanted, "at": dt.datetime.now(dt.UTC)})
+    if not rows:
         raise NotFound(f"no ornament with sku {wanted!r}")
+    offers = [dict(zip(OFFER_COLUMNS, row, strict=False)) for row in rows]
     if args["format"] == "csv":
         return csv_rows(offers, OFFER_COLUMNS, f"ornament-{wanted}.csv")
     summary = spread(offers)
@@ -193,7 +236,7 @@ def get_ornament(sku: str) -> Response:
     data = {
         "sku": wanted,
         "names": names,
-        "rarity": rarity(request_connection(), [wanted]).get(wanted, NO_RARITY),
+        "rarity": offers_rarity(rows[0]),
         "offers": [json_record(offer) for offer in offers],
         "spread": None
         if summary is None
