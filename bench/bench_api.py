@@ -1,10 +1,12 @@
 """Benchmark of the read API as deployed: gunicorn (deploy/gunicorn.conf.py) + wrk.
 
     python -m bench.bench_api [--duration 10] [--connections 16] [--repeat 3]
+                              [--server gunicorn,granian]
 
 Builds a database of its own (100,000 products, 1,000,000 audit rows, generated in
-SQL with generate_series), the read-only role and a key; starts gunicorn as
-deployed on a free loopback port; drives six routes with wrk at 16 concurrent
+SQL with generate_series), the read-only role and a key; starts each ``--server``
+(gunicorn as deployed, granian with the same workers and threads for the same WSGI
+app) on a free loopback port; drives six routes with wrk at 16 concurrent
 connections (each request a different product, sku or filter, from a Lua list),
 ``--repeat`` rounds over the routes in turn, and prints the median p50, p99 and
 requests/s per route against the goals (p99 < 50 ms for JSON routes, >= 400 req/s
@@ -178,8 +180,40 @@ def build_database(admin_url: str) -> tuple[str, str, str]:
     return owner_url, readonly_url, role
 
 
-def start_gunicorn(
-    owner_url: str, readonly_url: str, workdir: Path
+SERVERS = ("gunicorn", "granian")
+
+
+def server_command(server: str, port: int) -> list[str]:
+    """The command line of ``server`` for the API as deployed, on ``port``.
+
+    granian gets gunicorn's shape: as many worker processes, as many threads each
+    running the app (``--blocking-threads``), so the two differ by the server only.
+    """
+    if server == "gunicorn":
+        return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
+    cores = os.cpu_count() or 1
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        os.environ.get("CHRISTMAS_API_WORKERS", str(2 * cores)),
+        "--blocking-threads",
+        os.environ.get("CHRISTMAS_API_THREADS", "4"),
+        "--no-access-log",
+        "christmas_spiders.api.wsgi:served_app",
+    ]
+
+
+def start_server(
+    owner_url: str, readonly_url: str, workdir: Path, server: str = "gunicorn"
 ) -> tuple[subprocess.Popen, str]:
     config_path = workdir / "bench-config.json"
     config_path.write_text(
@@ -197,15 +231,17 @@ def start_gunicorn(
         **os.environ,
         "CONFIG_PATH": str(config_path),
         "CHRISTMAS_API_BIND": f"127.0.0.1:{port}",
+        "CHRISTMAS_API_RATE_LIMIT_FILE": str(workdir / "rate-limit.sqlite3"),
     }
     for variable in ("DATABASE_URL", "DATABASE_URL_READONLY", "REDIS_URL", "ENV"):
         env.pop(variable, None)
+    log_path = workdir / f"{server}.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
+        server_command(server, port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(workdir / "gunicorn.log").open("w"),
+        stderr=log_path.open("w"),
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -219,8 +255,8 @@ def start_gunicorn(
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process)
-            log = (workdir / "gunicorn.log").read_text()[-3000:]
-            raise SystemExit(f"gunicorn did not start:\n{log}")
+            log = log_path.read_text()[-3000:]
+            raise SystemExit(f"{server} did not start:\n{log}")
         time.sleep(0.3)
 
 
@@ -439,10 +475,11 @@ def measure_rounds(
     meter: CpuMeter,
     unit: str,
     header: str = "X-API-Key",
+    server: str = "gunicorn (deploy/gunicorn.conf.py)",
 ) -> dict[str, list[Result]]:
     """A warm-up of each scenario, then ``args.repeat`` rounds of them all in turn."""
     print(
-        f"gunicorn (deploy/gunicorn.conf.py) at {base}; wrk, {args.connections} connections, "
+        f"{server} at {base}; wrk, {args.connections} connections, "
         f"{args.duration} s per {unit}, {os.cpu_count()} cores shared with wrk and Postgres; "
         "load average before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
     )
@@ -468,7 +505,7 @@ def print_runs(runs: dict[str, list[Result]], args: argparse.Namespace, unit: st
 
 @dataclass
 class BenchServer:
-    """The benchmark's database and gunicorn on it, with a key."""
+    """The benchmark's database and a server on it, with a key."""
 
     owner_url: str
     base: str
@@ -477,37 +514,132 @@ class BenchServer:
     meter: CpuMeter
 
 
+@dataclass
+class BenchDatabase:
+    owner_url: str
+    readonly_url: str
+    role: str
+    key: str
+    workdir: Path
+
+
 @contextlib.contextmanager
-def bench_server(prefix: str) -> Iterator[BenchServer]:
-    """Build the database, start gunicorn on it; stop it all and drop the database after."""
+def bench_database(prefix: str) -> Iterator[BenchDatabase]:
+    """Build the database with a key; drop it after."""
     admin_url = bench_admin_url()
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     owner_url, readonly_url, role = build_database(admin_url)
-    process = None
     try:
         key = add_key(owner_url, "bench")
-        process, base = start_gunicorn(owner_url, readonly_url, workdir)
-        yield BenchServer(owner_url, base, key, workdir, CpuMeter(process.pid, owner_url, role))
+        yield BenchDatabase(owner_url, readonly_url, role, key, workdir)
     finally:
-        if process is not None:
-            stop(process)
         drop_database(admin_url, owner_url)
         drop_role(admin_url, role)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = wrk_parser(__doc__.split("\n\n")[0], "route").parse_args(argv)
-    with bench_server("cs-bench-api-") as server:
-        paths = scenarios(server.owner_url)
-        runs = measure_rounds(
-            paths, server.base, server.key, server.workdir, args, server.meter, "route"
-        )
-        results = [median_result(route_runs) for route_runs in runs.values()]
-        seconds, rows, size = full_export(server.base, server.key)
-        offset_ms, keyset_ms = offset_baseline(server.owner_url)
+@contextlib.contextmanager
+def running_server(database: BenchDatabase, server: str) -> Iterator[BenchServer]:
+    """``server`` (one of ``SERVERS``) started on ``database``; stopped after."""
+    workdir = database.workdir / server
+    workdir.mkdir()
+    process, base = start_server(database.owner_url, database.readonly_url, workdir, server)
+    try:
+        meter = CpuMeter(process.pid, database.owner_url, database.role)
+        yield BenchServer(database.owner_url, base, database.key, workdir, meter)
+    finally:
+        stop(process)
 
-    print_runs(runs, args, "route")
+
+@contextlib.contextmanager
+def bench_server(prefix: str, server: str = "gunicorn") -> Iterator[BenchServer]:
+    """Build the database, start ``server`` on it; stop it all and drop the database after."""
+    with bench_database(prefix) as database, running_server(database, server) as running:
+        yield running
+
+
+def server_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SERVERS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"servers are {', '.join(SERVERS)} (comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = wrk_parser(__doc__.split("\n\n")[0], "route")
+    parser.add_argument(
+        "--server",
+        type=server_list,
+        default=list(SERVERS),
+        help="the HTTP servers to measure, comma-separated, each in turn within every round "
+        "(default: gunicorn,granian)",
+    )
+    args = parser.parse_args(argv)
+    servers: list[str] = args.server
+    with bench_database("cs-bench-api-") as database, contextlib.ExitStack() as stack:
+        running = {name: stack.enter_context(running_server(database, name)) for name in servers}
+        paths = scenarios(database.owner_url)
+        print(
+            f"{', '.join(servers)}; wrk, {args.connections} connections, {args.duration} s per "
+            f"route, {os.cpu_count()} cores shared with wrk and Postgres; load average "
+            "before: " + "/".join(f"{value:.1f}" for value in os.getloadavg())
+        )
+        for server in running.values():
+            for name, scenario in paths.items():
+                run_wrk(
+                    name,
+                    server.base,
+                    scenario,
+                    server.key,
+                    server.workdir,
+                    2,
+                    args.connections,
+                    server.meter,
+                )
+        # Servers and routes in turn, round after round: a slow spell of the machine hits
+        # them alike.
+        runs: dict[str, dict[str, list[Result]]] = {
+            name: {route: [] for route in paths} for name in servers
+        }
+        for _ in range(args.repeat):
+            for name, server in running.items():
+                for route, scenario in paths.items():
+                    runs[name][route].append(
+                        run_wrk(
+                            route,
+                            server.base,
+                            scenario,
+                            server.key,
+                            server.workdir,
+                            args.duration,
+                            args.connections,
+                            server.meter,
+                        )
+                    )
+        first = running[servers[0]]
+        seconds, rows, size = full_export(first.base, first.key)
+        offset_ms, keyset_ms = offset_baseline(database.owner_url)
+
+    results: list[Result] = []
+    for name in servers:
+        print(f"\n== {name}")
+        print_runs(runs[name], args, "route")
+        server_results = [median_result(route_runs) for route_runs in runs[name].values()]
+        print_results(server_results)
+        results.extend(server_results)
+    print(
+        f"full CSV export ({servers[0]}): {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
+        f"({rows / seconds:,.0f} rows/s, streamed)"
+    )
+    print(
+        f"baseline, page at depth 90,000 (id order): OFFSET {offset_ms:.1f} ms, "
+        f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
+    )
+    return exit_status(results, "some requests failed: see the errors column")
+
+
+def print_results(results: list[Result]) -> None:
     cores = os.cpu_count() or 1
     header = f"{'route':<26} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
     print(f"{header} {'errors':>7} {'CPU ms/req':>10} {'req/s on idle cores':>19}  goal")
@@ -529,19 +661,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{goal}"
         )
     print(
-        "CPU ms/req: gunicorn + the API's Postgres backends + wrk, per request; "
+        "CPU ms/req: the server + the API's Postgres backends + wrk, per request; "
         f"req/s on idle cores: {cores} x 1000 / that (what this machine gives when nothing "
         "else runs)"
     )
-    print(
-        f"full CSV export: {rows:,} rows, {size / 1e6:.1f} MB in {seconds:.2f} s "
-        f"({rows / seconds:,.0f} rows/s, streamed)"
-    )
-    print(
-        f"baseline, page at depth 90,000 (id order): OFFSET {offset_ms:.1f} ms, "
-        f"keyset {keyset_ms:.1f} ms (x{offset_ms / keyset_ms:.0f})"
-    )
-    return exit_status(results, "some requests failed: see the errors column")
 
 
 def exit_status(results: list[Result], failure: str) -> int:

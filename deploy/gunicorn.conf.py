@@ -9,32 +9,16 @@ Environment: CHRISTMAS_API_BIND (default 127.0.0.1:8000), CHRISTMAS_API_WORKERS
 (see below); the app reads the project config (ENV / CONFIG_PATH, DATABASE_URL,
 DATABASE_URL_READONLY, REDIS_URL, ...).
 
-Rate limits need one counter per key for all workers: with REDIS_URL (or
-``api.rate_limit_storage``) configured the app uses that; otherwise the workers share a
-SQLite file, CHRISTMAS_API_RATE_LIMIT_FILE (default var/api-rate-limit.sqlite3), instead
-of each counting in its own memory (a key would get the limit once per worker).
+Rate limits: see christmas_spiders/api/wsgi.py (one counter per key for all workers).
 """
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
-from typing import Any
 
-from christmas_spiders.api.ratelimit import SQLITE_SCHEME
+from christmas_spiders.api.wsgi import app_overrides, freeze_startup_objects
 from christmas_spiders.config import get_config
-
-
-def app_overrides(config: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    """The app's config overrides: a rate-limit store every worker shares."""
-    if config["api"]["rate_limit_storage"] or config["redis_url"]:
-        return {}
-    path = os.path.abspath(
-        environ.get("CHRISTMAS_API_RATE_LIMIT_FILE", "var/api-rate-limit.sqlite3")
-    )
-    return {"api": {"rate_limit_storage": f"{SQLITE_SCHEME}://{path}"}}
-
 
 # gunicorn calls the factory with these literal arguments in each worker.
 wsgi_app = f"christmas_spiders.api:create_app({app_overrides(get_config(), dict(os.environ))!r})"
@@ -63,11 +47,5 @@ proc_name = "christmas-api"
 
 
 def post_worker_init(worker: object) -> None:
-    """After the worker has imported and built the app: freeze what exists now.
-
-    Those objects (modules, Flask, SQLAlchemy metadata: ~87,000) live as long
-    as the worker; frozen, the cyclic garbage collector never traverses them again.
-    Otherwise each full collection walks them all with every thread of the worker
-    stopped: 25-50 ms on this machine, a latency spike for every request in flight.
-    """
-    gc.freeze()
+    """After the worker has imported and built the app: freeze what exists now."""
+    freeze_startup_objects()

@@ -107,9 +107,9 @@ def compiled_sql(statement: Any) -> str:
     return str(statement.compile(dialect=DIALECT))
 
 
-def fetch_rows(sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(sql: str, parameters: dict[str, Any], prepare: bool = True) -> list[tuple[Any, ...]]:
     """Every row of ``sql`` (from :func:`compiled_sql`) on the request's connection, as
-    plain tuples, as a prepared statement.
+    plain tuples, as a prepared statement (``prepare``; else planned for its values).
 
     A driver error is raised as SQLAlchemy's (the same error handlers answer it). A
     connection found dead is not reused: the pool's reset when the request returns it
@@ -118,7 +118,7 @@ def fetch_rows(sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
     raw = request_connection().connection.dbapi_connection
     try:
         with raw.cursor() as cursor:
-            cursor.execute(sql, parameters, prepare=True)
+            cursor.execute(sql, parameters, prepare=prepare)
             return cursor.fetchall()
     except psycopg.Error as exc:
         raise DBAPIError.instance(sql, parameters, exc, psycopg.Error) from exc

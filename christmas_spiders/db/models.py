@@ -382,6 +382,8 @@ class OrnamentSummary(Base):
         Index("ix_ornament_summary_rarity_key", "rarity_key", "sku"),
         Index("ix_ornament_summary_offers", "offers", "sku"),
         Index("ix_ornament_summary_release_year", "release_year"),
+        # One year's page by spread in keyset order (migration 0009).
+        Index("ix_ornament_summary_release_year_spread_key", "release_year", "spread_key", "sku"),
     )
 
     sku: Mapped[str] = mapped_column(String(32), primary_key=True)
