@@ -4,8 +4,8 @@ One release year's listing by spread (``/api/v1/ornaments?release_year=Y&sort=-s
 read the year's ~600 skus through the year index and sorted them; in this index the
 page is a walk of the year's entries in keyset order (Postgres CPU per page about half).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
