@@ -382,7 +382,7 @@ class OrnamentSummary(Base):
         Index("ix_ornament_summary_rarity_key", "rarity_key", "sku"),
         Index("ix_ornament_summary_offers", "offers", "sku"),
         Index("ix_ornament_summary_release_year", "release_year"),
-        # One year's page by spread in keyset order (migration 0009).
+        # One year's page by spread in keyset order (migration 0011).
         Index("ix_ornament_summary_release_year_spread_key", "release_year", "spread_key", "sku"),
     )
 
