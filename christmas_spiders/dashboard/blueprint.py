@@ -146,10 +146,15 @@ class DashboardSessions(SecureCookieSessionInterface):
     """Flask's signed cookie sessions, whose secret is resolved on the first request
     (lazily, so building the app, say for ``christmas keys ...``, never writes a secret
     file), and whose cookies are verified once per process (:class:`VerifiedCookies`).
+
+    Never opened under ``sessionless_prefix`` (the API's routes: a key authenticates
+    those, and reading the cookie cost every API request about a twentieth of its CPU);
+    Flask gives such a request its null session and saves nothing after.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sessionless_prefix: str | None = None) -> None:
         self.verified = VerifiedCookies()
+        self.sessionless_prefix = sessionless_prefix
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
@@ -159,6 +164,8 @@ class DashboardSessions(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if self.sessionless_prefix and request.path.startswith(self.sessionless_prefix):
+            return None
         value = request.cookies.get(self.get_cookie_name(app))
         if not value:
             return self.session_class()
@@ -186,10 +193,11 @@ def forget_session_cookie() -> None:
         interface.verified.forget(request.cookies.get(SESSION_COOKIE))
 
 
-def init_dashboard(app: Flask) -> None:
-    """Session cookie settings and the API's key check left to this blueprint."""
+def init_dashboard(app: Flask, sessionless_prefix: str | None = None) -> None:
+    """Session cookie settings and the API's key check left to this blueprint; no
+    session is opened for paths under ``sessionless_prefix``."""
     dashboard = app.config["CHRISTMAS"]["dashboard"]
-    app.session_interface = DashboardSessions()
+    app.session_interface = DashboardSessions(sessionless_prefix)
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
