@@ -6,15 +6,17 @@ Each field is declared once, on :class:`ProductItem`, with :func:`product_field`
 a ``ProductItem`` (``ProductItem(...)`` or :meth:`ProductItem.from_raw`) normalises and
 checks every field, once; a bad value raises :class:`InvalidProduct` naming the field. The
 item is frozen, so what was checked is what gets stored. Everything else derives from
-here: :data:`ITEM_FIELDS` gives the products columns the store writes and the audit
-trigger tracks (``db.models``, ``db.store``, ``db.audit_sql``), the crawl's field
-coverage and the API's records; :func:`field_json_schemas` gives the API's schema.
+here: :data:`ITEM_FIELDS` gives the products columns the store writes (``db.models``,
+``db.store``), the crawl's field coverage and the API's records; :data:`AUDITABLE_FIELDS`
+those the audit trigger may track (``db.audit_sql``); :func:`field_json_schemas` gives
+the API's schema.
 
 Adding a field (as ``was_price``, a nullable 2-place price: one
-``was_price: str | None = price_field("...", nullable=True)`` line) touches this module,
-a migration (the ``products`` column: its ``Mapped`` column in ``db/models.py`` and the
-Alembic revision that adds it; ``tests/test_items.py`` and ``tests/test_storage_schema.py``
-fail until both exist) and the spiders that fill it. Nothing else.
+``was_price: str | None = price_field("...", nullable=True)`` line; or ``stock_text``,
+nullable text the audit does not track) touches this module, a migration (the
+``products`` column: its ``Mapped`` column in ``db/models.py`` and the Alembic revision
+that adds it; ``tests/test_items.py`` and ``tests/test_storage_schema.py`` fail until both
+exist) and the spiders that fill it. Nothing else.
 
 No Scrapy here: Scrapy takes dataclass items through itemadapter, and the API and the
 database code import this module without pulling in the crawler.
@@ -88,6 +90,9 @@ class ProductField:
     nullable: bool = False
     #: The value of an absent field (None: the field is required).
     default: Any = None
+    #: Whether the audit may track the field (``audit.tracked_fields``): a fact about
+    #: the product, not evidence of how it was read.
+    auditable: bool = True
 
     def clean(self, raw: object) -> Any:
         """The item's value of ``raw``; raises ValueError(reason) (:data:`MISSING`...)."""
@@ -286,6 +291,19 @@ class ProductItem(Mapping[str, Any]):
         "decimal string; null where it shows none.",
         nullable=True,
     )
+    # Not auditable: the wording is how the page said the availability, which the audit
+    # tracks itself; its day-to-day changes ("Only 3 left!", "Only 2 left!") are no
+    # change of the product's state.
+    stock_text: str | None = product_field(
+        ProductField(
+            "The stock wording the product page showed, white space folded; null where the "
+            "shop's structured data gave the stock. Says why an availability is unknown.",
+            {"type": "string", "minLength": 1, "examples": ["In Stock - Ships Next Business Day"]},
+            _text,
+            nullable=True,
+            auditable=False,
+        )
+    )
 
     def __post_init__(self) -> None:
         problems: dict[str, str] = {}
@@ -330,6 +348,10 @@ class ProductItem(Mapping[str, Any]):
 #: Field name -> spec, in :data:`ITEM_FIELDS` order.
 FIELD_SPECS: Mapping[str, ProductField] = MappingProxyType(_specs(ProductItem))
 ITEM_FIELDS: tuple[str, ...] = tuple(FIELD_SPECS)
+#: The fields the audit may track (every field but the evidence of how one was read).
+AUDITABLE_FIELDS: tuple[str, ...] = tuple(
+    name for name, spec in FIELD_SPECS.items() if spec.auditable
+)
 #: The fields every item fills (a nullable field such as ``was_price`` may be None).
 REQUIRED_FIELDS: tuple[str, ...] = tuple(
     name for name, spec in FIELD_SPECS.items() if not spec.nullable

@@ -12,7 +12,9 @@ fail (``permanent_error``) are left out too: a correct crawl counts them as fail
 are products whose only tile link fault ``tile_links`` withholds (no page lists them).
 
 Every item carries ``was_price`` (the struck / retail price the page shows, null where
-none; always null on hallmark_ornaments). A catalogue generated with
+none; always null on hallmark_ornaments) and ``stock_text`` (the stock wording the page
+shows; null on ornament_shop and hallmark_ornaments, whose stock comes from structured
+data). A catalogue generated with
 ``live_variants=True`` (the default) also gives ``availability`` ``unknown`` for stock
 phrases no rule knows, and drops its pages whose two price sources disagree
 (``price_conflict``).
@@ -75,6 +77,9 @@ def ground_truth(
         # The struck / retail price beside the price; hallmark_ornaments' is not read.
         shown = state.was_price if vendor != "hallmark_ornaments" else None
         item["was_price"] = None if shown is None else f"{shown:.2f}"
+        # The page's stock wording; the other two shops' stock is a structured flag
+        # (BCData's instock, _3d_item's availability), so they keep none.
+        item["stock_text"] = state.stock_text if vendor == "hookedonhallmark" else None
         items.append(item)
     items.sort(key=lambda item: str(item["link"]))
     return items

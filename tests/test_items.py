@@ -63,6 +63,7 @@ NORMAL = {
     "release_year": 1995,
     "link": "http://127.0.0.1:1/frosty.html",
     "was_price": None,
+    "stock_text": None,
 }
 
 
@@ -70,7 +71,8 @@ def test_interface_constants() -> None:
     assert VENDORS == ("hookedonhallmark", "ornament_shop", "hallmark_ornaments")
     assert AVAILABILITIES == ("in_stock", "out_of_stock", "unknown")
     assert STORED_AVAILABILITIES == ("in_stock", "out_of_stock", "unknown", "delisted")
-    assert tuple(name for name in ITEM_FIELDS if name != "was_price") == REQUIRED_FIELDS
+    nullable = ("was_price", "stock_text")
+    assert tuple(name for name in ITEM_FIELDS if name not in nullable) == REQUIRED_FIELDS
     assert tuple(NORMAL) == ITEM_FIELDS
     assert tuple(f.name for f in dataclasses.fields(ProductItem)) == ITEM_FIELDS
 
@@ -162,6 +164,14 @@ def test_was_price_is_a_nullable_price_and_unknown_stock_an_availability() -> No
     assert row_from_item(ProductItem.from_raw(raw_item()))["was_price"] is None
 
 
+def test_stock_text_is_nullable_cleaned_text() -> None:
+    item = ProductItem.from_raw(raw_item(stock_text="  Backordered -\n Ships in 2-3 Weeks "))
+    assert item.stock_text == "Backordered - Ships in 2-3 Weeks"
+    assert ProductItem.from_raw(raw_item(stock_text=" ")).stock_text is None
+    assert field_json_schemas()["stock_text"]["type"] == ["string", "null"]
+    assert row_from_item(item)["stock_text"] == "Backordered - Ships in 2-3 Weeks"
+
+
 def test_field_json_schemas_describe_the_api_values() -> None:
     schemas = field_json_schemas()
     assert tuple(schemas) == ITEM_FIELDS
@@ -207,11 +217,12 @@ def test_item_fields_are_the_stored_product_columns():
     assert set(PRODUCT_FIELDS) <= set(Product.__table__.columns.keys())
     assert set(Product.__table__.columns.keys()) - BOOKKEEPING_COLUMNS == set(ITEM_FIELDS)
     assert ("id", *ITEM_FIELDS) == COLUMNS
-    assert AUDITABLE_FIELDS == ITEM_FIELDS
+    # The stock wording is evidence of how the availability was read, not a fact to track.
+    assert tuple(name for name in ITEM_FIELDS if name != "stock_text") == AUDITABLE_FIELDS
 
 
 def test_each_column_holds_what_its_field_stores() -> None:
-    row = row_from_item(ProductItem.from_raw(raw_item(was_price="29.95")))
+    row = row_from_item(ProductItem.from_raw(raw_item(was_price="29.95", stock_text="In Stock")))
     for name, spec in FIELD_SPECS.items():
         column = Product.__table__.c[name]
         assert column.nullable is spec.nullable, name

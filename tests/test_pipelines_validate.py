@@ -46,8 +46,9 @@ def test_a_valid_dict_goes_on_as_the_normalised_product_item() -> None:
     pipeline = make_pipeline()
     out = pipeline.process_item(good_fields(sku="qx 5257", price=Decimal("24.9")))
     assert isinstance(out, ProductItem)
-    # A field the input left out (the nullable was_price) comes out as its default.
-    assert dict(out) == {**good_fields(price="24.90"), "was_price": None}
+    # Fields the input left out (the nullable was_price, stock_text) come out as their
+    # defaults.
+    assert dict(out) == {**good_fields(price="24.90"), "was_price": None, "stock_text": None}
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,7 @@ def test_hookedonhallmark_product_page() -> None:
         "release_year": 1995,
         "link": f"{ORIGIN}/frosty.html",
         "was_price": None,
+        "stock_text": "In Stock",
     }
 
 
@@ -328,6 +329,8 @@ def test_ornament_shop_product_page_takes_the_price_not_the_rrp() -> None:
         "release_year": 2024,
         "link": f"{ORIGIN}/cafe-santa/",
         "was_price": "1499.00",
+        # No BCData stock flag on this page: the Availability row's text.
+        "stock_text": "In Stock",
     }
 
 
@@ -465,6 +468,7 @@ def test_hallmark_ornaments_product_page_reads_3d_item(
     assert (item["price"], item["availability"], item["name"]) == (price, availability, name)
     assert item["vendor_id"] in ("3001", "3002") and item["brand"] == "Hallmark"
     assert item["was_price"] is None
+    assert item["stock_text"] is None  # _3d_item's flag: no wording
 
 
 @pytest.mark.parametrize(
@@ -603,6 +607,8 @@ def test_unknown_stock_wording_keeps_the_item_counted_and_logged_once_per_text(
             for text, vid in pages
         ]
     assert [(i["availability"], i["price"]) for i in items] == [("unknown", "24.95")] * 3
+    # The wording is kept as read (trimmed), so that a refresh can read it again.
+    assert [i["stock_text"] for i in items] == ["Backordered", "backordered", "Pre-order"]
     assert stats(spider)["christmas/availability/unknown"] == 3
     warnings = [r.getMessage() for r in caplog.records if "stock wording" in r.getMessage()]
     assert len(warnings) == 2  # "Backordered" once (in any case), "Pre-order" once
@@ -764,35 +770,54 @@ def bc_data(instock: object = None, value: object = None) -> str:
 
 
 @pytest.mark.parametrize(
-    ("rows", "data", "availability"),
+    ("rows", "data", "availability", "stock_text"),
     [
-        # BCData's flag wins over the merchant's free text, wherever the row stands.
+        # BCData's flag wins over the merchant's free text, wherever the row stands; the
+        # stock came from the flag, so no wording is kept.
         (
             ["condition", "availability=Usually ships in 1-2 days", "sku", "weight"],
             bc_data(True),
             "in_stock",
+            None,
         ),
-        (["weight", "sku", "availability=In Stock", "condition"], bc_data(False), "out_of_stock"),
+        (
+            ["weight", "sku", "availability=In Stock", "condition"],
+            bc_data(False),
+            "out_of_stock",
+            None,
+        ),
         # No Availability row: BCData alone.
-        (["sku", "condition", "weight"], bc_data(True, 24.95), "in_stock"),
+        (["sku", "condition", "weight"], bc_data(True, 24.95), "in_stock", None),
         # No BCData flag: the row's text, after the other rows.
         (
             ["condition", "weight", "sku", "availability=SOLD OUT"],
             bc_data(None, 24.95),
             "out_of_stock",
+            "SOLD OUT",
         ),
-        (["sku", "availability=in stock - ships today"], None, "in_stock"),
+        (
+            ["sku", "availability=in stock - ships today"],
+            None,
+            "in_stock",
+            "in stock - ships today",
+        ),
         # Neither: the price is still good, the stock unknown.
-        (["sku", "condition"], None, "unknown"),
-        (["sku", "availability=Temporarily unavailable"], bc_data(None), "unknown"),
+        (["sku", "condition"], None, "unknown", None),
+        (
+            ["sku", "availability=Temporarily unavailable"],
+            bc_data(None),
+            "unknown",
+            "Temporarily unavailable",
+        ),
     ],
 )
 def test_ornament_shop_takes_stock_from_bcdata_first(
-    rows: list[str], data: str | None, availability: str
+    rows: list[str], data: str | None, availability: str, stock_text: str | None
 ) -> None:
     spider = make_spider(OrnamentShopSpider)
     item = product_item(spider, f"{ORIGIN}/santa/", os_live_product(rows, data))
     assert (item["sku"], item["price"], item["availability"]) == ("QX100", "24.95", availability)
+    assert item["stock_text"] == stock_text
     assert stats(spider).get("christmas/availability/unknown", 0) == (availability == "unknown")
 
 
@@ -886,7 +911,9 @@ def test_hallmark_ornaments_stock_flag(flag: object, expected: str) -> None:
     spider = make_spider(HallmarkOrnamentsSpider)
     data = {"catalogid": "9", "id": "QX9", "name": "A", "price": 5, "availability": flag}
     page = ho_product(json.dumps(data))
-    assert product_item(spider, f"{ORIGIN}/x_p_9.html", page)["availability"] == expected
+    item = product_item(spider, f"{ORIGIN}/x_p_9.html", page)
+    # A flag is no wording, even as text ("0").
+    assert (item["availability"], item["stock_text"]) == (expected, None)
 
 
 def test_a_paginated_view_all_page_is_read_through_its_pagination() -> None:

@@ -82,8 +82,8 @@ def test_a_real_crawl_stores_the_ground_truth_and_day_two_is_audited(
                 conn.execute(
                     text(
                         "SELECT vendor, vendor_id, sku, name, price::text AS price, currency, "
-                        "brand, availability, release_year, link, was_price::text AS was_price "
-                        "FROM products ORDER BY link"
+                        "brand, availability, release_year, link, was_price::text AS was_price, "
+                        "stock_text FROM products ORDER BY link"
                     )
                 )
                 .mappings()

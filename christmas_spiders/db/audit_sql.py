@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from christmas_spiders.items import ITEM_FIELDS
+from christmas_spiders.items import AUDITABLE_FIELDS
 
-# Columns a user may track (everything that describes the product; not the bookkeeping).
-AUDITABLE_FIELDS: tuple[str, ...] = ITEM_FIELDS
+# Columns a user may track (items.AUDITABLE_FIELDS): everything that describes the
+# product; not the bookkeeping, nor the stock wording a page was read from.
 FUNCTION_NAME = "christmas_audit_product"
 # An audit value is read as a price only when it looks like one.
 NUMERIC_TEXT = r"^-?[0-9]+(\.[0-9]+)?$"

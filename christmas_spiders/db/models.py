@@ -105,6 +105,10 @@ class Product(Base):
     link: Mapped[str] = mapped_column(Text)
     # The struck "was" / retail price shown beside the price; NULL where none (0006).
     was_price: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # The stock wording the page showed; NULL where structured data gave the stock, or
+    # stored before the column (0012). A refresh re-reads a row stored unknown only when
+    # the crawl's wording now reads this text otherwise.
+    stock_text: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

@@ -761,6 +761,12 @@ class VendorSpider(scrapy.Spider):
         (the shop's phrases: :attr:`stock_wording`; a hook per shop)."""
         return availability_from_text(raw, self.stock_wording)
 
+    def stock_text(self, raw: object) -> str | None:
+        """The stock wording :meth:`parse_availability` read, as the item keeps it (text,
+        white space folded), or None where the stock came from structured data (a flag):
+        a refresh reads a row stored ``unknown`` again once this text reads otherwise."""
+        return (clean_text(raw) or None) if isinstance(raw, str) else None
+
     def unknown_stock(self, raw: object, url: str) -> None:
         """Count an item whose stock wording is unknown; log each distinct text once per
         crawl, so that an operator sees the new wording and maps it."""
@@ -831,6 +837,7 @@ class VendorSpider(scrapy.Spider):
                     "release_year": release_year,
                     "link": response.url,
                     "was_price": self.clean_was_price(fields.get("was_price"), response.url),
+                    "stock_text": self.stock_text(fields.get("availability")),
                 }
             )
         except InvalidProduct as invalid:

@@ -117,3 +117,7 @@ class Shift4ShopSpider(VendorSpider):
 
     def parse_availability(self, raw: object) -> str:
         return availability_from_flag(raw)
+
+    def stock_text(self, raw: object) -> str | None:
+        # _3d_item's availability is a flag ("1" / "0"), even where it is text: no wording.
+        return None
