@@ -25,6 +25,7 @@ from christmas_spiders.crawl.record import record_listed
 from christmas_spiders.db.refresh import StoredProduct
 from christmas_spiders.db.writer import ProductWriter
 from christmas_spiders.items import VENDORS
+from christmas_spiders.parsing.availability import StockWording
 from christmas_spiders.platforms.base import SpiderArgumentError, YearLink
 from christmas_spiders.platforms.refresh import (
     BACK_IN_STOCK,
@@ -34,6 +35,7 @@ from christmas_spiders.platforms.refresh import (
     STATS_PREFIX,
     UNCHANGED,
     UNKNOWN_AVAILABILITY,
+    Decision,
     ListingTile,
     decide,
 )
@@ -53,7 +55,7 @@ PRODUCTS = 80
 MALFORMED = 0.05
 PRODUCT_COLUMNS = (
     "vendor, vendor_id, sku, name, price::text AS price, currency, brand, availability, "
-    "release_year, link, was_price::text AS was_price"
+    "release_year, link, was_price::text AS was_price, stock_text"
 )
 
 
@@ -61,9 +63,19 @@ PRODUCT_COLUMNS = (
 
 
 def _stored(
-    price: str = "24.95", availability: str = "in_stock", listed_sold_out: bool | None = None
+    price: str = "24.95",
+    availability: str = "in_stock",
+    listed_sold_out: bool | None = None,
+    stock_text: str | None = None,
 ) -> StoredProduct:
-    return StoredProduct("http://x/p.html", Decimal(price), availability, listed_sold_out)
+    return StoredProduct(
+        "http://x/p.html", Decimal(price), availability, listed_sold_out, stock_text
+    )
+
+
+def _unknown(listed_sold_out: bool | None = False, price: str = "24.95") -> StoredProduct:
+    """A row stored unknown from a page that said ``Backordered``."""
+    return _stored(price, "unknown", listed_sold_out, "Backordered")
 
 
 def _tile(price: str | None = "24.95", sold_out: bool | None = None) -> ListingTile:
@@ -78,7 +90,20 @@ OUT = "out_of_stock"
     [
         (_tile(), None, False, (True, "new")),
         (_tile(), _stored(availability="delisted"), False, (True, "relisted")),
+        # Stored unknown before its wording was kept: read, once.
         (_tile(), _stored(availability="unknown"), False, (True, "unknown_availability")),
+        # Its wording is still unknown to the crawl: judged by the tile like any other.
+        (_tile(), _unknown(), False, (False, "unchanged")),
+        (_tile(), _unknown(listed_sold_out=None), False, (False, "unchanged")),
+        (_tile("19.95"), _unknown(), False, (True, "price_changed")),
+        (_tile(None), _unknown(), False, (True, "no_tile_price")),
+        (_tile(), _unknown(), True, (True, "stale")),
+        # The tile's stock, against the same tile at the previous listing read.
+        (_tile(sold_out=True), _unknown(listed_sold_out=False), False, (True, "sold_out")),
+        (_tile(sold_out=True), _unknown(listed_sold_out=None), False, (True, "sold_out")),
+        (_tile(sold_out=True), _unknown(listed_sold_out=True), False, (False, "unchanged")),
+        (_tile(sold_out=False), _unknown(listed_sold_out=True), False, (True, "back_in_stock")),
+        (_tile(sold_out=False), _unknown(listed_sold_out=False), False, (False, "unchanged")),
         (_tile(None), _stored(), False, (True, "no_tile_price")),
         (_tile("19.95"), _stored(), False, (True, "price_changed")),
         (_tile(sold_out=True), _stored(), False, (True, "sold_out")),
@@ -125,6 +150,18 @@ def test_decide_reads_a_page_only_when_tile_or_row_say_it_may_have_changed(
     decision = decide(tile, stored, stale)
     assert (decision.read, decision.reason) == expected
     assert decision.reason in (*READ_REASONS, UNCHANGED)
+
+
+def test_decide_reads_an_unknown_row_again_once_the_crawl_reads_its_wording() -> None:
+    mapped = StockWording.configured({"out_of_stock": ["Backordered"]}).classify
+    unchanged = _tile()
+    assert decide(unchanged, _unknown(), classify=mapped) == Decision(True, UNKNOWN_AVAILABILITY)
+    # Another unknown wording the mapping does not cover stays unread.
+    other = _stored(availability="unknown", listed_sold_out=False, stock_text="Pre-order")
+    assert decide(unchanged, other, classify=mapped) == Decision(False, UNCHANGED)
+    # A row stored in or out of stock is not read for its wording, whatever it says.
+    known = _stored(availability="out_of_stock", listed_sold_out=False, stock_text="Backordered")
+    assert decide(unchanged, known, classify=mapped) == Decision(False, UNCHANGED)
 
 
 # ------------------------------------------------------------------ tiles per shop
@@ -227,6 +264,31 @@ def test_a_refresh_listing_page_requests_only_what_decide_picks() -> None:
         f"{REPLICA_ORIGIN}/b.html": True,
         f"{REPLICA_ORIGIN}/c.html": False,
     }
+
+
+def test_a_refresh_judges_an_unknown_row_with_the_crawls_own_stock_wording() -> None:
+    stored = {
+        f"{REPLICA_ORIGIN}/{name}.html": _unknown(listed_sold_out=False) for name in ("a", "b")
+    }
+    body = HOH_LISTING.replace("<s>$29.95</s> $24.95", "$24.95").replace(
+        '<div class="stock">Sold Out</div>', ""
+    )
+
+    def reads(**settings: object) -> list[str]:
+        spider = make_spider(HookedOnHallmarkSpider, mode="refresh", settings=settings)
+        (request,) = spider.follow_year_links(
+            [YearLink(1995, f"{REPLICA_ORIGIN}/1995-hallmark-ornaments.html")]
+        )
+        response = HtmlResponse(request.url, body=body.encode(), encoding="utf-8", request=request)
+        return [r.url for r in spider.parse_listing(response, 1995, stored)]
+
+    # c and d: not stored. a and b: unchanged tiles, their wording unknown to the crawl.
+    assert reads() == [f"{REPLICA_ORIGIN}/c.html", f"{REPLICA_ORIGIN}/d.html"]
+    # The wording mapped in the configuration: both read again.
+    mapping = {"hookedonhallmark": {"out_of_stock": ["Backordered"]}}
+    assert reads(CHRISTMAS_STOCK_WORDING=mapping) == [
+        f"{REPLICA_ORIGIN}/{name}.html" for name in ("a", "b", "c", "d")
+    ]
 
 
 @pytest.mark.parametrize(

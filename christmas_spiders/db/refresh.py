@@ -29,14 +29,17 @@ _STALE = (
 
 @dataclass(frozen=True, slots=True)
 class StoredProduct:
-    """What a refresh compares a listing tile with: the row's link, price and stock, and
-    what its tile said about stock at the last listing read (``listed_sold_out``; None
-    where no listing that shows stock was read since the column exists)."""
+    """What a refresh compares a listing tile with: the row's link, price and stock, what
+    its tile said about stock at the last listing read (``listed_sold_out``; None where
+    no listing that shows stock was read since the column exists), and the stock wording
+    its page showed (``stock_text``; None where structured data gave the stock or the
+    row was stored before the column)."""
 
     link: str
     price: Decimal
     availability: str
     listed_sold_out: bool | None = None
+    stock_text: str | None = None
 
 
 def stored_products_of_year(engine: Engine, vendor: str, year: int) -> dict[str, StoredProduct]:
@@ -46,14 +49,14 @@ def stored_products_of_year(engine: Engine, vendor: str, year: int) -> dict[str,
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                "SELECT link, price, availability, listed_sold_out FROM products "
+                "SELECT link, price, availability, listed_sold_out, stock_text FROM products "
                 "WHERE vendor = :vendor AND release_year = :year"
             ),
             {"vendor": vendor, "year": year},
         ).all()
     return {
-        str(link): StoredProduct(str(link), price, str(state), listed)
-        for link, price, state, listed in rows
+        str(link): StoredProduct(str(link), price, str(state), listed, wording)
+        for link, price, state, listed, wording in rows
     }
 
 

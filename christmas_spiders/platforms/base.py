@@ -659,7 +659,12 @@ class VendorSpider(scrapy.Spider):
             # Requested before: product_request counts the duplicate; else left unread.
             return link in self._product_links
         self._decided.add(link)
-        decision = decide(tile, stored.get(link), stale=link in self.stale_links)
+        decision = decide(
+            tile,
+            stored.get(link),
+            stale=link in self.stale_links,
+            classify=self.parse_availability,
+        )
         self.crawler.stats.inc_value(STATS_PREFIX + decision.reason)
         return decision.read
 

@@ -8,18 +8,27 @@ no tile shows is left to the stale read. What it stores still comes from product
 tile only decides which pages are read (docs/shops.md, "Listing prices and
 refresh crawls").
 
+A row stored ``unknown`` (stock wording no rule knew) is read again only when the
+crawl's wording now reads the stored ``stock_text`` as in or out of stock (the phrase
+was mapped since), or where no wording is stored (a row from before the column, or
+stock from structured data). Otherwise its page, unchanged, would say the same unknown
+phrase: such a row is judged by its tile like any other, its tile's stock compared
+with the same tile at the previous listing read (docs/decisions/unknown-stock-refresh.md).
+
 :func:`decide` is the whole rule, pure: a :class:`ListingTile`, the stored row (or
-None) and whether the row is among the refresh's stale picks -> a :class:`Decision`
-whose ``reason`` the spider counts in ``christmas/refresh/<reason>``.
+None), whether the row is among the refresh's stale picks and the crawl's stock
+classification (the spider's ``parse_availability``) -> a :class:`Decision` whose
+``reason`` the spider counts in ``christmas/refresh/<reason>``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 from christmas_spiders.db.refresh import StoredProduct
-from christmas_spiders.parsing.availability import IN_STOCK, OUT_OF_STOCK
+from christmas_spiders.parsing.availability import IN_STOCK, OUT_OF_STOCK, availability_from_text
 
 FULL = "full"
 REFRESH = "refresh"
@@ -31,10 +40,14 @@ DELISTED = "delisted"
 # Reasons a refresh reads a product page, in the order they are judged.
 NEW = "new"  # not stored
 RELISTED = "relisted"  # stored as delisted, listed again
-UNKNOWN_AVAILABILITY = "unknown_availability"  # stored stock wording no rule knew
+# Stored unknown, and the crawl's wording now reads the stored stock text otherwise (or
+# none is stored).
+UNKNOWN_AVAILABILITY = "unknown_availability"
 NO_TILE_PRICE = "no_tile_price"  # the tile holds no readable price: may have changed
 PRICE_CHANGED = "price_changed"  # the tile's price is not the stored price
-SOLD_OUT = "sold_out"  # the tile says sold out, the row says in stock
+# The tile says sold out, the row says in stock (stored unknown: the tile did not say
+# sold out at the previous listing read).
+SOLD_OUT = "sold_out"
 # The tile no longer says sold out but did at the previous listing read (where none was
 # remembered: the tile says nothing of stock while the row says out of stock).
 BACK_IN_STOCK = "back_in_stock"
@@ -75,19 +88,32 @@ class Decision:
     reason: str
 
 
-def decide(tile: ListingTile, stored: StoredProduct | None, stale: bool = False) -> Decision:
-    """Whether a refresh reads the product page of ``tile`` (see the module docstring)."""
+def decide(
+    tile: ListingTile,
+    stored: StoredProduct | None,
+    stale: bool = False,
+    classify: Callable[[str], str] = availability_from_text,
+) -> Decision:
+    """Whether a refresh reads the product page of ``tile`` (see the module docstring);
+    ``classify``: the crawl's reading of a stock text (``in_stock`` / ``out_of_stock`` /
+    ``unknown``), by default the built-in phrases."""
     if stored is None:
         return Decision(True, NEW)
     if stored.availability == DELISTED:
         return Decision(True, RELISTED)
-    if stored.availability == UNKNOWN:
+    if stored.availability == UNKNOWN and (
+        stored.stock_text is None or classify(stored.stock_text) != UNKNOWN
+    ):
         return Decision(True, UNKNOWN_AVAILABILITY)
     if tile.price is None:
         return Decision(True, NO_TILE_PRICE)
     if tile.price != stored.price:
         return Decision(True, PRICE_CHANGED)
-    if tile.sold_out is True and stored.availability == IN_STOCK:
+    if tile.sold_out is True and (
+        stored.availability == IN_STOCK
+        # Stored unknown: the tile is all there is to compare with.
+        or (stored.availability == UNKNOWN and stored.listed_sold_out is not True)
+    ):
         return Decision(True, SOLD_OUT)
     if tile.sold_out is False and (
         stored.listed_sold_out is True
