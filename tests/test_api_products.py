@@ -52,9 +52,14 @@ def test_product_fields_and_price_as_exact_string(client, api_db):
     assert data["last_synced_at"] == product["last_synced_at"].isoformat().replace("+00:00", "Z")
     assert set(data) == {
         "id", "vendor", "vendor_id", "sku", "name", "price", "currency", "brand",
-        "availability", "release_year", "link", "was_price", "last_synced_at", "created_at",
+        "availability", "release_year", "link", "was_price", "stock_text", "last_synced_at",
+        "created_at",
     }  # fmt: skip
     assert data["was_price"] is None and product["was_price"] is None
+    # An unknown offer says which wording made it unknown.
+    unknown = api_db.products[4]
+    data = client.get(f"/api/v1/products/{unknown['id']}").get_json()["data"]
+    assert (data["availability"], data["stock_text"]) == ("unknown", "Backordered")
     on_sale = api_db.products[6]
     data = client.get(f"/api/v1/products/{on_sale['id']}").get_json()["data"]
     assert data["was_price"] == format(on_sale["was_price"], "f") and on_sale["was_price"]
