@@ -15,16 +15,17 @@ price moves, ~2% stock flips), then ``-a mode=refresh``. Reported per shop:
 
 hookedonhallmark is measured twice: with its pages' stock phrases no rule knows left
 unmapped (as served: the first week of a new shop, every such product stored
-``unknown`` and read again by every refresh), then with those phrases mapped in the
-crawl's configuration (a ``CONFIG_PATH`` file setting ``crawl.stock_wording``, both
-crawls), as an operator maps them after reading the first crawl's log: the steady state.
-The bench checks that the mapping covers every wording the unmapped crawl logged, and
-compares the mapped crawl with the truth read with the same mapping
-(:func:`truth_read_with`). Mapped to ``out_of_stock`` (:data:`MAPPED_WORDING` says why),
-those products' tiles show no sold-out word on either day, so the ``back_in_stock``
-rule (a tile that stopped saying sold out since the previous listing read) leaves them
-unread; the bench counts the reads of those pages whose tile price was readable and
-unchanged (read for their stock alone) and prints what the share would be without them.
+``unknown`` with its wording, and read again by a refresh only where its tile changed),
+then with those phrases mapped in the crawl's configuration (a ``CONFIG_PATH`` file
+setting ``crawl.stock_wording``, both crawls), as an operator maps them after reading
+the first crawl's log: the steady state. The bench checks that the mapping covers every
+wording the unmapped crawl logged, and compares the mapped crawl with the truth read
+with the same mapping (:func:`truth_read_with`). Mapped to ``out_of_stock``
+(:data:`MAPPED_WORDING` says why), those products' tiles show no sold-out word on either
+day, so the ``back_in_stock`` rule (a tile that stopped saying sold out since the
+previous listing read) leaves them unread. In both runs the bench counts the reads of
+those pages whose tile price was readable and unchanged (read for their stock alone)
+and prints what the share would be without them.
 
 Then, as a check of that model, both crawls of one shop (``--check-vendor``) on a
 ``--check-products`` catalogue at the polite default settings (delay, AutoThrottle,
@@ -369,7 +370,8 @@ def report(results: list[ShopResult], delay: float) -> bool:
                 f"  the refresh read {r.phrase_reads} of them, {unchanged} with a readable, "
                 "unchanged tile price ("
                 + (
-                    "unknown_availability: a row stored unknown is read every time"
+                    "read for their stock alone: stored unknown, the crawl's wording reads "
+                    "their stored stock text otherwise"
                     if r.wording == AS_SERVED
                     else "read for their stock alone: stored out_of_stock, tiles without a "
                     "sold-out word"
