@@ -280,8 +280,10 @@ def test_ground_truth_fields_follow_the_item_contract(catalogue: Catalogue) -> N
         for item in items:
             assert set(item) == {
                 "vendor", "vendor_id", "sku", "name", "price", "currency", "brand",
-                "availability", "release_year", "link", "was_price",
+                "availability", "release_year", "link", "was_price", "stock_text",
             }  # fmt: skip
+            # The page's wording where the stock is read from text (hookedonhallmark).
+            assert (item["stock_text"] is not None) == (vendor == "hookedonhallmark")
             assert item["vendor"] == vendor and item["currency"] == "USD"
             assert re.fullmatch(r"\d+\.\d\d", str(item["price"]))
             assert item["availability"] in ("in_stock", "out_of_stock")
@@ -1167,6 +1169,7 @@ class ContractCrawl:
             brand="Hallmark",
             availability=_stock(page.css("#availability::text").get("")),
             was_price=_was(page.css("#price s::text").get()),
+            stock_text=" ".join(page.css("#availability::text").get("").split()) or None,
         )
 
     def crawl_ornament_shop(self) -> None:
@@ -1206,11 +1209,13 @@ class ContractCrawl:
         if data_price is not None and _price(str(data_price)) != price:
             self.drops["price_conflict"] += 1
             return
+        stock_text = None  # the stock from BCData's flag: no wording
         if product.get("instock") is not None:
             availability = "in_stock" if product["instock"] else "out_of_stock"
         else:
             stock = info.get("Availability:")
             availability = _stock(stock.css("::text").get("") if stock else "")
+            stock_text = " ".join((stock.css("::text").get("") if stock else "").split()) or None
         brand = info["Brand:"].css("a span::text").get() if "Brand:" in info else None
         self.item(
             url,
@@ -1222,6 +1227,7 @@ class ContractCrawl:
             brand=brand or "Hallmark",
             availability=availability,
             was_price=_was(page.css(".productView-price span.price--rrp::text").get()),
+            stock_text=stock_text,
         )
 
     def crawl_hallmark_ornaments(self) -> None:
@@ -1269,6 +1275,7 @@ class ContractCrawl:
             brand="Hallmark",
             availability="in_stock" if data["availability"] == 1 else "out_of_stock",
             was_price=None,
+            stock_text=None,
         )
 
 
