@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from christmas_spiders.api.audit_queries import changes_statement
 from christmas_spiders.api.db import request_connection
-from christmas_spiders.api.ornaments import OFFERS, spread
+from christmas_spiders.api.ornament_queries import OFFERS, spread
 from christmas_spiders.api.pagination import (
     AFTER_ID,
     AFTER_KEY,
