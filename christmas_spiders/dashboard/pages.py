@@ -44,7 +44,7 @@ from christmas_spiders.api.product_queries import (
     product_list_statement,
     product_shape,
 )
-from christmas_spiders.api.vendors import vendor_summaries
+from christmas_spiders.api.vendor_queries import vendor_summaries
 from christmas_spiders.dashboard.blueprint import bp, money
 from christmas_spiders.dashboard.charts import offer_points, series_label
 from christmas_spiders.db.models import ProductAudit
