@@ -197,3 +197,17 @@ def test_every_project_setting_a_component_reads_is_defined_in_settings():
     }
     assert "CHRISTMAS_UPSERT_BATCH_SIZE" in names
     assert sorted(name for name in names if not hasattr(settings, name)) == []
+
+
+def test_no_component_gives_a_scrapy_setting_a_default_of_its_own():
+    # A default passed to settings.get*() would be a second default beside the model's
+    # (or Scrapy's own): every setting read is defined, so none is needed.
+    package = Path(__file__).resolve().parent.parent / "christmas_spiders"
+    with_default = re.compile(r"""settings\.get\w*\(\s*["'][A-Z_]+["']\s*,""")
+    offenders = [
+        f"{source.relative_to(package)}:{number}"
+        for source in sorted(package.rglob("*.py"))
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1)
+        if with_default.search(line)
+    ]
+    assert offenders == []
