@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from christmas_spiders.config import (
     DEFAULTS,
+    PROJECT_ROOT,
     ConfigError,
     ProjectConfig,
     documented_reference,
@@ -211,3 +215,24 @@ def test_no_component_gives_a_scrapy_setting_a_default_of_its_own():
         if with_default.search(line)
     ]
     assert offenders == []
+
+
+def test_scrapy_crawl_with_a_bad_configuration_stops_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"crawl": {"concurrent_requests": "four"}}))
+    env = {**os.environ, "CONFIG_PATH": str(bad)}
+    env.pop("ENV", None)
+    finished = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "hookedonhallmark"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.splitlines() == [
+        "configuration error: invalid configuration:",
+        f"  {bad}: crawl.concurrent_requests: Input should be a valid integer, "
+        "got 'four'; expected int, >= 1",
+    ]
