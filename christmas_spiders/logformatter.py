@@ -31,7 +31,8 @@ class DebugOnlyLogFormatter(LogFormatter):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        level = crawler.settings.get("LOG_LEVEL", "DEBUG")
+        # Scrapy's own default (DEBUG) stands where the project sets none.
+        level = crawler.settings.get("LOG_LEVEL")
         if isinstance(level, str):
             level = logging.getLevelNamesMapping().get(level.upper(), logging.DEBUG)
         return cls(int(level))

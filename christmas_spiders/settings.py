@@ -8,10 +8,18 @@ module only maps it onto Scrapy's setting names, and wires the project's compone
 
 from __future__ import annotations
 
-from christmas_spiders.config import get_model
+import sys
+
+from christmas_spiders.config import ConfigError, get_model
 from christmas_spiders.items import REQUIRED_FIELDS, ProductItem
 
-_config = get_model()
+try:
+    _config = get_model()
+except ConfigError as error:
+    # Scrapy imports this module before any of the project's code runs, so nothing
+    # else can catch the error: one line naming the key, not a traceback around it.
+    sys.stderr.write(f"configuration error: {error}\n")
+    raise SystemExit(2) from None
 _crawl = _config.crawl
 _selenium = _config.selenium
 _pipeline = _config.pipeline

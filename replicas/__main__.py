@@ -72,8 +72,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m replicas") -> int
     """``christmas replicas`` and ``python -m replicas``."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("serve", "truth"):
-        sub = commands.add_parser(name)
+    for name, summary in (
+        ("serve", "serve the three shops, one port each, until Ctrl-C"),
+        ("truth", "one shop's expected items as JSON lines"),
+    ):
+        sub = commands.add_parser(name, help=summary)
         sub.add_argument("--seed", type=int, default=1)
         sub.add_argument("--products", type=_positive, default=200, help="products per shop")
         sub.add_argument(

@@ -37,6 +37,7 @@ from christmas_spiders.db.engine import database_url, make_engine
 from christmas_spiders.db.imports import import_index_closes, import_retail_prices
 from christmas_spiders.db.ornaments import ornament_summaries
 from christmas_spiders.db.roles import create_readonly_role
+from christmas_spiders.db.store import schema_problem
 from christmas_spiders.items import VENDORS
 from replicas.catalogue import LIVE_VARIANTS_DEFAULT, Catalogue, generate_catalogue
 from replicas.crawling import CrawlResult, run_crawl
@@ -55,6 +56,17 @@ def demo_database_url(explicit: str | None) -> str:
     config["database_url"] = None
     config["embedded_postgres"]["database"] = DEMO_DATABASE
     return database_url(config)
+
+
+def unmigrated(url: str) -> str | None:
+    """Why the database at ``url`` cannot take the demo's crawls (no schema, an old one), or
+    None. The embedded database is migrated when it is opened; a named one is not."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return schema_problem(conn)
+    finally:
+        engine.dispose()
 
 
 def stored_counts(url: str, crawl_id: str, vendor: str) -> dict[str, object]:
@@ -305,6 +317,15 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     if options.no_crawl and not options.serve:
         parser.error("--no-crawl goes with --serve")
     url = demo_database_url(options.database_url)
+    # Said before any crawl: each would fail at its first write, and the summary with it.
+    problem = unmigrated(url) if options.database_url else None
+    if problem:
+        shown = make_url(url).render_as_string(hide_password=True)
+        parser.exit(
+            2,
+            f"error: database {shown} cannot take the demo: {problem}. Migrate it first: "
+            f"christmas db --database-url {shown} upgrade\n",
+        )
     exact = True if options.no_crawl else crawl_and_compare(options, url)
     if options.serve:
         return serve(url, options.host, options.port)

@@ -98,6 +98,16 @@ def test_collection_value_from_every_shop(client, api_db):
     assert body["data"]["buy"]["not_in_stock"]
 
 
+def test_a_collection_nothing_of_which_can_be_bought_totals_zero(client, api_db):
+    sold_out = some_skus(api_db)[-2:-1]  # listed, in stock nowhere
+    data = client.get(f"/api/v1/collection?skus={sold_out[0]},QX9999").get_json()["data"]
+    assert data == expected(api_db, [*sold_out, "QX9999"])
+    assert data["buy"] == {"total": "0.00", "count": 0, "items": [], "not_in_stock": sold_out}
+    only_unknown = client.get("/api/v1/collection?skus=QX9999").get_json()["data"]
+    assert only_unknown["sell"] == {"total": "0.00", "count": 0, "items": []}
+    assert only_unknown["shops"] == []
+
+
 def test_skus_repeated_lower_case_and_spaced_are_one_collection(client, api_db):
     skus = some_skus(api_db)[:3]
     plain = client.get(f"/api/v1/collection?skus={','.join(skus)}").get_json()

@@ -60,6 +60,21 @@ def test_every_registered_group_is_listed_and_loads() -> None:
     assert {"api", "db", "demo", "keys", "replicas", "scheduler"} <= set(COMMANDS)
 
 
+@pytest.mark.parametrize("group", ["db", "keys", "alerts", "replicas"])
+def test_every_sub_command_is_summarised_in_its_group_help(group: str) -> None:
+    listing = CliRunner().invoke(main, [group, "--help"], prog_name="christmas").output
+    choices = re.search(r"^  \{(.+)\}$", listing, re.M)
+    if choices:  # argparse: "{a,b}" and then one "    name  summary" line per summary
+        names = choices.group(1).split(",")
+        summarised = set(re.findall(r"^    (\S+) +\S", listing, re.M))
+    else:  # click: "Commands:" and one "  name  summary" line per command
+        commands = listing.split("Commands:")[1]
+        names = re.findall(r"^  (\S+)", commands, re.M)
+        summarised = set(re.findall(r"^  (\S+) +\S", commands, re.M))
+    assert len(names) >= 2
+    assert [name for name in names if name not in summarised] == []
+
+
 def test_the_console_script_runs_from_any_folder(tmp_path: Path) -> None:
     # make setup installs the project (editable) into the venv, with its console script.
     script = Path(sys.executable).parent / "christmas"

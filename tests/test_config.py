@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from christmas_spiders.config import (
     DEFAULTS,
+    PROJECT_ROOT,
     ConfigError,
     ProjectConfig,
     documented_reference,
@@ -197,3 +201,38 @@ def test_every_project_setting_a_component_reads_is_defined_in_settings():
     }
     assert "CHRISTMAS_UPSERT_BATCH_SIZE" in names
     assert sorted(name for name in names if not hasattr(settings, name)) == []
+
+
+def test_no_component_gives_a_scrapy_setting_a_default_of_its_own():
+    # A default passed to settings.get*() would be a second default beside the model's
+    # (or Scrapy's own): every setting read is defined, so none is needed.
+    package = Path(__file__).resolve().parent.parent / "christmas_spiders"
+    with_default = re.compile(r"""settings\.get\w*\(\s*["'][A-Z_]+["']\s*,""")
+    offenders = [
+        f"{source.relative_to(package)}:{number}"
+        for source in sorted(package.rglob("*.py"))
+        for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), 1)
+        if with_default.search(line)
+    ]
+    assert offenders == []
+
+
+def test_scrapy_crawl_with_a_bad_configuration_stops_without_a_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"crawl": {"concurrent_requests": "four"}}))
+    env = {**os.environ, "CONFIG_PATH": str(bad)}
+    env.pop("ENV", None)
+    finished = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "hookedonhallmark"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 2, finished.stderr
+    assert finished.stderr.splitlines() == [
+        "configuration error: invalid configuration:",
+        f"  {bad}: crawl.concurrent_requests: Input should be a valid integer, "
+        "got 'four'; expected int, >= 1",
+    ]

@@ -166,6 +166,45 @@ def test_thresholds_come_from_the_settings(crawler: Crawler) -> None:
     assert judge(numbers, crawler).passed
 
 
+@pytest.mark.parametrize(
+    ("setting", "over", "within", "monitor"),
+    [
+        # 3 of 100 product pages (3%) against 1%; 1 of 100 within it.
+        (
+            "CHRISTMAS_MAX_PRICE_CONFLICT_RATIO",
+            {"dropped": {"price_conflict": 3}},
+            {"dropped": {"price_conflict": 1}},
+            "Dropped pages/price conflicts within their share",
+        ),
+        # 10 of 90 items (11%) against 5%; 4 of 90 within it.
+        (
+            "CHRISTMAS_MAX_UNKNOWN_AVAILABILITY_RATIO",
+            {"unknown_availability": 10},
+            {"unknown_availability": 4},
+            "Dropped pages/unknown availability within its share",
+        ),
+    ],
+)
+def test_layout_drift_thresholds_come_from_the_settings(
+    crawler: Crawler,
+    setting: str,
+    over: dict[str, object],
+    within: dict[str, object],
+    monitor: str,
+) -> None:
+    base = {"product_pages": 100, "items": 90, "filled": dict.fromkeys(ITEM_FIELDS, 90)}
+    too_many = _numbers(**base, **over, previous_items=None)
+    few = _numbers(**base, **within, previous_items=None)
+    assert list(_checks(too_many, crawler)) == [monitor]
+    assert judge(few, crawler).passed
+    crawler.settings.frozen = False
+    # A looser threshold lets the drift pass; a stricter one fails what the default passes.
+    crawler.settings.set(setting, 0.2)
+    assert judge(too_many, crawler).passed
+    crawler.settings.set(setting, 0.0)
+    assert list(_checks(few, crawler)) == [monitor]
+
+
 def test_a_refresh_is_compared_with_the_previous_refresh(crawler: Crawler) -> None:
     refresh = _numbers(full_crawl=False, kind="refresh", previous_items=20)
     failed = _failed(refresh, crawler)

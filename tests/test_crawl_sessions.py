@@ -75,6 +75,38 @@ def test_an_incomplete_year_delists_nothing_of_that_year(storage_engine):
         assert sorted(years) == [2024, 2024]
 
 
+def test_a_row_of_unknown_stock_is_delisted_and_relisted_as_any_other(storage_engine):
+    items = sample_items(4)
+    unknown = dict(items[0], availability="unknown")
+    ProductWriter(storage_engine, "seed").write([unknown, *items[1:]], crawl_id="c1")
+    with Session(storage_engine) as session, session.begin():
+        started = session.scalar(text("SELECT now() + interval '1 second'"))
+        # The three others listed by this session: only the unknown row is unseen.
+        session.execute(
+            text("UPDATE products SET last_listed_at = :t WHERE availability <> 'unknown'"),
+            {"t": started},
+        )
+        done = delist_unseen(
+            session, "ornament_shop", "c2", started, Completeness(True, "test"), (), 0.5
+        )
+    assert (done.delisted, done.candidates, done.listed_products) == (1, 1, 4)
+    changes = text(
+        "SELECT old_value, new_value, crawl_id FROM product_audit "
+        "WHERE field = 'availability' AND operation = 'UPDATE'"
+    )
+    with storage_engine.connect() as conn:
+        assert [tuple(row) for row in conn.execute(changes)] == [("unknown", "delisted", "c2")]
+    # Seen again with wording still unknown: back as unknown, never as in stock.
+    ProductWriter(storage_engine, "seed").write([unknown], crawl_id="c3")
+    with storage_engine.connect() as conn:
+        assert (
+            conn.execute(
+                text("SELECT availability FROM products WHERE link = :l"), {"l": unknown["link"]}
+            ).scalar()
+            == "unknown"
+        )
+
+
 def _insert_run(conn, crawl_id: str, heartbeat_seconds_ago: float | None, **values) -> int:
     return conn.execute(
         text(

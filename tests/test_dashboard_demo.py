@@ -135,6 +135,20 @@ def test_no_crawl_goes_with_serve_and_days_start_at_one(capsys: pytest.CaptureFi
     assert "the day is 1 or later" in errors
 
 
+def test_a_named_database_without_the_schema_stops_the_demo_before_any_crawl(
+    empty_database_url: str, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    argv = ["--products", "5", "--out", str(tmp_path), "--database-url", empty_database_url]
+    with pytest.raises(SystemExit) as exited:
+        demo_main(argv, prog="christmas demo")
+    assert exited.value.code == 2
+    said = capsys.readouterr()
+    assert "cannot take the demo: it has no products table" in said.err
+    assert "christmas db --database-url" in said.err and "upgrade" in said.err
+    assert "crawling" not in said.out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_demo_imports_its_price_files_and_lists_the_biggest_spreads(
     pg_admin_url: str, make_app: Callable[..., Flask], tmp_path: Path
 ) -> None:

@@ -1,36 +1,33 @@
 """/api/v1/ornaments: one row per sku across the shops (spreads, rarity), and
 /api/v1/ornaments/<sku>: every shop's offer for one ornament, cheapest first.
 
-The SQL is in christmas_spiders.db.ornaments, shared with the dashboard.
+The routes' SQL is in christmas_spiders.api.ornament_queries, built on the ornament
+summary's in christmas_spiders.db.ornaments (shared with the dashboard).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
-from decimal import Decimal
-from typing import Any
 
 from flask import Blueprint, Response
-from sqlalchemy import (
-    Numeric,
-    String,
-    bindparam,
-    cast,
-    func,
-    literal_column,
-    select,
-    union_all,
-)
-from sqlalchemy import Text as SqlText
 
-from christmas_spiders.api.audit_queries import audit_numeric
-from christmas_spiders.api.db import DIALECT, compiled_sql, fetch_rows, readonly_engine
+from christmas_spiders.api.db import fetch_rows, readonly_engine
 from christmas_spiders.api.envelope import NotFound, data_response
 from christmas_spiders.api.openapi import documented
+from christmas_spiders.api.ornament_queries import (
+    OFFER_COLUMNS,
+    OFFERS_SQL,
+    OFFERS_VALUES,
+    ORNAMENT_ORDER,
+    json_list_sql,
+    json_summary_row,
+    list_statement,
+    offers_rarity,
+    ranges_years,
+    spread,
+)
 from christmas_spiders.api.output import csv_rows, json_record, stream_csv
-from christmas_spiders.api.pagination import Keyset
 from christmas_spiders.api.params import (
     CURSOR,
     FORMAT,
@@ -47,41 +44,10 @@ from christmas_spiders.api.params import (
     described,
     normalise_sku,
 )
-from christmas_spiders.db.audit_sql import SHARE_FUNCTION
-from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
-from christmas_spiders.db.ornaments import (
-    AT,
-    PAGE_COLUMNS,
-    RARITY_DAYS,
-    SORT_KEY_COLUMNS,
-    SUMMARY,
-    SUMMARY_COLUMNS,
-    SUMMARY_ID,
-    SUMMARY_SORTS,
-    SummaryShape,
-    ordering,
-    page_statement,
-    share,
-    spread_percent,
-    summary_shape,
-    summary_statement,
-)
+from christmas_spiders.db.ornaments import PAGE_COLUMNS, summary_shape
 
 bp = Blueprint("ornaments", __name__)
 
-OFFER_COLUMNS = (
-    "product_id",
-    "vendor",
-    "vendor_id",
-    "name",
-    "price",
-    "currency",
-    "availability",
-    "link",
-    "last_synced_at",
-    "lowest_price_seen",
-    "highest_price_seen",
-)
 ORNAMENT = Query(
     PathKey(
         name="sku",
@@ -93,124 +59,6 @@ ORNAMENT = Query(
     ),
     FORMAT,
 )
-
-
-def offers_statement() -> Any:
-    """Every offer of the sku bound as ``:sku``, with the lowest and highest price seen."""
-    sku = bindparam("sku", type_=String)
-    offers = select(Product.id).where(Product.sku == sku).subquery()
-    # Every price an offer ever had: the current one and both sides of each price change.
-    seen = union_all(
-        select(Product.id.label("product_id"), Product.price.label("price")).where(
-            Product.sku == sku
-        ),
-        select(ProductAudit.product_id, audit_numeric(ProductAudit.new_value)).where(
-            ProductAudit.product_id.in_(select(offers.c.id)), ProductAudit.field == "price"
-        ),
-        select(ProductAudit.product_id, audit_numeric(ProductAudit.old_value)).where(
-            ProductAudit.product_id.in_(select(offers.c.id)), ProductAudit.field == "price"
-        ),
-    ).subquery()
-    extremes = (
-        select(
-            seen.c.product_id,
-            func.min(seen.c.price).label("lowest_price_seen"),
-            func.max(seen.c.price).label("highest_price_seen"),
-        )
-        .group_by(seen.c.product_id)
-        .subquery()
-    )
-    return (
-        select(
-            Product.id.label("product_id"),
-            Product.vendor,
-            Product.vendor_id,
-            Product.name,
-            Product.price,
-            Product.currency,
-            Product.availability,
-            Product.link,
-            Product.last_synced_at,
-            extremes.c.lowest_price_seen,
-            extremes.c.highest_price_seen,
-        )
-        .join(extremes, extremes.c.product_id == Product.id)
-        .where(Product.sku == sku)
-        .order_by(Product.price, Product.vendor, Product.id)
-    )
-
-
-# Built once: only the sku changes between requests (the dashboard's comparison page).
-OFFERS = offers_statement()
-
-
-def offers_with_rarity() -> Any:
-    """:func:`offers_statement` with the sku's rarity (``db.ornaments.rarity``) on every
-    offer: one statement, one round trip."""
-    offers = offers_statement().subquery("offers")
-    days = literal_column(str(RARITY_DAYS))
-    return (
-        select(
-            *offers.c,
-            SUMMARY.vendors,
-            SUMMARY.in_stock_vendors,
-            getattr(func, SHARE_FUNCTION)(SUMMARY.in_stock_spans, AT, days),
-        )
-        .select_from(offers)
-        .outerjoin(OrnamentSummary, OrnamentSummary.sku == bindparam("sku", type_=String))
-        .order_by(offers.c.price, offers.c.vendor, offers.c.product_id)
-    )
-
-
-# Built once, run as a prepared statement on the driver's cursor (db.fetch_rows): only
-# the sku and the time change between requests.
-_COMPILED_OFFERS = offers_with_rarity().compile(dialect=DIALECT)
-OFFERS_SQL = str(_COMPILED_OFFERS)
-# The statement's own values (the audit field compared, 'price'), sent with each request's.
-OFFERS_VALUES = {
-    name: value for name, value in _COMPILED_OFFERS.params.items() if name not in ("sku", "at")
-}
-
-
-def offers_rarity(row: tuple[Any, ...]) -> dict[str, Any]:
-    """The rarity columns that follow an offer's in :data:`OFFERS_SQL`."""
-    vendors, in_stock_vendors, in_stock_share = row[len(OFFER_COLUMNS) :]
-    # The trigger writes a sku's summary with its offers; none only where it was bypassed.
-    if vendors is None:
-        return NO_RARITY
-    return {
-        "carried_by": vendors,
-        "in_stock_at": in_stock_vendors,
-        "in_stock_share_90d": share(in_stock_share),
-    }
-
-
-NO_RARITY = {"carried_by": [], "in_stock_at": [], "in_stock_share_90d": 0.0}
-
-
-def spread(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
-    in_stock = [offer for offer in offers if offer["availability"] == "in_stock"]
-    if not in_stock:
-        return None
-    cheapest = min(in_stock, key=lambda offer: offer["price"])
-    dearest = max(in_stock, key=lambda offer: offer["price"])
-    amount: Decimal = dearest["price"] - cheapest["price"]
-    percent = spread_percent(amount, cheapest["price"])
-    return {
-        "in_stock_offers": len(in_stock),
-        "cheapest": {
-            "vendor": cheapest["vendor"],
-            "product_id": cheapest["product_id"],
-            "price": cheapest["price"],
-        },
-        "dearest": {
-            "vendor": dearest["vendor"],
-            "product_id": dearest["product_id"],
-            "price": dearest["price"],
-        },
-        "amount": amount,
-        "percent": percent,
-    }
 
 
 @bp.get("/ornaments/<sku>")
@@ -249,7 +97,6 @@ def get_ornament(sku: str) -> Response:
     return data_response(data, {"count": len(offers)})
 
 
-ORNAMENT_ORDER = Keyset(sorts=SUMMARY_SORTS, id_column=SUMMARY_ID, id_type=str)
 ORNAMENT_LIST = Query(
     described(VENDOR, "Carried by (listed at, in stock or not) any of these vendors."),
     Integer(name="release_year", minimum=1, maximum=9999, description="Exact release year."),
@@ -275,137 +122,6 @@ ORNAMENT_LIST = Query(
     CURSOR,
     FORMAT,
 )
-# The export's columns: one line per sku, lists joined with "; ".
-LIST_CSV_COLUMNS = (
-    "sku",
-    "names",
-    "release_year",
-    "offers",
-    "in_stock_offers",
-    "cheapest_vendor",
-    "cheapest_price",
-    "dearest_vendor",
-    "dearest_price",
-    "spread_amount",
-    "spread_percent",
-    "lowest_price_seen",
-    "carried_by",
-    "in_stock_at",
-    "in_stock_share_90d",
-)
-
-
-def csv_statement(page: Any, sort: str) -> Any:
-    rows = page_statement(page, sort).subquery("rows")
-    joined = {
-        "names": func.array_to_string(rows.c.names, "; "),
-        "carried_by": func.array_to_string(rows.c.vendors, "; "),
-        "in_stock_at": func.array_to_string(rows.c.in_stock_vendors, "; "),
-        "spread_percent": func.round(rows.c.spread_percent, 1),
-        "in_stock_share_90d": func.round(cast(rows.c.in_stock_share, Numeric), 4),
-    }
-    columns = [
-        (joined[name] if name in joined else rows.c[name]).label(name) for name in LIST_CSV_COLUMNS
-    ]
-    return select(*columns).select_from(rows).order_by(*ordering(sort, rows.c))
-
-
-@functools.lru_cache(maxsize=512)
-def list_statement(shape: SummaryShape, sort: str, after: bool, limited: bool, csv: bool) -> Any:
-    """The listing for one combination of filters, sort, cursor, limit and format, every
-    value bound (built once: see ``product_queries.product_list_statement``)."""
-    inner = ORNAMENT_ORDER.statement(summary_statement(shape), sort, after, limited)
-    return csv_statement(inner, sort) if csv else page_statement(inner, sort)
-
-
-@functools.lru_cache(maxsize=512)
-def json_list_sql(shape: SummaryShape, sort: str, after: bool, limited: bool) -> str:
-    """The JSON page's query as SQL text for ``db.fetch_rows``: the columns of
-    ``page_statement`` with every decimal sent as Postgres's text ("24.95", the answer's
-    own form) and the spread percent rounded there, so no ``Decimal`` is built per value
-    only to be turned into text again."""
-    inner = ORNAMENT_ORDER.statement(summary_statement(shape), sort, after, limited)
-    rows = inner.subquery("page")
-    columns: list[Any] = []
-    for name in (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS):
-        column = rows.c[name]
-        if name == "spread_percent":
-            # round(numeric, 1) rounds half away from zero: round_percent's half up for
-            # the non-negative percents a spread has.
-            column = cast(func.round(column, literal_column("1")), SqlText).label(name)
-        elif isinstance(column.type, Numeric):
-            column = cast(column, SqlText).label(name)
-        columns.append(column)
-    # The days as a literal: the SQL text carries no bound value of its own.
-    days = literal_column(str(RARITY_DAYS))
-    columns.append(
-        getattr(func, SHARE_FUNCTION)(rows.c.in_stock_spans, AT, days).label("in_stock_share")
-    )
-    statement = select(*columns).order_by(*ordering(sort, rows.c))
-    return compiled_sql(statement)
-
-
-def _ranges_years(shape: SummaryShape) -> bool:
-    """Whether the filters bound the release year by a range.
-
-    A prepared statement's generic plan cannot know how wide the range is: it guesses a
-    sliver of the rows and reads every sku of the years through their index, then sorts
-    them all (about 3,700 for six years: 5.5 ms of Postgres CPU per page, against 2 ms
-    planned for the values, which walks the sort key's index instead).
-    """
-    return any(name in ("year_min", "year_max") for name, _count in shape)
-
-
-def json_summary_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row of :func:`json_list_sql` (prices already text) as the listing answers it:
-    the record of ``db.ornaments.summary_record``."""
-    (
-        sku,
-        names,
-        release_year,
-        offers,
-        in_stock_offers,
-        vendors,
-        in_stock_vendors,
-        cheapest_vendor,
-        cheapest_product_id,
-        cheapest_price,
-        dearest_vendor,
-        dearest_product_id,
-        dearest_price,
-        amount,
-        percent,
-        lowest_price_seen,
-        _spread_key,
-        _spread_percent_key,
-        _cheapest_key,
-        _rarity_key,
-        in_stock_share,
-    ) = row
-    return {
-        "sku": sku,
-        "names": names,
-        "release_year": release_year,
-        "offers": offers,
-        "in_stock_offers": in_stock_offers,
-        "cheapest": None
-        if cheapest_vendor is None
-        else {
-            "vendor": cheapest_vendor,
-            "product_id": cheapest_product_id,
-            "price": cheapest_price,
-        },
-        "dearest": None
-        if dearest_vendor is None
-        else {"vendor": dearest_vendor, "product_id": dearest_product_id, "price": dearest_price},
-        "spread": None if amount is None else {"amount": amount, "percent": percent},
-        "lowest_price_seen": lowest_price_seen,
-        "rarity": {
-            "carried_by": vendors,
-            "in_stock_at": in_stock_vendors,
-            "in_stock_share_90d": share(in_stock_share),
-        },
-    }
 
 
 @bp.get("/ornaments")
@@ -424,5 +140,5 @@ def list_ornaments() -> Response:
         statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
     sql = json_list_sql(shape, page.sort, page.after, page.limited)
-    rows = fetch_rows(sql, parameters, prepare=not _ranges_years(shape))
+    rows = fetch_rows(sql, parameters, prepare=not ranges_years(shape))
     return ORNAMENT_ORDER.response(rows, page, json_summary_row, columns=PAGE_COLUMNS)

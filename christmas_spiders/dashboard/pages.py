@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from christmas_spiders.api.audit_queries import changes_statement
 from christmas_spiders.api.db import request_connection
-from christmas_spiders.api.ornaments import OFFERS, spread
+from christmas_spiders.api.ornament_queries import OFFERS, spread
 from christmas_spiders.api.pagination import (
     AFTER_ID,
     AFTER_KEY,
@@ -44,7 +44,7 @@ from christmas_spiders.api.product_queries import (
     product_list_statement,
     product_shape,
 )
-from christmas_spiders.api.vendors import vendor_summaries
+from christmas_spiders.api.vendor_queries import vendor_summaries
 from christmas_spiders.dashboard.blueprint import bp, money
 from christmas_spiders.dashboard.charts import offer_points, series_label
 from christmas_spiders.db.models import ProductAudit

@@ -6,7 +6,8 @@
 - :func:`rarity`: per sku, the shops listing it, those with it in stock now, and the
   share of the last 90 days it was in stock anywhere.
 - :func:`collection_value`: what a list of skus costs at each shop, the cheapest way to
-  buy them all and what a seller could ask.
+  buy them all and what a seller could ask (:data:`COLLECTION_JSON`: the same answer
+  written as JSON by Postgres, for the API's JSON route).
 - :func:`year_stats`: prices per shop and release year, with the appreciation against
   the original retail prices and against a market index.
 
@@ -401,6 +402,86 @@ def collection_value(conn: Connection, skus: Sequence[str]) -> dict[str, Any]:
         "sell": _basket(sell),
         "not_carried": not_carried,
     }
+
+
+# collection_value's answer, aggregated by Postgres and written as JSON there: a
+# collection of 100 skus is ~300 offers, which as Python rows (a Decimal per price,
+# summed per shop) cost most of the request. Prices and totals are numeric(12,2) sums,
+# sent as their text ("24.95"); ties go as in collection_value (price, then vendor, then
+# id); shops are in code-point order of their names, as Python's sorted(). Run on the
+# driver's cursor (christmas_spiders.api.db.fetch_rows), hence psycopg's %(name)s parameters.
+COLLECTION_JSON = """
+WITH wanted AS (
+    SELECT sku, position
+    FROM unnest(%(skus)s::varchar[]) WITH ORDINALITY AS asked (sku, position)
+),
+offers AS (
+    SELECT id AS product_id, sku, vendor, name, price, availability = 'in_stock' AS in_stock
+    FROM products
+    WHERE sku = ANY(%(skus)s::varchar[]) AND availability <> 'delisted'
+),
+buy AS (
+    SELECT DISTINCT ON (sku) sku, vendor, product_id, name, price
+    FROM offers WHERE in_stock
+    ORDER BY sku, price, vendor, product_id
+),
+sell AS (
+    SELECT DISTINCT ON (sku) sku, vendor, product_id, name, price
+    FROM offers
+    ORDER BY sku, price DESC, vendor, product_id
+),
+at_shop AS (
+    -- Each shop's cheapest offer of a sku, and its cheapest in stock.
+    SELECT vendor, sku, min(price) AS price, min(price) FILTER (WHERE in_stock) AS stocked
+    FROM offers GROUP BY vendor, sku
+),
+shops AS (
+    SELECT vendor, count(*) AS listed, count(stocked) AS in_stock, sum(price) AS total,
+        coalesce(sum(stocked), 0.00) AS in_stock_total
+    FROM at_shop GROUP BY vendor
+)
+SELECT json_build_object(
+    'skus', (SELECT count(*) FROM wanted),
+    'shops', (
+        SELECT coalesce(json_agg(json_build_object(
+            'vendor', vendor, 'listed', listed, 'in_stock', in_stock,
+            'total', total::text, 'in_stock_total', in_stock_total::text
+        ) ORDER BY vendor COLLATE "C"), '[]')
+        FROM shops
+    ),
+    'buy', (
+        SELECT json_build_object(
+            'total', coalesce(sum(price), 0.00)::text,
+            'count', count(*),
+            'items', coalesce(json_agg(json_build_object(
+                'sku', sku, 'vendor', vendor, 'product_id', product_id, 'name', name,
+                'price', price::text
+            ) ORDER BY position), '[]'),
+            'not_in_stock', (
+                SELECT coalesce(json_agg(sku ORDER BY position), '[]')
+                FROM wanted
+                WHERE sku IN (SELECT sku FROM sell) AND sku NOT IN (SELECT sku FROM buy)
+            )
+        )
+        FROM buy JOIN wanted USING (sku)
+    ),
+    'sell', (
+        SELECT json_build_object(
+            'total', coalesce(sum(price), 0.00)::text,
+            'count', count(*),
+            'items', coalesce(json_agg(json_build_object(
+                'sku', sku, 'vendor', vendor, 'product_id', product_id, 'name', name,
+                'price', price::text
+            ) ORDER BY position), '[]')
+        )
+        FROM sell JOIN wanted USING (sku)
+    ),
+    'not_carried', (
+        SELECT coalesce(json_agg(sku ORDER BY position), '[]')
+        FROM wanted WHERE sku NOT IN (SELECT sku FROM sell)
+    )
+)::text
+"""
 
 
 def _growth(ratio: float, years: float) -> float | None:
