@@ -10,10 +10,11 @@ refresh crawls").
 
 A row stored ``unknown`` (stock wording no rule knew) is read again only when the
 crawl's wording now reads the stored ``stock_text`` as in or out of stock (the phrase
-was mapped since), or where no wording is stored (a row from before the column, or
-stock from structured data). Otherwise its page, unchanged, would say the same unknown
-phrase: such a row is judged by its tile like any other, its tile's stock compared
-with the same tile at the previous listing read (docs/decisions/unknown-stock-refresh.md).
+was mapped since), or where no wording is stored (a row from before the column, an
+unknown stock flag, a page that showed no stock at all). Otherwise its page, unchanged,
+would say the same unknown phrase: such a row is judged by its tile like any other, its
+tile's stock compared with the same tile at the previous listing read
+(docs/decisions/unknown-stock-refresh.md).
 
 :func:`decide` is the whole rule, pure: a :class:`ListingTile`, the stored row (or
 None), whether the row is among the refresh's stale picks and the crawl's stock
