@@ -1,4 +1,4 @@
-"""Crawl benchmark (issue item 10): the three replicas at 3,000+ products per shop.
+"""Crawl benchmark: the three replicas at 3,000+ products per shop.
 
     python -m bench crawl            # or: python -m bench.bench_crawl --products 3000 --repeat 3
 

@@ -1,4 +1,4 @@
-"""Refresh benchmark (issue 14): what a refresh crawl costs against a full crawl.
+"""Refresh benchmark: what a refresh crawl costs against a full crawl.
 
     python -m bench refresh          # or: --products 20000 --check-products 300
 
