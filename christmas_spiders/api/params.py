@@ -442,25 +442,27 @@ class Query:
     def parse(self, **path: str) -> dict[str, Any]:
         """Every declared parameter's value (None, or its default, when absent)."""
         args = request.args
-        for name in args:
+        # Each given parameter's value (a repeated one's joined by commas), in a plain
+        # dict: MultiDict.get raises and catches a KeyError per absent name, most of
+        # a route's declared parameters on most requests.
+        given: dict[str, str] = {}
+        for name, items in args.lists():
             if name not in self.names:
                 raise BadParameter(
                     name,
                     f"unknown parameter {name!r}; this route accepts: {self._accepts}",
                     code="unknown_parameter",
                 )
-            if len(args.getlist(name)) > 1 and name not in self.repeatable:
+            if len(items) > 1 and name not in self.repeatable:
                 raise BadParameter(name, f"{name!r} is given more than once")
+            given[name] = ",".join(items) if name in self.repeatable else items[0]
         values: dict[str, Any] = {}
         csv = False
         if self.format is not None:
-            values["format"] = fmt = self._value(self.format, args.get("format"), csv)
+            values["format"] = fmt = self._value(self.format, given.get("format"), csv)
             csv = fmt == "csv"
         for param in self.rest:
-            raw = args.get(param.name)
-            if param.repeatable and raw is not None:
-                raw = ",".join(args.getlist(param.name))
-            values[param.name] = self._value(param, raw, csv)
+            values[param.name] = self._value(param, given.get(param.name), csv)
         for param in self.path:
             values[param.name] = param.parse(path[param.name], csv)
         for lower, upper in self.ranges:
