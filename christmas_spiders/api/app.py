@@ -39,6 +39,24 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+class ApiFlask(Flask):
+    """Flask, with each handler's sync form looked up once.
+
+    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request
+    (seven per API request); the answer for a function never changes.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_handlers: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        handler = self._sync_handlers.get(func)
+        if handler is None:
+            handler = self._sync_handlers[func] = super().ensure_sync(func)
+        return handler
+
+
 def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     """Build the API.
 
@@ -52,7 +70,7 @@ def create_app(config_overrides: dict[str, Any] | None = None) -> Flask:
     project = {key: value for key, value in overrides.items() if key in DEFAULTS}
     flask_settings = {key: value for key, value in overrides.items() if key not in DEFAULTS}
 
-    app = Flask(__name__, static_folder=None)
+    app = ApiFlask(__name__, static_folder=None)
     app.json = OrjsonProvider(app)
     app.config.update(flask_settings)
     app.config["CHRISTMAS"] = _merge(get_config(), project)
