@@ -28,6 +28,7 @@ from christmas_spiders.api.ornament_queries import (
     spread,
 )
 from christmas_spiders.api.output import csv_rows, json_record, stream_csv
+from christmas_spiders.api.pagination import ROW_LIMIT
 from christmas_spiders.api.params import (
     CURSOR,
     FORMAT,
@@ -139,6 +140,6 @@ def list_ornaments() -> Response:
     if page.csv:
         statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
-    sql = json_list_sql(shape, page.sort, page.after, page.limited)
+    sql = json_list_sql(shape, page.sort, page.after, page.parameters[ROW_LIMIT])
     rows = fetch_rows(sql, parameters, prepare=not ranges_years(shape))
     return ORNAMENT_ORDER.response(rows, page, json_summary_row, columns=PAGE_COLUMNS)

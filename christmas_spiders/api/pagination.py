@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, request
-from sqlalchemy import ColumnElement, Integer, bindparam, text, tuple_
+from sqlalchemy import ColumnElement, Integer, bindparam, literal_column, text, tuple_
 from sqlalchemy import types as sqltypes
 
 from christmas_spiders.api.db import request_connection
@@ -256,9 +256,11 @@ class Keyset:
     def column(self, sort: str) -> Any:
         return self.sorts[sort.lstrip("-")][0]
 
-    def statement(self, statement: Any, sort: str, after: bool, limited: bool) -> Any:
+    def statement(
+        self, statement: Any, sort: str, after: bool, limited: bool, written: int | None = None
+    ) -> Any:
         """``statement`` in ``sort`` order, after the bound key (``after``), limited to the
-        bound row count (``limited``)."""
+        bound row count (``limited``), or to ``written`` rows written into the SQL."""
         sort_column = self.column(sort)
         descending = sort.startswith("-")
         single_key = sort_column is self.id_column
@@ -269,7 +271,9 @@ class Keyset:
                 bound.insert(0, bindparam(AFTER_KEY, type_=sort_column.type))
             statement = statement.where(keyset_condition(columns, bound, descending))
         statement = statement.order_by(*(c.desc() if descending else c for c in columns))
-        if limited:
+        if written is not None:
+            statement = statement.limit(literal_column(str(int(written)), Integer))
+        elif limited:
             statement = statement.limit(bindparam(ROW_LIMIT, type_=Integer))
         return statement
 
