@@ -443,38 +443,36 @@ shops AS (
 SELECT json_build_object(
     'skus', (SELECT count(*) FROM wanted),
     'shops', (
-        SELECT coalesce(json_agg(json_build_object(
-            'vendor', vendor, 'listed', listed, 'in_stock', in_stock,
-            'total', total::text, 'in_stock_total', in_stock_total::text
-        ) ORDER BY vendor COLLATE "C"), '[]')
-        FROM shops
+        SELECT coalesce(json_agg(shop ORDER BY shop.vendor COLLATE "C"), '[]')
+        FROM shops CROSS JOIN LATERAL (
+            SELECT shops.vendor, shops.listed, shops.in_stock, shops.total::text AS total,
+                shops.in_stock_total::text AS in_stock_total
+        ) AS shop
     ),
     'buy', (
         SELECT json_build_object(
-            'total', coalesce(sum(price), 0.00)::text,
+            'total', coalesce(sum(buy.price), 0.00)::text,
             'count', count(*),
-            'items', coalesce(json_agg(json_build_object(
-                'sku', sku, 'vendor', vendor, 'product_id', product_id, 'name', name,
-                'price', price::text
-            ) ORDER BY position), '[]'),
+            'items', coalesce(json_agg(item ORDER BY position), '[]'),
             'not_in_stock', (
                 SELECT coalesce(json_agg(sku ORDER BY position), '[]')
                 FROM wanted
                 WHERE sku IN (SELECT sku FROM sell) AND sku NOT IN (SELECT sku FROM buy)
             )
         )
-        FROM buy JOIN wanted USING (sku)
+        FROM buy JOIN wanted USING (sku) CROSS JOIN LATERAL (
+            SELECT buy.sku, buy.vendor, buy.product_id, buy.name, buy.price::text AS price
+        ) AS item
     ),
     'sell', (
         SELECT json_build_object(
-            'total', coalesce(sum(price), 0.00)::text,
+            'total', coalesce(sum(sell.price), 0.00)::text,
             'count', count(*),
-            'items', coalesce(json_agg(json_build_object(
-                'sku', sku, 'vendor', vendor, 'product_id', product_id, 'name', name,
-                'price', price::text
-            ) ORDER BY position), '[]')
+            'items', coalesce(json_agg(item ORDER BY position), '[]')
         )
-        FROM sell JOIN wanted USING (sku)
+        FROM sell JOIN wanted USING (sku) CROSS JOIN LATERAL (
+            SELECT sell.sku, sell.vendor, sell.product_id, sell.name, sell.price::text AS price
+        ) AS item
     ),
     'not_carried', (
         SELECT coalesce(json_agg(sku ORDER BY position), '[]')
