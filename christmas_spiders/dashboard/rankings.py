@@ -20,9 +20,9 @@ from markupsafe import Markup
 from sqlalchemy import Select, type_coerce
 from sqlalchemy.types import NullType
 
-from christmas_spiders.api.db import request_connection
+from christmas_spiders.api.db import fetch_rows, request_connection
 from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp, money, ornament_link, page_links
-from christmas_spiders.dashboard.pages import page_rows
+from christmas_spiders.dashboard.pages import compiled_query, page_rows
 from christmas_spiders.db.ornaments import (
     SUMMARY,
     SummaryShape,
@@ -94,10 +94,9 @@ def html(value: Any) -> str:
     return str(value).translate(HTML_ESCAPES)
 
 
-@functools.lru_cache(maxsize=64)
 def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
     """The spreads page's rows: the summary listing's filters and order (the API's
-    ``/ornaments?sort=...``), its columns only; built once per shape, sort and limit."""
+    ``/ornaments?sort=...``), its columns only."""
     columns = [SUMMARY[name] for name in SPREAD_COLUMNS]
     # psycopg returns text[] as a list already (no ARRAY processing per item).
     columns[1] = type_coerce(columns[1], NullType()).label("names")
@@ -107,6 +106,14 @@ def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
         .order_by(*ordering(sort, SUMMARY))
         .limit(limit)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def spread_query(shape: SummaryShape, sort: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """:func:`spread_statement` as ``fetch_rows`` runs it, compiled once per shape, sort
+    and limit. Prepared: only an exact year filters it (a generic plan walks the sort
+    key's index, as for the API's listing without a year range)."""
+    return compiled_query(spread_statement(shape, sort, limit))
 
 
 def spread_row(row: Any, prefix: str) -> Markup:
@@ -143,13 +150,14 @@ def spreads() -> str:
     if sort not in SPREAD_SORTS:
         abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
     shape, values = summary_shape({"min_offers": 2, **_year_filter()})
-    statement = spread_statement(shape, SPREAD_SORTS[sort], page_rows())
+    sql, constants = spread_query(shape, SPREAD_SORTS[sort], page_rows())
     prefix = page_links()["ornament_prefix"]
+    amount = SPREAD_COLUMNS.index("spread_amount")
     rows = [
         spread_row(row, prefix)
-        for row in request_connection().execute(statement, values)
+        for row in fetch_rows(sql, {**constants, **values})
         # Only rows with a spread (two offers in stock): the sort puts the others last.
-        if row.spread_amount is not None
+        if row[amount] is not None
     ]
     return render_template(
         "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
