@@ -178,3 +178,36 @@ def test_a_spreads_row_escapes_as_the_templates_do() -> None:
 
     text = """Santa's <b>"Sleigh"</b> & 'Reindeer' >"""
     assert html(text) == str(escape(text))
+
+
+@pytest.mark.parametrize(
+    ("sku", "href", "shown"),
+    [
+        ("QX5257", "/dash/ornaments/QX5257", "QX5257"),
+        # Quoted for the link, then escaped for HTML, as the template's urlencode and escape.
+        ("QX 1/<b>&'", "/dash/ornaments/QX%201/%3Cb%3E%26%27", "QX 1/&lt;b&gt;&amp;&#39;"),
+    ],
+)
+def test_a_spreads_row_links_and_shows_its_sku(sku: str, href: str, shown: str) -> None:
+    from decimal import Decimal
+
+    from christmas_spiders.dashboard.rankings import html, spread_row
+
+    row = (
+        sku,
+        ["A <b>"],
+        None,
+        "shop & co",
+        Decimal("5"),
+        "b",
+        Decimal("7.5"),
+        Decimal("2.5"),
+        Decimal("50"),
+    )
+    cells = spread_row(row, html("/dash/ornaments/"))
+    assert f'<td><a href="{href}">{shown}</a></td>' in cells
+    assert "<td>A &lt;b&gt;</td>" in cells
+    assert '<td class="num">\u2013</td>' in cells
+    assert '<td>$5.00 <span class="hint">shop &amp; co</span></td>' in cells
+    assert '<td class="num">$2.50</td>' in cells
+    assert '<td class="num">50.0</td>' in cells

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import threading
 import time
 from collections import defaultdict
@@ -116,15 +117,24 @@ def spread_query(shape: SummaryShape, sort: str, limit: int) -> tuple[str, dict[
     return compiled_query(spread_statement(shape, sort, limit))
 
 
-def spread_row(row: Any, prefix: str) -> Markup:
-    """One row of the spreads table, as the template once wrote it (same HTML)."""
+# A sku of only these characters is the same quoted for a link and escaped for HTML.
+PLAIN_SKU = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def spread_row(row: Any, prefix: str) -> str:
+    """One row of the spreads table, as the template once wrote it (same HTML);
+    ``prefix``: the ornament link's prefix, already escaped."""
     sku, names, year, cheap_vendor, cheap, dear_vendor, dear, amount, percent = row
     percent = round_percent(percent)
-    return Markup(
-        "<tr>\n"
-        f'  <td><a href="{html(ornament_link(prefix, sku))}">{html(sku)}</a></td>\n'
-        f"  <td>{html(' / '.join(names))}</td>\n"
-        f'  <td class="num">{html(year or NO_VALUE)}</td>\n'
+    if PLAIN_SKU.fullmatch(sku):
+        link, text = prefix + sku, sku
+    else:
+        link, text = prefix + html(ornament_link("", sku)), html(sku)
+    return (
+        "\n<tr>\n"
+        f'  <td><a href="{link}">{text}</a></td>\n'
+        f"  <td>{' / '.join(names).translate(HTML_ESCAPES)}</td>\n"
+        f'  <td class="num">{year or NO_VALUE}</td>\n'
         f'  <td>{money(cheap)} <span class="hint">{html(cheap_vendor)}</span></td>\n'
         f'  <td>{money(dear)} <span class="hint">{html(dear_vendor)}</span></td>\n'
         f'  <td class="num">{money(amount)}</td>\n'
@@ -151,14 +161,17 @@ def spreads() -> str:
         abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
     shape, values = summary_shape({"min_offers": 2, **_year_filter()})
     sql, constants = spread_query(shape, SPREAD_SORTS[sort], page_rows())
-    prefix = page_links()["ornament_prefix"]
+    prefix = html(page_links()["ornament_prefix"])
     amount = SPREAD_COLUMNS.index("spread_amount")
-    rows = [
-        spread_row(row, prefix)
-        for row in fetch_rows(sql, {**constants, **values})
-        # Only rows with a spread (two offers in stock): the sort puts the others last.
-        if row[amount] is not None
-    ]
+    # The table's body as one text: no Markup object made and escaped per row.
+    rows = Markup(
+        "".join(
+            spread_row(row, prefix)
+            for row in fetch_rows(sql, {**constants, **values})
+            # Only rows with a spread (two offers in stock): the sort puts the others last.
+            if row[amount] is not None
+        )
+    )
     return render_template(
         "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
     )
