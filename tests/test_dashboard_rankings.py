@@ -62,6 +62,35 @@ def test_spreads_are_the_apis_biggest_spreads(
     assert page_skus(logged_in, path) == expected
 
 
+# A spreads row's sku and price cells: cheapest (price, shop), dearest, spread, percent.
+SPREAD_ROW = re.compile(
+    r'<tr>\n  <td><a href="/ornaments/([^"]+)">[^<]*</a></td>\n  <td>[^<]*</td>\n'
+    r'  <td class="num">[^<]*</td>\n'
+    r'  <td>\$([^ ]+) <span class="hint">([^<]*)</span></td>\n'
+    r'  <td>\$([^ ]+) <span class="hint">([^<]*)</span></td>\n'
+    r'  <td class="num">\$([^<]+)</td>\n  <td class="num">([^<]+)</td>\n</tr>'
+)
+
+
+def test_spreads_show_the_apis_prices_and_percents(logged_in: FlaskClient) -> None:
+    expected = [
+        (
+            row["sku"],
+            row["cheapest"]["price"],
+            row["cheapest"]["vendor"],
+            row["dearest"]["price"],
+            row["dearest"]["vendor"],
+            row["spread"]["amount"],
+            row["spread"]["percent"] or "\u2013",
+        )
+        for row in api_rows(logged_in, "sort=-spread_percent&min_offers=2")
+        if row["spread"] is not None
+    ]
+    assert expected, "the seed has ornaments in stock at two shops"
+    page = logged_in.get("/spreads?sort=percent").get_data(as_text=True)
+    assert SPREAD_ROW.findall(page) == expected
+
+
 @pytest.mark.parametrize(
     ("path", "query"),
     [("/rarest", "sort=rarity"), ("/rarest?view=sold-out", "sort=rarity&in_stock_offers=0")],
@@ -189,8 +218,6 @@ def test_a_spreads_row_escapes_as_the_templates_do() -> None:
     ],
 )
 def test_a_spreads_row_links_and_shows_its_sku(sku: str, href: str, shown: str) -> None:
-    from decimal import Decimal
-
     from christmas_spiders.dashboard.rankings import html, spread_row
 
     row = (
@@ -198,11 +225,11 @@ def test_a_spreads_row_links_and_shows_its_sku(sku: str, href: str, shown: str) 
         ["A <b>"],
         None,
         "shop & co",
-        Decimal("5"),
+        "5.00",
         "b",
-        Decimal("7.5"),
-        Decimal("2.5"),
-        Decimal("50"),
+        "7.50",
+        "2.50",
+        "50.0",
     )
     cells = spread_row(row, html("/dash/ornaments/"))
     assert f'<td><a href="{href}">{shown}</a></td>' in cells

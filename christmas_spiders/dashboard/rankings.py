@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import abort, current_app, render_template, request
 from markupsafe import Markup
-from sqlalchemy import Select, type_coerce
+from sqlalchemy import Select, Text, cast, func, literal_column, type_coerce
 from sqlalchemy.types import NullType
 
 from christmas_spiders.api.db import fetch_rows, request_connection
@@ -29,7 +29,6 @@ from christmas_spiders.db.ornaments import (
     SummaryShape,
     ordering,
     ornament_summaries,
-    round_percent,
     summary_shape,
     summary_statement,
     year_stats,
@@ -75,7 +74,7 @@ def ornament_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 # What the spreads page shows of a summary row: read as it is stored (no nested record
-# per row, no 90-day share the page does not show).
+# per row, no 90-day share the page does not show), the prices and percent as text.
 SPREAD_COLUMNS = (
     "sku",
     "names",
@@ -98,9 +97,15 @@ def html(value: Any) -> str:
 def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
     """The spreads page's rows: the summary listing's filters and order (the API's
     ``/ornaments?sort=...``), its columns only."""
-    columns = [SUMMARY[name] for name in SPREAD_COLUMNS]
+    columns: list[Any] = [SUMMARY[name] for name in SPREAD_COLUMNS]
     # psycopg returns text[] as a list already (no ARRAY processing per item).
     columns[1] = type_coerce(columns[1], NullType()).label("names")
+    # Postgres's text of a numeric(12, 2) is the page's "$24.95" without the dollar, and
+    # round(numeric, 1) is round_percent (half away from zero: half up for a spread): no
+    # Decimal made per cell only to be formatted again.
+    for index in (4, 6, 7):
+        columns[index] = cast(columns[index], Text).label(SPREAD_COLUMNS[index])
+    columns[8] = cast(func.round(columns[8], literal_column("1")), Text).label("spread_percent")
     return (
         summary_statement(shape)
         .with_only_columns(*columns)
@@ -122,10 +127,10 @@ PLAIN_SKU = re.compile(r"[A-Za-z0-9_.~-]+")
 
 
 def spread_row(row: Any, prefix: str) -> str:
-    """One row of the spreads table, as the template once wrote it (same HTML);
+    """One row of the spreads table, as the template once wrote it (same HTML), from a
+    row of :func:`spread_statement` with a spread (so both prices and shops);
     ``prefix``: the ornament link's prefix, already escaped."""
     sku, names, year, cheap_vendor, cheap, dear_vendor, dear, amount, percent = row
-    percent = round_percent(percent)
     if PLAIN_SKU.fullmatch(sku):
         link, text = prefix + sku, sku
     else:
@@ -135,9 +140,9 @@ def spread_row(row: Any, prefix: str) -> str:
         f'  <td><a href="{link}">{text}</a></td>\n'
         f"  <td>{' / '.join(names).translate(HTML_ESCAPES)}</td>\n"
         f'  <td class="num">{year or NO_VALUE}</td>\n'
-        f'  <td>{money(cheap)} <span class="hint">{html(cheap_vendor)}</span></td>\n'
-        f'  <td>{money(dear)} <span class="hint">{html(dear_vendor)}</span></td>\n'
-        f'  <td class="num">{money(amount)}</td>\n'
+        f'  <td>${cheap} <span class="hint">{html(cheap_vendor)}</span></td>\n'
+        f'  <td>${dear} <span class="hint">{html(dear_vendor)}</span></td>\n'
+        f'  <td class="num">${amount}</td>\n'
         f'  <td class="num">{NO_VALUE if percent is None else percent}</td>\n'
         "</tr>\n"
     )
