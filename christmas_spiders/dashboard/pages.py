@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from flask import abort, current_app, render_template, request
+from markupsafe import Markup
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -45,7 +46,7 @@ from christmas_spiders.api.product_queries import (
     product_shape,
 )
 from christmas_spiders.api.vendor_queries import vendor_summaries
-from christmas_spiders.dashboard.blueprint import bp, money
+from christmas_spiders.dashboard.blueprint import bp, html, money
 from christmas_spiders.dashboard.charts import offer_points, series_label
 from christmas_spiders.db.models import ProductAudit
 
@@ -214,21 +215,24 @@ def when(value: dt.datetime | None) -> str:
     return "\u2013" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
-def offer_cells(offer: dict[str, Any]) -> dict[str, Any]:
-    """The offers table's cells of one offer as shown: formatted here in one pass, so
-    the template only places them (no macro or filter per cell)."""
+def offer_row(offer: dict[str, Any]) -> str:
+    """One row of the offers table, as the template once wrote it (same HTML): written
+    here in one pass, so the template places the table's body as one text (no
+    expression, escape and Markup object per cell)."""
     stock = offer["availability"]
-    return {
-        "link": offer["link"],
-        "vendor": offer["vendor"],
-        "name": offer["name"],
-        "price": money(offer["price"]),
-        "stock": stock,
-        "stock_label": stock.replace("_", " "),
-        "lowest": money(offer["lowest_price_seen"]),
-        "highest": money(offer["highest_price_seen"]),
-        "last_seen": when(offer["last_synced_at"]),
-    }
+    return (
+        "\n<tr>\n"
+        f'  <td><a href="{html(offer["link"])}" rel="noopener noreferrer nofollow">'
+        f"{html(offer['vendor'])}</a></td>\n"
+        f"  <td>{html(offer['name'])}</td>\n"
+        f'  <td class="num">{money(offer["price"])}</td>\n'
+        f'  <td><span class="stock stock-{html(stock)}">'
+        f"{html(stock.replace('_', ' '))}</span></td>\n"
+        f'  <td class="num">{money(offer["lowest_price_seen"])}</td>\n'
+        f'  <td class="num">{money(offer["highest_price_seen"])}</td>\n'
+        f"  <td>{when(offer['last_synced_at'])}</td>\n"
+        "</tr>\n"
+    )
 
 
 @bp.get("/ornaments/<sku>")
@@ -245,7 +249,8 @@ def ornament(sku: str) -> str:
         "dashboard/ornament.html",
         sku=wanted,
         names=sorted({offer["name"] for offer in offers}),
-        offers=[offer_cells(offer) for offer in offers],
+        offers=offers,
+        offer_rows=Markup("".join(offer_row(offer) for offer in offers)),
         spread=spread(offers),
         chart={"series": chart_series(offers, now)},
     )
