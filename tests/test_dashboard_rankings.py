@@ -238,3 +238,30 @@ def test_a_spreads_row_links_and_shows_its_sku(sku: str, href: str, shown: str) 
     assert '<td>$5.00 <span class="hint">shop &amp; co</span></td>' in cells
     assert '<td class="num">$2.50</td>' in cells
     assert '<td class="num">50.0</td>' in cells
+
+
+@pytest.mark.parametrize(
+    ("path", "links"),
+    [
+        ("/spreads", ['href="/spreads"', 'href="/spreads?sort=percent"']),
+        (
+            "/spreads?sort=percent&year=2001",
+            ['href="/spreads?year=2001"', 'href="/spreads?sort=percent&amp;year=2001"'],
+        ),
+        # A year that is not plain digits is url_for's, encoded as it encodes it.
+        (
+            "/rarest?year=%202001",
+            ['href="/rarest?year=+2001"', 'href="/rarest?view=sold-out&amp;year=+2001"'],
+        ),
+        (
+            "/rarest?year=2001",
+            ['href="/rarest?year=2001"', 'href="/rarest?view=sold-out&amp;year=2001"'],
+        ),
+    ],
+)
+def test_a_listings_tabs_keep_its_year(logged_in: FlaskClient, path: str, links: list[str]) -> None:
+    page = logged_in.get(path)
+    assert page.status_code == 200
+    tabs = re.search(r'<nav class="tabs".*?</nav>', page.get_data(as_text=True), re.DOTALL)
+    assert tabs is not None
+    assert re.findall(r'href="[^"]*"', tabs.group(0)) == links

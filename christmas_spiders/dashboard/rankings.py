@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import Select, Text, cast, func, literal_column, type_coerce
 from sqlalchemy.types import NullType
@@ -65,6 +65,19 @@ def _year_filter() -> dict[str, int]:
     if not raw.isdigit() or not YEAR_RANGE[0] <= int(raw) <= YEAR_RANGE[1]:
         abort(400, "year must be a release year such as 2019")
     return {"release_year": int(raw)}
+
+
+def listing_link(endpoint: str, year: str, **args: str) -> str:
+    """``url_for(endpoint, **args, year=year or None)`` for a listing's tabs: ``args``
+    are plain words; a year of plain digits (the usual one) is appended to the page's
+    kept address, without url_for's routing and encoding per link."""
+    if year and not (year.isascii() and year.isdigit()):
+        return url_for(endpoint, **args, year=year)
+    query = [f"{name}={value}" for name, value in args.items()]
+    if year:
+        query.append(f"year={year}")
+    address: str = page_links()["links"][endpoint]
+    return f"{address}?{'&'.join(query)}" if query else address
 
 
 # A listing's cells are formatted here, one pass over its rows, so that its template
@@ -178,9 +191,12 @@ def spreads() -> str:
             if row[amount] is not None
         )
     )
-    return render_template(
-        "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
-    )
+    year = request.args.get("year", "")
+    tabs = {
+        "amount": listing_link("dashboard.spreads", year),
+        "percent": listing_link("dashboard.spreads", year, sort="percent"),
+    }
+    return render_template("dashboard/spreads.html", rows=rows, sort=sort, year=year, tabs=tabs)
 
 
 @bp.get("/rarest")
@@ -193,11 +209,17 @@ def rarest() -> str:
         request_connection(), {**filters, **_year_filter()}, sort, page_rows()
     )
     prefix = page_links()["ornament_prefix"]
+    year = request.args.get("year", "")
+    tabs = {
+        "rarest": listing_link("dashboard.rarest", year),
+        "sold-out": listing_link("dashboard.rarest", year, view="sold-out"),
+    }
     return render_template(
         "dashboard/rarest.html",
         rows=[rarity_cells(row, prefix) for row in rows],
         view=view,
-        year=request.args.get("year", ""),
+        year=year,
+        tabs=tabs,
     )
 
 
