@@ -1,14 +1,17 @@
 """The read API's own cost per request, without an HTTP server: the app called in-process.
 
     python -m bench api_calls [--requests 400] [--database OWNER_URL --readonly-url URL]
+    python -m bench api_calls --dashboard [...]
 
 Builds the database of ``bench_api`` (or uses the one given, as ``--keep`` left it),
 creates the app as deploy/gunicorn.conf.py does (the SQLite rate-limit store) and calls
 it as a WSGI callable for each JSON route of ``bench_api``, one thread, requests in
-turn. Per request it prints the app's instructions (``perf stat -e instructions:u`` on
-this process, over the measured calls only), its CPU ms, and the CPU ms of the
-Postgres backend that answered. Instruction counts hold up while other work shares
-the machine (time does not: read the CPU figures as secondary when the load is high).
+turn; with ``--dashboard``, for the dashboard's ornament and spreads pages instead (the
+pages of ``bench_dashboard``, with the session cookie of one login through the form).
+Per request it prints the app's instructions (callgrind on this process, over the
+measured calls only), its CPU ms, and the CPU ms of the Postgres backend that answered.
+Instruction counts hold up while other work shares the machine (time does not: read the
+CPU figures as secondary when the load is high).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.bench_api import bench_admin_url, build_database, scenarios
+from bench.bench_dashboard import spreads_paths
 from christmas_spiders.api import create_app
 from christmas_spiders.api.db import dispose
 from christmas_spiders.api.ratelimit import SQLITE_SCHEME
+from christmas_spiders.dashboard.blueprint import SESSION_COOKIE
 from tests.fixtures.api import add_key, drop_role
 from tests.fixtures.postgres import drop_database
 
@@ -47,10 +52,14 @@ JSON_ROUTES = (
     "history page",
     "ornament comparison",
 )
+DASHBOARD_ROUTES = ("ornament page", "spreads page")
+# Ornament pages measured: skus in a fixed pseudo-random order, the same every run.
+DASHBOARD_SKUS = 2000
 
 
-def wsgi_caller(app: Any, key: str) -> Callable[[str], int]:
-    """A function that sends one GET to ``app`` and returns its status (body read)."""
+def wsgi_caller(app: Any, headers: dict[str, str]) -> Callable[[str], int]:
+    """A function that sends one GET to ``app`` with ``headers`` (WSGI ``HTTP_*`` names)
+    and returns its status (body read)."""
 
     def call(path: str) -> int:
         parts = urlsplit(path)
@@ -64,7 +73,7 @@ def wsgi_caller(app: Any, key: str) -> Callable[[str], int]:
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
             "HTTP_HOST": "127.0.0.1:8000",
-            "HTTP_X_API_KEY": key,
+            **headers,
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(),
@@ -106,7 +115,35 @@ def counted_run(loop: Callable[[], float]) -> float:
     return operator.call(loop)
 
 
-def instructions_run(argv: list[str], requests: int) -> dict[str, float]:
+def dashboard_cookie(app: Any, key: str) -> str:
+    """One login through the form, in-process; the session cookie's ``name=value``."""
+    client = app.test_client()
+    form = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    if token is None:
+        raise SystemExit("no CSRF token in the login form")
+    answer = client.post("/login", data={"csrf_token": token.group(1), "api_key": key})
+    cookie = client.get_cookie(SESSION_COOKIE)
+    if answer.status_code != 302 or cookie is None:
+        raise SystemExit(f"login failed: {answer.status_code}")
+    return f"{SESSION_COOKIE}={cookie.value}"
+
+
+def dashboard_paths(owner_url: str) -> dict[str, list[str]]:
+    """The ornament and spreads pages of ``bench_dashboard``, the skus in a fixed order."""
+    libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
+    with psycopg.connect(libpq) as conn:
+        skus = [
+            row[0]
+            for row in conn.execute(
+                "SELECT sku FROM (SELECT DISTINCT sku FROM products) s ORDER BY md5(sku) LIMIT %s",
+                (DASHBOARD_SKUS,),
+            )
+        ]
+    return {"ornament page": [f"/ornaments/{sku}" for sku in skus], "spreads page": spreads_paths()}
+
+
+def instructions_run(argv: list[str], requests: int, routes: tuple[str, ...]) -> dict[str, float]:
     """This benchmark again under callgrind: instructions per request of each route."""
     outdir = Path(tempfile.mkdtemp(prefix="cs-bench-api-callgrind-"))
     try:
@@ -131,7 +168,7 @@ def instructions_run(argv: list[str], requests: int) -> dict[str, float]:
         for dump in dumps:
             match = re.search(r"^totals: (\d+)", dump.read_text(), re.MULTILINE)
             totals.append(int(match.group(1)) if match else 0)
-        return dict(zip(JSON_ROUTES, (total / requests for total in totals), strict=False))
+        return dict(zip(routes, (total / requests for total in totals), strict=False))
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
 
@@ -193,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", help="owner URL of a database bench_api built")
     parser.add_argument("--readonly-url", help="the read-only role's URL on --database")
     parser.add_argument("--keep", action="store_true", help="keep the database built")
+    parser.add_argument(
+        "--dashboard", action="store_true", help="the dashboard's ornament and spreads pages"
+    )
     args = parser.parse_args(argv)
     inner = under_valgrind()
+    routes = DASHBOARD_ROUTES if args.dashboard else JSON_ROUTES
 
     admin_url = bench_admin_url()
     built = args.database is None
@@ -217,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                     owner_url,
                     "--readonly-url",
                     readonly_url,
+                    *(["--dashboard"] if args.dashboard else []),
                 ],
                 args.instructions,
+                routes,
             )
         key = add_key(owner_url, f"bench-calls-{uuid.uuid4().hex[:8]}")
         app = create_app(
@@ -232,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
                 },
             }
         )
-        call = wsgi_caller(app, key)
-        paths = scenarios(owner_url)
+        if args.dashboard:
+            call = wsgi_caller(app, {"HTTP_COOKIE": dashboard_cookie(app, key)})
+            paths = dashboard_paths(owner_url)
+        else:
+            call = wsgi_caller(app, {"HTTP_X_API_KEY": key})
+            paths = scenarios(owner_url)
         if not inner:
             print(
                 f"in-process WSGI calls, one thread, {args.requests} requests per route "
@@ -241,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 + "/".join(f"{v:.1f}" for v in os.getloadavg())
             )
             print(f"{'route':<26} {'instructions':>12} {'app CPU ms':>10} {'Postgres CPU ms':>15}")
-        for name in JSON_ROUTES:
+        for name in routes:
             call(paths[name][0])
             pids = [] if inner else backend_pids(owner_url, role)
             cpu_ms, pg_ms = measure(call, paths[name], args.requests, pids)

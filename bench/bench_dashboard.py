@@ -76,6 +76,12 @@ def check_pages(base: str, cookie: str, paths: dict[str, list[str]]) -> None:
             raise SystemExit(f"{name}: {page[0]} answered {status}, not 200")
 
 
+def spreads_paths() -> list[str]:
+    """The spreads page: all skus, by percent, and each release year's."""
+    years = [f"/spreads?year={year}" for year in range(1973, 2027)]
+    return ["/spreads", "/spreads?sort=percent", *years]
+
+
 def page_paths(owner_url: str, spreads: bool) -> dict[str, list[str]]:
     libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
     with psycopg.connect(libpq) as conn:
@@ -87,8 +93,7 @@ def page_paths(owner_url: str, spreads: bool) -> dict[str, list[str]]:
         ]
     pages = {"ornament page": [f"/ornaments/{sku}" for sku in skus]}
     if spreads:
-        years = [f"/spreads?year={year}" for year in range(1973, 2027)]
-        pages["spreads page"] = ["/spreads", "/spreads?sort=percent", *years]
+        pages["spreads page"] = spreads_paths()
     pages["search"] = [f"/search?q={word}" for word in ("Santa", "Angel", "Star", "12345")]
     pages["changes page"] = ["/changes", "/changes?kind=drop", "/changes?kind=sellout"]
     if spreads:

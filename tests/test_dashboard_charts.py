@@ -1,4 +1,4 @@
-"""The ornament chart's points and the changes page's kinds, from rows as the queries give them."""
+"""The ornament chart's points and offers rows, the changes page's kinds, from rows as queried."""
 
 from __future__ import annotations
 
@@ -96,3 +96,30 @@ def test_change_kinds() -> None:
     assert change_kind(change("availability", "in_stock", "delisted")) is None
     assert change_kind(change("price", None, "10.00", "INSERT")) is None
     assert change_kind(change("price", "n/a", "10.00")) is None
+
+
+def test_an_offers_row_escapes_and_formats_its_cells() -> None:
+    from christmas_spiders.dashboard.pages import offer_row
+
+    offer = {
+        "link": 'https://shop.example/p?a=1&b="2"',
+        "vendor": "shop <b>",
+        "name": "Santa's Sleigh",
+        "price": Decimal("24.5"),
+        "availability": "out_of_stock",
+        "lowest_price_seen": None,
+        "highest_price_seen": Decimal("30"),
+        "last_synced_at": dt.datetime(2026, 11, 3, 4, 5, 6, tzinfo=dt.UTC),
+    }
+    assert offer_row(offer) == (
+        "\n<tr>\n"
+        '  <td><a href="https://shop.example/p?a=1&amp;b=&#34;2&#34;" '
+        'rel="noopener noreferrer nofollow">shop &lt;b&gt;</a></td>\n'
+        "  <td>Santa&#39;s Sleigh</td>\n"
+        '  <td class="num">$24.50</td>\n'
+        '  <td><span class="stock stock-out_of_stock">out of stock</span></td>\n'
+        '  <td class="num">\u2013</td>\n'
+        '  <td class="num">$30.00</td>\n'
+        "  <td>2026-11-03 04:05</td>\n"
+        "</tr>\n"
+    )

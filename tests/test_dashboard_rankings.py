@@ -62,6 +62,35 @@ def test_spreads_are_the_apis_biggest_spreads(
     assert page_skus(logged_in, path) == expected
 
 
+# A spreads row's sku and price cells: cheapest (price, shop), dearest, spread, percent.
+SPREAD_ROW = re.compile(
+    r'<tr>\n  <td><a href="/ornaments/([^"]+)">[^<]*</a></td>\n  <td>[^<]*</td>\n'
+    r'  <td class="num">[^<]*</td>\n'
+    r'  <td>\$([^ ]+) <span class="hint">([^<]*)</span></td>\n'
+    r'  <td>\$([^ ]+) <span class="hint">([^<]*)</span></td>\n'
+    r'  <td class="num">\$([^<]+)</td>\n  <td class="num">([^<]+)</td>\n</tr>'
+)
+
+
+def test_spreads_show_the_apis_prices_and_percents(logged_in: FlaskClient) -> None:
+    expected = [
+        (
+            row["sku"],
+            row["cheapest"]["price"],
+            row["cheapest"]["vendor"],
+            row["dearest"]["price"],
+            row["dearest"]["vendor"],
+            row["spread"]["amount"],
+            row["spread"]["percent"] or "\u2013",
+        )
+        for row in api_rows(logged_in, "sort=-spread_percent&min_offers=2")
+        if row["spread"] is not None
+    ]
+    assert expected, "the seed has ornaments in stock at two shops"
+    page = logged_in.get("/spreads?sort=percent").get_data(as_text=True)
+    assert SPREAD_ROW.findall(page) == expected
+
+
 @pytest.mark.parametrize(
     ("path", "query"),
     [("/rarest", "sort=rarity"), ("/rarest?view=sold-out", "sort=rarity&in_stock_offers=0")],
@@ -178,3 +207,61 @@ def test_a_spreads_row_escapes_as_the_templates_do() -> None:
 
     text = """Santa's <b>"Sleigh"</b> & 'Reindeer' >"""
     assert html(text) == str(escape(text))
+
+
+@pytest.mark.parametrize(
+    ("sku", "href", "shown"),
+    [
+        ("QX5257", "/dash/ornaments/QX5257", "QX5257"),
+        # Quoted for the link, then escaped for HTML, as the template's urlencode and escape.
+        ("QX 1/<b>&'", "/dash/ornaments/QX%201/%3Cb%3E%26%27", "QX 1/&lt;b&gt;&amp;&#39;"),
+    ],
+)
+def test_a_spreads_row_links_and_shows_its_sku(sku: str, href: str, shown: str) -> None:
+    from christmas_spiders.dashboard.rankings import html, spread_row
+
+    row = (
+        sku,
+        ["A <b>"],
+        None,
+        "shop & co",
+        "5.00",
+        "b",
+        "7.50",
+        "2.50",
+        "50.0",
+    )
+    cells = spread_row(row, html("/dash/ornaments/"))
+    assert f'<td><a href="{href}">{shown}</a></td>' in cells
+    assert "<td>A &lt;b&gt;</td>" in cells
+    assert '<td class="num">\u2013</td>' in cells
+    assert '<td>$5.00 <span class="hint">shop &amp; co</span></td>' in cells
+    assert '<td class="num">$2.50</td>' in cells
+    assert '<td class="num">50.0</td>' in cells
+
+
+@pytest.mark.parametrize(
+    ("path", "links"),
+    [
+        ("/spreads", ['href="/spreads"', 'href="/spreads?sort=percent"']),
+        (
+            "/spreads?sort=percent&year=2001",
+            ['href="/spreads?year=2001"', 'href="/spreads?sort=percent&amp;year=2001"'],
+        ),
+        # A year that is not plain digits is url_for's, encoded as it encodes it.
+        (
+            "/rarest?year=%202001",
+            ['href="/rarest?year=+2001"', 'href="/rarest?view=sold-out&amp;year=+2001"'],
+        ),
+        (
+            "/rarest?year=2001",
+            ['href="/rarest?year=2001"', 'href="/rarest?view=sold-out&amp;year=2001"'],
+        ),
+    ],
+)
+def test_a_listings_tabs_keep_its_year(logged_in: FlaskClient, path: str, links: list[str]) -> None:
+    page = logged_in.get(path)
+    assert page.status_code == 200
+    tabs = re.search(r'<nav class="tabs".*?</nav>', page.get_data(as_text=True), re.DOTALL)
+    assert tabs is not None
+    assert re.findall(r'href="[^"]*"', tabs.group(0)) == links

@@ -13,7 +13,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 IN_STOCK = "in_stock"
@@ -21,11 +20,6 @@ IN_STOCK = "in_stock"
 
 def epoch_ms(moment: dt.datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _status_at(times: list[dt.datetime], statuses: list[str], moment: dt.datetime) -> str | None:
-    index = bisect.bisect_right(times, moment) - 1
-    return statuses[index] if index >= 0 else None
 
 
 def offer_points(
@@ -38,38 +32,42 @@ def offer_points(
 
     ``intervals``: rows with ``price``, ``valid_from``, ``valid_to`` (oldest first);
     ``availability``: (changed_at, new value) of its availability changes, oldest first.
-    Before its first recorded availability an offer counts as it is now.
+    Before its first recorded availability (or after a change to no value) an offer
+    counts as it is now.
     """
     if not intervals:
         return []
     times = [moment for moment, _ in availability]
-    statuses = [value or "" for _, value in availability]
-
-    def status(moment: dt.datetime) -> str:
-        return _status_at(times, statuses, moment) or current_availability
-
+    # Out of stock from each change on (1) or not: worked out once, not per point.
+    current = int(current_availability != IN_STOCK)
+    sold = [int(value != IN_STOCK) if value else current for _, value in availability]
     points: list[dict[str, Any]] = []
 
-    def add(moment: dt.datetime, price: Decimal | None) -> None:
-        sold_out = int(price is not None and status(moment) != IN_STOCK)
-        point = {
-            "x": epoch_ms(moment),
-            "y": None if price is None else float(price),
-            "s": sold_out,
-        }
-        if points and points[-1]["y"] == point["y"] and points[-1]["s"] == point["s"]:
+    def add(moment: dt.datetime, price: float | None) -> None:
+        if price is None:
+            sold_out = 0
+        else:
+            index = bisect.bisect_right(times, moment) - 1
+            sold_out = sold[index] if index >= 0 else current
+        if not points:
+            points.append({"x": epoch_ms(moment), "y": price, "s": sold_out})
             return
-        if points and points[-1]["x"] == point["x"]:
+        last = points[-1]
+        if last["y"] == price and last["s"] == sold_out:
+            return
+        point = {"x": epoch_ms(moment), "y": price, "s": sold_out}
+        if last["x"] == point["x"]:
             points[-1] = point  # a later change at the same instant wins
-            return
-        points.append(point)
+        else:
+            points.append(point)
 
     for index, interval in enumerate(intervals):
         start: dt.datetime = interval.valid_from
         end: dt.datetime = interval.valid_to or now
-        add(start, interval.price)
+        price = None if interval.price is None else float(interval.price)
+        add(start, price)
         for moment in times[bisect.bisect_right(times, start) : bisect.bisect_left(times, end)]:
-            add(moment, interval.price)
+            add(moment, price)
         following = intervals[index + 1] if index + 1 < len(intervals) else None
         if following is not None and following.valid_from > end:
             add(end, None)  # no price between a deletion and the next listing

@@ -9,26 +9,33 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, render_template, request
+from flask import abort, current_app, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy import Select, type_coerce
+from sqlalchemy import Select, Text, cast, func, literal_column, type_coerce
 from sqlalchemy.types import NullType
 
-from christmas_spiders.api.db import request_connection
-from christmas_spiders.dashboard.blueprint import EXTRA_PAGES, bp, money, ornament_link, page_links
-from christmas_spiders.dashboard.pages import page_rows
+from christmas_spiders.api.db import fetch_rows, request_connection
+from christmas_spiders.dashboard.blueprint import (
+    EXTRA_PAGES,
+    bp,
+    html,
+    money,
+    ornament_link,
+    page_links,
+)
+from christmas_spiders.dashboard.pages import compiled_query, page_rows
 from christmas_spiders.db.ornaments import (
     SUMMARY,
     SummaryShape,
     ordering,
     ornament_summaries,
-    round_percent,
     summary_shape,
     summary_statement,
     year_stats,
@@ -60,6 +67,19 @@ def _year_filter() -> dict[str, int]:
     return {"release_year": int(raw)}
 
 
+def listing_link(endpoint: str, year: str, **args: str) -> str:
+    """``url_for(endpoint, **args, year=year or None)`` for a listing's tabs: ``args``
+    are plain words; a year of plain digits (the usual one) is appended to the page's
+    kept address, without url_for's routing and encoding per link."""
+    if year and not (year.isascii() and year.isdigit()):
+        return url_for(endpoint, **args, year=year)
+    query = [f"{name}={value}" for name, value in args.items()]
+    if year:
+        query.append(f"year={year}")
+    address: str = page_links()["links"][endpoint]
+    return f"{address}?{'&'.join(query)}" if query else address
+
+
 # A listing's cells are formatted here, one pass over its rows, so that its template
 # only places them: a macro call and a dozen filters and subscripts per row were most
 # of a listing page's time.
@@ -74,7 +94,7 @@ def ornament_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 # What the spreads page shows of a summary row: read as it is stored (no nested record
-# per row, no 90-day share the page does not show).
+# per row, no 90-day share the page does not show), the prices and percent as text.
 SPREAD_COLUMNS = (
     "sku",
     "names",
@@ -86,21 +106,20 @@ SPREAD_COLUMNS = (
     "spread_amount",
     "spread_percent",
 )
-# markupsafe's escapes, in one C call per text instead of a Markup object per cell.
-HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 
 
-def html(value: Any) -> str:
-    return str(value).translate(HTML_ESCAPES)
-
-
-@functools.lru_cache(maxsize=64)
 def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
     """The spreads page's rows: the summary listing's filters and order (the API's
-    ``/ornaments?sort=...``), its columns only; built once per shape, sort and limit."""
-    columns = [SUMMARY[name] for name in SPREAD_COLUMNS]
+    ``/ornaments?sort=...``), its columns only."""
+    columns: list[Any] = [SUMMARY[name] for name in SPREAD_COLUMNS]
     # psycopg returns text[] as a list already (no ARRAY processing per item).
     columns[1] = type_coerce(columns[1], NullType()).label("names")
+    # Postgres's text of a numeric(12, 2) is the page's "$24.95" without the dollar, and
+    # round(numeric, 1) is round_percent (half away from zero: half up for a spread): no
+    # Decimal made per cell only to be formatted again.
+    for index in (4, 6, 7):
+        columns[index] = cast(columns[index], Text).label(SPREAD_COLUMNS[index])
+    columns[8] = cast(func.round(columns[8], literal_column("1")), Text).label("spread_percent")
     return (
         summary_statement(shape)
         .with_only_columns(*columns)
@@ -109,18 +128,35 @@ def spread_statement(shape: SummaryShape, sort: str, limit: int) -> Select[Any]:
     )
 
 
-def spread_row(row: Any, prefix: str) -> Markup:
-    """One row of the spreads table, as the template once wrote it (same HTML)."""
+@functools.lru_cache(maxsize=64)
+def spread_query(shape: SummaryShape, sort: str, limit: int) -> tuple[str, dict[str, Any]]:
+    """:func:`spread_statement` as ``fetch_rows`` runs it, compiled once per shape, sort
+    and limit. Prepared: only an exact year filters it (a generic plan walks the sort
+    key's index, as for the API's listing without a year range)."""
+    return compiled_query(spread_statement(shape, sort, limit))
+
+
+# A sku of only these characters is the same quoted for a link and escaped for HTML.
+PLAIN_SKU = re.compile(r"[A-Za-z0-9_.~-]+")
+
+
+def spread_row(row: Any, prefix: str) -> str:
+    """One row of the spreads table, as the template once wrote it (same HTML), from a
+    row of :func:`spread_statement` with a spread (so both prices and shops);
+    ``prefix``: the ornament link's prefix, already escaped."""
     sku, names, year, cheap_vendor, cheap, dear_vendor, dear, amount, percent = row
-    percent = round_percent(percent)
-    return Markup(
-        "<tr>\n"
-        f'  <td><a href="{html(ornament_link(prefix, sku))}">{html(sku)}</a></td>\n'
+    if PLAIN_SKU.fullmatch(sku):
+        link, text = prefix + sku, sku
+    else:
+        link, text = prefix + html(ornament_link("", sku)), html(sku)
+    return (
+        "\n<tr>\n"
+        f'  <td><a href="{link}">{text}</a></td>\n'
         f"  <td>{html(' / '.join(names))}</td>\n"
-        f'  <td class="num">{html(year or NO_VALUE)}</td>\n'
-        f'  <td>{money(cheap)} <span class="hint">{html(cheap_vendor)}</span></td>\n'
-        f'  <td>{money(dear)} <span class="hint">{html(dear_vendor)}</span></td>\n'
-        f'  <td class="num">{money(amount)}</td>\n'
+        f'  <td class="num">{year or NO_VALUE}</td>\n'
+        f'  <td>${cheap} <span class="hint">{html(cheap_vendor)}</span></td>\n'
+        f'  <td>${dear} <span class="hint">{html(dear_vendor)}</span></td>\n'
+        f'  <td class="num">${amount}</td>\n'
         f'  <td class="num">{NO_VALUE if percent is None else percent}</td>\n'
         "</tr>\n"
     )
@@ -143,17 +179,24 @@ def spreads() -> str:
     if sort not in SPREAD_SORTS:
         abort(400, f"sort must be one of: {', '.join(SPREAD_SORTS)}")
     shape, values = summary_shape({"min_offers": 2, **_year_filter()})
-    statement = spread_statement(shape, SPREAD_SORTS[sort], page_rows())
-    prefix = page_links()["ornament_prefix"]
-    rows = [
-        spread_row(row, prefix)
-        for row in request_connection().execute(statement, values)
-        # Only rows with a spread (two offers in stock): the sort puts the others last.
-        if row.spread_amount is not None
-    ]
-    return render_template(
-        "dashboard/spreads.html", rows=rows, sort=sort, year=request.args.get("year", "")
+    sql, constants = spread_query(shape, SPREAD_SORTS[sort], page_rows())
+    prefix = html(page_links()["ornament_prefix"])
+    amount = SPREAD_COLUMNS.index("spread_amount")
+    # The table's body as one text: no Markup object made and escaped per row.
+    rows = Markup(
+        "".join(
+            spread_row(row, prefix)
+            for row in fetch_rows(sql, {**constants, **values})
+            # Only rows with a spread (two offers in stock): the sort puts the others last.
+            if row[amount] is not None
+        )
     )
+    year = request.args.get("year", "")
+    tabs = {
+        "amount": listing_link("dashboard.spreads", year),
+        "percent": listing_link("dashboard.spreads", year, sort="percent"),
+    }
+    return render_template("dashboard/spreads.html", rows=rows, sort=sort, year=year, tabs=tabs)
 
 
 @bp.get("/rarest")
@@ -166,11 +209,17 @@ def rarest() -> str:
         request_connection(), {**filters, **_year_filter()}, sort, page_rows()
     )
     prefix = page_links()["ornament_prefix"]
+    year = request.args.get("year", "")
+    tabs = {
+        "rarest": listing_link("dashboard.rarest", year),
+        "sold-out": listing_link("dashboard.rarest", year, view="sold-out"),
+    }
     return render_template(
         "dashboard/rarest.html",
         rows=[rarity_cells(row, prefix) for row in rows],
         view=view,
-        year=request.args.get("year", ""),
+        year=year,
+        tabs=tabs,
     )
 
 
