@@ -145,3 +145,18 @@ def test_keys_create_list_revoke_through_christmas(api_db) -> None:
     assert _christmas("keys", "revoke", name, env=env).returncode == 0
     listed = _christmas("keys", "list", env=env)
     assert "revoked" in next(line for line in listed.stdout.splitlines() if line.startswith(name))
+
+
+def test_embedded_postgres_commands_print_no_runtime_folder_warning(tmp_path: Path) -> None:
+    # Cron, services and containers run without XDG_RUNTIME_DIR.
+    env = {key: value for key, value in os.environ.items() if key != "XDG_RUNTIME_DIR"}
+    env["CHRISTMAS_PGDATA"] = str(tmp_path / "pgdata")
+    done = subprocess.run(
+        [sys.executable, "-m", "christmas_spiders.cli", "db", "embedded-status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Warning" not in done.stderr, done.stderr
+    assert done.stdout.strip(), done.stderr

