@@ -107,6 +107,14 @@ def compiled_sql(statement: Any) -> str:
     return str(statement.compile(dialect=DIALECT))
 
 
+def compiled_query(statement: Any) -> tuple[str, dict[str, Any]]:
+    """:func:`compiled_sql` and the values the statement binds itself (its constants,
+    such as a compared field's name), to be sent with each request's own values."""
+    compiled = statement.compile(dialect=DIALECT)
+    constants = {name: value for name, value in compiled.params.items() if value is not None}
+    return str(compiled), constants
+
+
 def fetch_rows(sql: str, parameters: dict[str, Any], prepare: bool = True) -> list[tuple[Any, ...]]:
     """Every row of ``sql`` (from :func:`compiled_sql`) on the request's connection, as
     plain tuples, as a prepared statement (``prepare``; else planned for its values).

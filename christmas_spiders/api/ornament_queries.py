@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy import Text as SqlText
 
 from christmas_spiders.api.audit_queries import audit_numeric
-from christmas_spiders.api.db import DIALECT, compiled_sql
+from christmas_spiders.api.db import compiled_query, compiled_sql
 from christmas_spiders.api.pagination import Keyset
 from christmas_spiders.db.audit_sql import SHARE_FUNCTION
 from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
@@ -128,12 +128,8 @@ def offers_with_rarity() -> Any:
 
 # Built once, run as a prepared statement on the driver's cursor (db.fetch_rows): only
 # the sku and the time change between requests.
-_COMPILED_OFFERS = offers_with_rarity().compile(dialect=DIALECT)
-OFFERS_SQL = str(_COMPILED_OFFERS)
-# The statement's own values (the audit field compared, 'price'), sent with each request's.
-OFFERS_VALUES = {
-    name: value for name, value in _COMPILED_OFFERS.params.items() if name not in ("sku", "at")
-}
+# The statement's own values (the audit field compared, 'price') go with each request's.
+OFFERS_SQL, OFFERS_VALUES = compiled_query(offers_with_rarity())
 
 
 def offers_rarity(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -282,6 +282,9 @@ def api_error(exc: ApiError) -> tuple[str, int]:
 EXTRA_PAGES: list[tuple[str, str]] = []
 
 
+# What a table cell shows where there is no value.
+NO_VALUE = "\u2013"
+
 # The pages every page links (menu, search form, login form) and the static files.
 LINKED_PAGES = (
     "dashboard.index",

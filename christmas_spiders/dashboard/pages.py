@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from christmas_spiders.api.audit_queries import changes_statement
-from christmas_spiders.api.db import DIALECT, fetch_rows, request_connection
+from christmas_spiders.api.db import compiled_query, fetch_rows, request_connection
 from christmas_spiders.api.ornament_queries import OFFER_COLUMNS, OFFERS, spread
 from christmas_spiders.api.pagination import (
     AFTER_ID,
@@ -46,7 +46,7 @@ from christmas_spiders.api.product_queries import (
     product_shape,
 )
 from christmas_spiders.api.vendor_queries import vendor_summaries
-from christmas_spiders.dashboard.blueprint import bp, html, money
+from christmas_spiders.dashboard.blueprint import NO_VALUE, bp, html, money
 from christmas_spiders.dashboard.charts import offer_points, series_label
 from christmas_spiders.db.models import ProductAudit
 
@@ -64,16 +64,6 @@ CHANGE_KINDS = {
     "sellout": "Sell-outs",
     "restock": "Restocks",
 }
-
-
-def compiled_query(statement: Any) -> tuple[str, dict[str, Any]]:
-    """``statement`` as the SQL text psycopg runs and the values it binds itself (its
-    constants), for the API's ``fetch_rows``: a prepared statement on the driver's
-    cursor, plain tuples back, none of SQLAlchemy's per-execution work (about a fifth
-    of an ornament page)."""
-    compiled = statement.compile(dialect=DIALECT)
-    constants = {name: value for name, value in compiled.params.items() if value is not None}
-    return str(compiled), constants
 
 
 def page_rows() -> int:
@@ -212,7 +202,7 @@ def chart_series(offers: list[dict[str, Any]], now: dt.datetime) -> list[dict[st
 
 def when(value: dt.datetime | None) -> str:
     """A time as the tables show it (minutes, UTC as stored), a dash for none."""
-    return "\u2013" if value is None else value.strftime("%Y-%m-%d %H:%M")
+    return NO_VALUE if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
 def offer_row(offer: dict[str, Any]) -> str:

@@ -21,16 +21,17 @@ from markupsafe import Markup
 from sqlalchemy import Select, Text, cast, func, literal_column, type_coerce
 from sqlalchemy.types import NullType
 
-from christmas_spiders.api.db import fetch_rows, request_connection
+from christmas_spiders.api.db import compiled_query, fetch_rows, request_connection
 from christmas_spiders.dashboard.blueprint import (
     EXTRA_PAGES,
+    NO_VALUE,
     bp,
     html,
     money,
     ornament_link,
     page_links,
 )
-from christmas_spiders.dashboard.pages import compiled_query, page_rows
+from christmas_spiders.dashboard.pages import page_rows
 from christmas_spiders.db.ornaments import (
     SUMMARY,
     SummaryShape,
@@ -48,7 +49,6 @@ RARITY_VIEWS = {
     "sold-out": ({"in_stock_offers": 0}, "rarity"),
 }
 YEAR_RANGE = (1, 9999)
-NO_VALUE = "\u2013"
 # app.extensions entry: the year page's figures (YearCache).
 YEAR_CACHE = "christmas_dashboard_years"
 
@@ -166,7 +166,7 @@ def rarity_cells(row: dict[str, Any], prefix: str) -> dict[str, Any]:
     rarity = row["rarity"]
     return {
         **ornament_cells(row, prefix),
-        "carried_by": ", ".join(rarity["carried_by"]) or "\u2013",
+        "carried_by": ", ".join(rarity["carried_by"]) or NO_VALUE,
         "in_stock_at": ", ".join(rarity["in_stock_at"]) or "nowhere",
         "share": f"{rarity['in_stock_share_90d'] * 100:.0f}%",
         "cheapest": money(row["cheapest"]["price"] if row["cheapest"] else None),
