@@ -228,10 +228,9 @@ class CronScheduler:
         self.retry_max = retry_max
         self.poll_seconds = poll_seconds
         self.stop_event = threading.Event()
-        #: crawl_id -> (status, reason) of the crawl's session verdict, or None when it
-        #: cannot be read (no database configured): then the jobs' logs have it.
-        self.read_verdict: Callable[[str], tuple[str, str] | None] = lambda crawl_id: None
-        self.has_database = False
+        #: crawl_id -> (status, reason) of the crawl's session verdict, or None where the
+        #: database has none; None without a database configured: the jobs' logs have it.
+        self.read_verdict: Callable[[str], tuple[str, str] | None] | None = None
 
     def log_verdicts(self, state: dict[str, dict[str, Any]]) -> bool:
         """Log, once, the verdict of each crawl this scheduler started that has one;
@@ -248,7 +247,7 @@ class CronScheduler:
             if not crawl_id or record.get("verdict_of") == crawl_id:
                 continue
             try:
-                verdict = self.read_verdict(crawl_id)
+                verdict = self.read_verdict(crawl_id) if self.read_verdict else None
             except Exception as exc:  # the database is optional here: never stop the cron
                 logger.debug("verdict of crawl %s not readable: %s", crawl_id, exc)
                 continue
@@ -293,7 +292,7 @@ class CronScheduler:
                 self._log_verdict(name, record, status, f"(job log) {reason}")
             else:
                 silent = ", ".join(f"{job} ({url})" for job, url, line in lines if line is None)
-                recorded = "no crawl run recorded and " if self.has_database else ""
+                recorded = "no crawl run recorded and " if self.read_verdict else ""
                 self._log_verdict(
                     name,
                     record,
@@ -326,7 +325,6 @@ class CronScheduler:
         )
         if config.get("database_url"):
             scheduler.read_verdict = _database_verdicts(str(config["database_url"]))
-            scheduler.has_database = True
         return scheduler
 
     # --- deciding -------------------------------------------------------------------
