@@ -35,7 +35,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, KeysView, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar, Self
@@ -238,9 +238,10 @@ class VendorSpider(scrapy.Spider):
         self._pending_listings: Counter[int] = Counter()
         self._failed_years: set[int] = set()
         #: Every product link listed on a year page read (whether its page then was
-        #: read, failed, was dropped or, in a refresh, left unread; :attr:`listed_links`),
-        #: with what its first tile said about stock (:attr:`ListingTile.sold_out`): the
-        #: next refresh compares its tile with this.
+        #: read, failed, was dropped or, in a refresh, left unread): delisting spares these.
+        self.listed_links: set[str] = set()
+        #: What each listed product's tile said about stock (:attr:`ListingTile.sold_out`
+        #: of its first tile): the next refresh compares its tile with this.
         self.listed_stock: dict[str, bool | None] = {}
         #: Years whose listing was not read completely, with why: they delist nothing.
         self.incomplete_years: dict[int, set[str]] = {}
@@ -681,17 +682,14 @@ class VendorSpider(scrapy.Spider):
         """Hook: sanity checks of a parsed listing page (e.g. its product count); a page
         short of products calls :meth:`mark_year_incomplete`."""
 
-    @property
-    def listed_links(self) -> KeysView[str]:
-        """Every product link a year page read listed: delisting spares these."""
-        return self.listed_stock.keys()
-
     def note_listed(self, url: str, sold_out: bool | None = None) -> None:
         """Record a product link a listing page shows (cleaned as its request will be)
         and what its tile says about stock; a product listed twice keeps its first tile's,
         the one its refresh decision was made on."""
         with contextlib.suppress(ParseError):
-            self.listed_stock.setdefault(clean_link(url), sold_out)
+            link = clean_link(url)
+            self.listed_links.add(link)
+            self.listed_stock.setdefault(link, sold_out)
 
     def mark_year_incomplete(self, year: int, reason: str, url: str = "") -> None:
         """``year``'s listing was not read completely (``reason``): none of its products
