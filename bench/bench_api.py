@@ -1,13 +1,14 @@
-"""Benchmark of the read API as deployed: gunicorn (deploy/gunicorn.conf.py) + wrk.
+"""Benchmark of the read API as deployed: granian (``christmas api serve``) + wrk.
 
     python -m bench.bench_api [--duration 10] [--connections 16] [--repeat 3]
-                              [--server gunicorn,granian]
+                              [--server granian,gunicorn]
 
 Builds a database of its own (100,000 products, 1,000,000 audit rows, generated in
 SQL with generate_series), the read-only role and a key; starts each ``--server``
-(gunicorn as deployed, granian with the same workers and threads for the same WSGI
-app) on a free loopback port; drives six routes with wrk at 16 concurrent
-connections (each request a different product, sku or filter, from a Lua list),
+(granian as ``christmas api serve`` runs it, gunicorn per deploy/gunicorn.conf.py: the
+same workers and threads for the same WSGI app) on a free loopback port; drives six
+routes with wrk at 16 concurrent connections (each request a different product, sku or
+filter, from a Lua list),
 ``--repeat`` rounds over the routes in turn, and prints the median p50, p99 and
 requests/s per route against the goals (p99 < 50 ms for JSON routes, >= 400 req/s
 for a filtered product page). The baseline printed
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -43,6 +45,7 @@ import psycopg
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from christmas_spiders.api.wsgi import ServeSettings, granian_command
 from christmas_spiders.db.audit_sql import rebuild_ornament_summary
 from christmas_spiders.db.engine import upgrade
 from christmas_spiders.db.roles import create_readonly_role
@@ -102,7 +105,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
-    # CPU seconds per request spent by gunicorn, the API's Postgres backends and wrk.
+    # CPU seconds per request spent by the server, the API's Postgres backends and wrk.
     cpu_ms: float = 0.0
 
 
@@ -118,11 +121,11 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 class CpuMeter:
-    """CPU used by the server side (gunicorn's processes, the API role's Postgres backends)
+    """CPU used by the server side (the server's processes, the API role's Postgres backends)
     and by wrk: what the machine spends per request, whoever else is running."""
 
-    def __init__(self, gunicorn_pid: int, owner_url: str, role: str) -> None:
-        self.gunicorn = psutil.Process(gunicorn_pid)
+    def __init__(self, server_pid: int, owner_url: str, role: str) -> None:
+        self.server = psutil.Process(server_pid)
         self.libpq = make_url(owner_url).set(drivername="postgresql").render_as_string(False)
         self.role = role
 
@@ -134,7 +137,7 @@ class CpuMeter:
                     "SELECT pid FROM pg_stat_activity WHERE usename = %s", (self.role,)
                 )
             ]
-        found = [self.gunicorn, *self.gunicorn.children(recursive=True)]
+        found = [self.server, *self.server.children(recursive=True)]
         for pid in pids:
             with contextlib.suppress(psutil.NoSuchProcess):
                 found.append(psutil.Process(pid))
@@ -180,40 +183,24 @@ def build_database(admin_url: str) -> tuple[str, str, str]:
     return owner_url, readonly_url, role
 
 
-SERVERS = ("gunicorn", "granian")
+SERVERS = ("granian", "gunicorn")
 
 
 def server_command(server: str, port: int) -> list[str]:
     """The command line of ``server`` for the API as deployed, on ``port``.
 
-    granian gets gunicorn's shape: as many worker processes, as many threads each
-    running the app (``--blocking-threads``), so the two differ by the server only.
+    Both take their shape from ServeSettings (``CHRISTMAS_API_WORKERS`` /
+    ``CHRISTMAS_API_THREADS``, as deployed): as many worker processes, as many threads
+    each running the app, so the two differ by the server only.
     """
     if server == "gunicorn":
         return [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")]
-    cores = os.cpu_count() or 1
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "wsgi",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        os.environ.get("CHRISTMAS_API_WORKERS", str(2 * cores)),
-        "--blocking-threads",
-        os.environ.get("CHRISTMAS_API_THREADS", "4"),
-        "--no-access-log",
-        "christmas_spiders.api.wsgi:served_app",
-    ]
+    settings = ServeSettings.from_environ(os.environ)
+    return granian_command(dataclasses.replace(settings, host="127.0.0.1", port=port))
 
 
 def start_server(
-    owner_url: str, readonly_url: str, workdir: Path, server: str = "gunicorn"
+    owner_url: str, readonly_url: str, workdir: Path, server: str = "granian"
 ) -> tuple[subprocess.Popen, str]:
     config_path = workdir / "bench-config.json"
     config_path.write_text(
@@ -475,7 +462,7 @@ def measure_rounds(
     meter: CpuMeter,
     unit: str,
     header: str = "X-API-Key",
-    server: str = "gunicorn (deploy/gunicorn.conf.py)",
+    server: str = "granian (christmas api serve)",
 ) -> dict[str, list[Result]]:
     """A warm-up of each scenario, then ``args.repeat`` rounds of them all in turn."""
     print(
@@ -552,7 +539,7 @@ def running_server(database: BenchDatabase, server: str) -> Iterator[BenchServer
 
 
 @contextlib.contextmanager
-def bench_server(prefix: str, server: str = "gunicorn") -> Iterator[BenchServer]:
+def bench_server(prefix: str, server: str = "granian") -> Iterator[BenchServer]:
     """Build the database, start ``server`` on it; stop it all and drop the database after."""
     with bench_database(prefix) as database, running_server(database, server) as running:
         yield running
@@ -573,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         type=server_list,
         default=list(SERVERS),
         help="the HTTP servers to measure, comma-separated, each in turn within every round "
-        "(default: gunicorn,granian)",
+        "(default: granian,gunicorn)",
     )
     args = parser.parse_args(argv)
     servers: list[str] = args.server

@@ -4,7 +4,7 @@
     python -m bench api_calls --dashboard [...]
 
 Builds the database of ``bench_api`` (or uses the one given, as ``--keep`` left it),
-creates the app as deploy/gunicorn.conf.py does (the SQLite rate-limit store) and calls
+creates the app as the served workers do (the SQLite rate-limit store) and calls
 it as a WSGI callable for each JSON route of ``bench_api``, one thread, requests in
 turn; with ``--dashboard``, for the dashboard's ornament and spreads pages instead (the
 pages of ``bench_dashboard``, with the session cookie of one login through the form).

@@ -3,7 +3,7 @@
     python -m bench dashboard [--duration 10] [--connections 16] [--repeat 3]
 
 Builds the API benchmark's database (bench_api.build_database: 100,000 products,
-1,000,000 audit rows), starts gunicorn as deployed, logs in once through /login (the
+1,000,000 audit rows), starts granian as deployed, logs in once through /login (the
 session cookie then goes with every request), and drives the pages with wrk at 16
 concurrent connections, each request a different sku or kind of change, ``--repeat``
 rounds over the pages in turn; prints the median p50, p99 and requests/s per page
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{result.name:<16} {result.requests:>9} {result.rps:>8.0f} {result.p50_ms:>8.1f} "
             f"{result.p99_ms:>8.1f} {result.errors:>7} {result.cpu_ms:>10.2f}  {goal}"
         )
-    print("CPU ms/req: gunicorn + the read-only role's Postgres backends + wrk, per request")
+    print("CPU ms/req: granian + the read-only role's Postgres backends + wrk, per request")
     return exit_status(results, "some requests failed: see the errors column")
 
 

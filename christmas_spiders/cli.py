@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -28,9 +26,6 @@ COMMANDS: dict[str, str] = {
     "replicas": "christmas_spiders.cli:replicas",
     "scheduler": "christmas_spiders.cli:scheduler",
 }
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONFIG = PROJECT_ROOT / "deploy" / "gunicorn.conf.py"
 
 
 def _load(path: str) -> object:
@@ -106,18 +101,22 @@ def api() -> None:
     "serve",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
-@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
-def serve_api(gunicorn_args: tuple[str, ...]) -> None:
-    """Serve the API with gunicorn, as deployed (deploy/gunicorn.conf.py: 127.0.0.1:8000).
+@click.argument("granian_args", nargs=-1, type=click.UNPROCESSED)
+def serve_api(granian_args: tuple[str, ...]) -> None:
+    """Serve the API with granian, as deployed (127.0.0.1:8000, 2 workers per core).
 
-    Further arguments go to gunicorn, e.g. `christmas api serve -- --bind 127.0.0.1:9000`.
+    CHRISTMAS_API_BIND, CHRISTMAS_API_WORKERS and CHRISTMAS_API_THREADS set its shape
+    (docs/api.md); further arguments go to granian, e.g. `christmas api serve --
+    --access-log`.
     """
-    settings = (
-        ["-c", str(GUNICORN_CONFIG)]
-        if GUNICORN_CONFIG.is_file()
-        else ["christmas_spiders.api:create_app()"]
-    )
-    command = [sys.executable, "-m", "gunicorn", *settings, *gunicorn_args]
+    from christmas_spiders.api.wsgi import ServeSettings, granian_command
+    from christmas_spiders.config import ConfigError
+
+    try:
+        settings = ServeSettings.from_environ(os.environ)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    command = granian_command(settings, granian_args)
     os.execv(command[0], command)
 
 

@@ -1,31 +1,30 @@
 """gunicorn settings for the read API: `gunicorn -c deploy/gunicorn.conf.py`.
 
-Threaded workers (gthread): a request mostly waits on Postgres, so threads share a
-worker's connection pool while the GIL is free. Bound to loopback: put a TLS
-reverse proxy in front for anything but local use.
-
-Environment: CHRISTMAS_API_BIND (default 127.0.0.1:8000), CHRISTMAS_API_WORKERS
-(default 2 x cores), CHRISTMAS_API_THREADS (default 4), CHRISTMAS_API_RATE_LIMIT_FILE
-(see below); the app reads the project config (ENV / CONFIG_PATH, DATABASE_URL,
-DATABASE_URL_READONLY, REDIS_URL, ...).
+`christmas api serve` serves the API with granian; this runs gunicorn in the same shape
+for a deployment that already runs gunicorn: threaded (gthread) workers, as many and
+with as many threads as christmas_spiders/api/wsgi.py's ServeSettings (the
+CHRISTMAS_API_BIND, CHRISTMAS_API_WORKERS, CHRISTMAS_API_THREADS and
+CHRISTMAS_API_RATE_LIMIT_FILE environment variables, defaults there). Bound to
+loopback: put a TLS reverse proxy in front for anything but local use. The app reads the
+project config (ENV / CONFIG_PATH, DATABASE_URL, DATABASE_URL_READONLY, REDIS_URL, ...).
 
 Rate limits: see christmas_spiders/api/wsgi.py (one counter per key for all workers).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 
-from christmas_spiders.api.wsgi import app_overrides, freeze_startup_objects
+from christmas_spiders.api.wsgi import ServeSettings, app_overrides, freeze_startup_objects
 from christmas_spiders.config import get_config
 
+serve = ServeSettings.from_environ(os.environ)
 # gunicorn calls the factory with these literal arguments in each worker.
 wsgi_app = f"christmas_spiders.api:create_app({app_overrides(get_config(), dict(os.environ))!r})"
-bind = os.environ.get("CHRISTMAS_API_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("CHRISTMAS_API_WORKERS", 2 * multiprocessing.cpu_count()))
+bind = serve.bind
+workers = serve.workers
 worker_class = "gthread"
-threads = int(os.environ.get("CHRISTMAS_API_THREADS", 4))
+threads = serve.threads
 # Keep-alive lets scripts and dashboards reuse connections.
 keepalive = 5
 # GET /api/v1/collection names up to 500 skus in its query string (gunicorn's most).

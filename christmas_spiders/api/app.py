@@ -1,4 +1,4 @@
-"""The Flask app factory: ``flask --app christmas_spiders.api run`` or gunicorn (deploy/)."""
+"""The Flask app factory: ``flask --app christmas_spiders.api run``, or served (api/wsgi.py)."""
 
 from __future__ import annotations
 

@@ -294,7 +294,7 @@ class SqliteFixedWindowStorage(Storage):
         return sqlite3.Error
 
     def _connection(self) -> sqlite3.Connection:
-        # One connection per thread, opened again in a forked child (a gunicorn worker).
+        # One connection per thread, opened again in a forked child (a server's worker).
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
