@@ -103,7 +103,7 @@ def api() -> None:
 )
 @click.argument("granian_args", nargs=-1, type=click.UNPROCESSED)
 def serve_api(granian_args: tuple[str, ...]) -> None:
-    """Serve the API with granian, as deployed (127.0.0.1:8000, 2 workers per core).
+    """Serve the API with granian, as deployed (127.0.0.1:8000, a worker per core).
 
     CHRISTMAS_API_BIND, CHRISTMAS_API_WORKERS and CHRISTMAS_API_THREADS set its shape
     (docs/api.md); further arguments go to granian, e.g. `christmas api serve --

@@ -89,7 +89,8 @@ def served(api_db: ApiDatabase, tmp_path_factory: pytest.TempPathFactory) -> Ite
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            pytest.fail("christmas api serve did not start:\n" + (workdir / "server.log").read_text())
+            started = (workdir / "server.log").read_text()
+            pytest.fail(f"christmas api serve did not start:\n{started}")
         time.sleep(0.2)
     try:
         yield base
@@ -117,7 +118,7 @@ def test_the_largest_collection_fits_the_request_line(served: str, api_db: ApiDa
 def test_serve_settings_come_from_the_environment_with_defaults() -> None:
     cores = os.cpu_count() or 1
     assert ServeSettings.from_environ({}) == ServeSettings(
-        "127.0.0.1", 8000, 2 * cores, 1, "var/api-rate-limit.sqlite3"
+        "127.0.0.1", 8000, cores, 2, "var/api-rate-limit.sqlite3"
     )
     settings = ServeSettings.from_environ(
         {

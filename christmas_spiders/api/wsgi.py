@@ -28,7 +28,7 @@ from christmas_spiders.config import ConfigError
 # What granian imports in each worker (a factory: each worker builds its own app).
 SERVED_APP = "christmas_spiders.api.wsgi:served_app"
 # A worker past this resident size is replaced, so a slow leak never grows unbounded
-# (a worker serving the benchmark's 100,000 products stays near 100 MiB).
+# (a worker serving the benchmark's 100,000 products stays near 90 MiB).
 WORKER_MAX_RSS_MIB = 1024
 
 
@@ -40,18 +40,21 @@ def _cores() -> int:
 class ServeSettings:
     """How the API is served, from the environment (:meth:`from_environ`).
 
-    The shape is ``workers`` processes (default 2 per core) of ``threads`` request
-    threads each (default 1): each worker's own thread answers its requests one at a
-    time while the server keeps the connections. One thread per process measured best
-    (``python -m bench api``): threads of one worker take turns on its GIL, and the
-    slowest requests waited for them. A request that takes long (a whole CSV export)
-    holds its worker's thread: raise ``CHRISTMAS_API_THREADS`` where many run at once.
+    The shape is ``workers`` processes (default one per core) of ``threads`` request
+    threads each (default 2), measured best of the shapes tried (``python -m bench
+    api``; docs/performance.md). A connection stays with the worker that accepted it,
+    and workers accept unevenly (16 connections over 4 workers were seen as 7/3/2/4), so
+    with more workers than cores the busiest one's requests waited longest; and threads
+    of one worker take turns on its interpreter lock, so many of them wait on each
+    other. Two threads let one run Python while the other waits on Postgres. A long
+    request (a whole CSV export) holds a thread: raise ``CHRISTMAS_API_THREADS`` where
+    many run at once.
     """
 
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = field(default_factory=lambda: 2 * _cores())
-    threads: int = 1
+    workers: int = field(default_factory=_cores)
+    threads: int = 2
     rate_limit_file: str = "var/api-rate-limit.sqlite3"
 
     @property
