@@ -49,7 +49,7 @@ from christmas_spiders.api.wsgi import ServeSettings, granian_command
 from christmas_spiders.db.audit_sql import rebuild_ornament_summary
 from christmas_spiders.db.engine import upgrade
 from christmas_spiders.db.roles import create_readonly_role
-from tests.fixtures.api import add_key, drop_role
+from tests.fixtures.api import add_key, drop_role, serving
 from tests.fixtures.postgres import DEFAULT_ADMIN_URL, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -243,19 +243,11 @@ def start_server(
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return process, base
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            log = log_path.read_text()[-3000:]
-            raise SystemExit(f"{server} did not start:\n{log}")
-        time.sleep(0.3)
+    if serving(base, process):
+        return process, base
+    stop(process)
+    log = log_path.read_text()[-3000:]
+    raise SystemExit(f"{server} did not start:\n{log}")
 
 
 def stop(process: subprocess.Popen) -> None:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 from christmas_spiders.api.wsgi import ServeSettings, granian_command
 from christmas_spiders.config import ConfigError
-from tests.fixtures.api import ApiDatabase, add_key
+from tests.fixtures.api import ApiDatabase, add_key, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 20
@@ -79,19 +78,10 @@ def served(api_db: ApiDatabase, tmp_path_factory: pytest.TempPathFactory) -> Ite
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            started = (workdir / "server.log").read_text()
-            pytest.fail(f"christmas api serve did not start:\n{started}")
-        time.sleep(0.2)
+    if not serving(base, process):
+        os.killpg(process.pid, 9)
+        started = (workdir / "server.log").read_text()
+        pytest.fail(f"christmas api serve did not start:\n{started}")
     try:
         yield base
     finally:
