@@ -49,7 +49,9 @@ def _wait_for(what: str, condition, timeout: float, daemon: subprocess.Popen[str
 def test_scrapyd_jobs_and_the_scheduler_log_show_the_crawl_verdict(
     replica_sites, migrated_database_url: str, tmp_path: Path
 ) -> None:
-    passing_shop = replica_sites(seed=3, products_per_shop=20).urls[VENDOR]
+    # As many products as the failing shop: both crawl one vendor into one database, and
+    # whichever is judged second compares its items with the other's (27 of 30 there).
+    passing_shop = replica_sites(seed=3, products_per_shop=30).urls[VENDOR]
     # 3 of 30 product pages fail on every retry: 10%, above the 1% a crawl may meet.
     failing_shop = replica_sites(seed=5, products_per_shop=30, faults="permanent_error=3")
     failing_shop = failing_shop.urls[VENDOR]
