@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.error
@@ -17,15 +16,10 @@ import pytest
 from christmas_spiders.api.wsgi import ServeSettings, granian_command
 from christmas_spiders.config import ConfigError
 from tests.fixtures.api import ApiDatabase, add_key, serving
+from tests.fixtures.scrapyd import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _get(url: str, key: str) -> int:
@@ -58,7 +52,7 @@ def served(api_db: ApiDatabase, tmp_path_factory: pytest.TempPathFactory) -> Ite
             }
         )
     )
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CONFIG_PATH": str(config),
