@@ -32,9 +32,11 @@ def test_two_workers_share_one_session_and_fetch_no_page_twice(
         single_items = single.items()
     assert single_items == single_shop.expected_items(base_url)
 
-    shop = TinyShop(years=3, products_per_year=15, delay=0.08)
-    with serve_tiny_shop(shop) as base_url:
+    pair_shop = TinyShop(years=3, products_per_year=15, delay=0.08)
+    with serve_tiny_shop(pair_shop) as base_url:
         pair = Workers(base_url, tmp_path / "pair", redis_url, prefix)
+        # One more product page at once than one worker asks for: both have joined.
+        pair_shop.hold_products_until = pair.concurrency + 1
         pair.out.mkdir()
         stats = pair.run("crawl_id=together", count=2)
         items = pair.items()
@@ -42,8 +44,8 @@ def test_two_workers_share_one_session_and_fetch_no_page_twice(
     assert [{**i, "link": i["link"].split("/product/")[1]} for i in items] == [
         {**i, "link": i["link"].split("/product/")[1]} for i in single_items
     ]
-    assert shop.counts and max(shop.counts.values()) == 1, shop.counts
-    assert sum(shop.counts.values()) == 1 + 6 + 45
+    assert pair_shop.counts and max(pair_shop.counts.values()) == 1, pair_shop.counts
+    assert sum(pair_shop.counts.values()) == 1 + 6 + 45
     fetched = [s.get("downloader/response_count", 0) for s in stats]
     assert all(n > 0 for n in fetched), f"one worker did all the work: {fetched}"
     assert sum(fetched) == 52

@@ -3,7 +3,9 @@
 It counts requests per path like the replicas' ``/__replica__/stats``, so the tests can
 prove that no page was fetched twice, and can slow product pages (``delay``) and year
 pages (``year_delay``) down so a worker can be killed, or Redis stopped, while such
-pages are in flight.
+pages are in flight. ``hold_products_until`` holds product pages until that many are
+asked for at once: more than one worker's concurrency, so a second worker has joined
+the crawl before the first can finish it alone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class TinyShop:
         products_per_year: int = 15,
         delay: float = 0.0,
         year_delay: float = 0.0,
+        hold_products_until: int = 0,
+        hold_timeout: float = 30.0,
     ) -> None:
         self.years = list(range(2001, 2001 + years))
         self.products_per_year = products_per_year
@@ -33,6 +37,10 @@ class TinyShop:
         self.year_delay = year_delay
         self.counts: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.hold_products_until = hold_products_until
+        self.hold_timeout = hold_timeout
+        self.products_in_flight = 0
+        self.crowd = threading.Condition()
 
     def product_ids(self, year: int) -> list[str]:
         return [f"{year}-{n:03d}" for n in range(1, self.products_per_year + 1)]
@@ -68,6 +76,7 @@ class TinyShop:
             return body
         if path.startswith("/product/"):
             pid = path.rsplit("/", 1)[1]
+            self.hold_product_page()
             if self.delay:
                 threading.Event().wait(self.delay)
             return (
@@ -75,6 +84,23 @@ class TinyShop:
                 f"{10 + int(pid[-3:])}.95</span><span class='year'>{pid[:4]}</span>"
             )
         return None
+
+    def hold_product_page(self) -> None:
+        """Wait until ``hold_products_until`` product pages are asked for at once.
+
+        The hold then ends for good; past ``hold_timeout`` the page is served anyway, so
+        a crawl no second worker joins still ends (and its test fails on what it finds).
+        """
+        if not self.hold_products_until:
+            return
+        with self.crowd:
+            self.products_in_flight += 1
+            if self.products_in_flight >= self.hold_products_until:
+                self.hold_products_until = 0
+                self.crowd.notify_all()
+            else:
+                self.crowd.wait_for(lambda: not self.hold_products_until, self.hold_timeout)
+            self.products_in_flight -= 1
 
 
 @contextmanager

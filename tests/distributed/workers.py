@@ -20,6 +20,7 @@ class Workers:
     def __init__(self, base_url: str, out: Path, redis_url: str | None, prefix: str) -> None:
         self.base_url = base_url
         self.out = out
+        self.concurrency = 4
         self.env = {
             **os.environ,
             "ENV": "replica",
@@ -27,7 +28,7 @@ class Workers:
             "CHRISTMAS_WORKER_TIMEOUT": "2",
             "CHRISTMAS_WORKER_HEARTBEAT": "0.5",
             "CHRISTMAS_IDLE_POLL": "0.3",
-            "TEST_CONCURRENCY": "4",
+            "TEST_CONCURRENCY": str(self.concurrency),
         }
         self.env.pop("REDIS_URL", None)
         if redis_url:
