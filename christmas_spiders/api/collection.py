@@ -1,24 +1,26 @@
 """/api/v1/collection: what a list of skus is worth at each shop, bought or sold.
 
-The JSON answer is built by Postgres in one statement
-(:data:`christmas_spiders.db.ornaments.COLLECTION_JSON`); the CSV export, like the
-dashboard, uses :func:`christmas_spiders.db.ornaments.collection_value`, which answers the
-same (the tests compare the two).
+Both formats answer :func:`christmas_spiders.db.ornaments.collection_value` over the offers
+of one statement.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response
 
-from christmas_spiders.api.db import fetch_rows, request_connection
+from christmas_spiders.api.db import fetch_rows
 from christmas_spiders.api.envelope import data_response
 from christmas_spiders.api.openapi import documented
 from christmas_spiders.api.output import csv_rows
 from christmas_spiders.api.params import FORMAT, MAX_SKU_LENGTH, Query, SkuList
-from christmas_spiders.db.ornaments import COLLECTION_JSON, MAX_COLLECTION_SKUS, collection_value
+from christmas_spiders.db.ornaments import (
+    COLLECTION_OFFERS_SQL,
+    MAX_COLLECTION_SKUS,
+    collection_parameters,
+    collection_value,
+)
 
 bp = Blueprint("collection", __name__)
 
@@ -75,10 +77,7 @@ def _lines(value: dict[str, Any], skus: list[str]) -> list[dict[str, Any]]:
 def get_collection() -> Response:
     args = COLLECTION.parse()
     skus: list[str] = args["skus"]
+    value = collection_value(fetch_rows(COLLECTION_OFFERS_SQL, collection_parameters(skus)), skus)
     if args["format"] == "csv":
-        value = collection_value(request_connection(), skus)
         return csv_rows(_lines(value, skus), CSV_COLUMNS, "collection.csv")
-    # Each sku once, in the order first given (as collection_value counts them).
-    wanted = list(dict.fromkeys(skus))
-    ((answer,),) = fetch_rows(COLLECTION_JSON, {"skus": wanted})
-    return data_response(orjson.Fragment(answer), {"skus": skus})
+    return data_response(value, {"skus": skus})

@@ -6,8 +6,8 @@
 - :func:`rarity`: per sku, the shops listing it, those with it in stock now, and the
   share of the last 90 days it was in stock anywhere.
 - :func:`collection_value`: what a list of skus costs at each shop, the cheapest way to
-  buy them all and what a seller could ask (:data:`COLLECTION_JSON`: the same answer
-  written as JSON by Postgres, for the API's JSON route).
+  buy them all and what a seller could ask, from the offers
+  :data:`COLLECTION_OFFERS_SQL` reads.
 - :func:`year_stats`: prices per shop and release year, with the appreciation against
   the original retail prices and against a market index.
 
@@ -309,34 +309,51 @@ def rarity(
     }
 
 
-COLLECTION_OFFERS = (
-    select(
-        Product.id.label("product_id"),
-        Product.sku,
-        Product.vendor,
-        Product.name,
-        Product.price,
-        Product.availability,
-    )
-    .where(Product.sku == any_(SKUS))
-    .order_by(Product.sku, Product.price, Product.vendor, Product.id)
-)
+# Every listed offer (a delisted one is no price) of the skus bound as ``skus``: one
+# text, the skus joined by commas (a sku has none), since dumping a list as an array
+# parameter costs more than the query's own parsing. Prices in cents (exact: prices are
+# NUMERIC(12, 2)), so totals are sums of ints. Cheapest first; ties by vendor, then id,
+# in code-point order (Python's). Run on the driver's cursor (psycopg's %(name)s).
+COLLECTION_OFFERS_SQL = """
+SELECT sku, vendor, id, name, (price * 100)::bigint AS cents, availability = 'in_stock'
+FROM products
+WHERE sku = ANY(string_to_array(%(skus)s, ',')) AND availability <> 'delisted'
+ORDER BY sku, price, vendor COLLATE "C", id COLLATE "C"
+"""
 
 
-def _choice(offer: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: offer[name] for name in ("sku", "vendor", "product_id", "name", "price")}
+def collection_parameters(skus: Sequence[str]) -> dict[str, str]:
+    """The bound values of :data:`COLLECTION_OFFERS_SQL` for ``skus``."""
+    if any("," in sku for sku in skus):
+        raise ValueError("a sku holds no comma")
+    return {"skus": ",".join(skus)}
 
 
-def _basket(choices: list[dict[str, Any]]) -> dict[str, Any]:
+def money_text(cents: int) -> str:
+    """Cents as the API writes a price: "24.95" (prices are never negative)."""
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _basket(choices: list[tuple[Any, ...]]) -> dict[str, Any]:
     return {
-        "total": sum((choice["price"] for choice in choices), Decimal("0.00")),
+        "total": money_text(sum(choice[4] for choice in choices)),
         "count": len(choices),
-        "items": choices,
+        "items": [
+            {
+                "sku": sku,
+                "vendor": vendor,
+                "product_id": product_id,
+                "name": name,
+                "price": money_text(cents),
+            }
+            for sku, vendor, product_id, name, cents, _in_stock in choices
+        ],
     }
 
 
-def collection_value(conn: Connection, skus: Sequence[str]) -> dict[str, Any]:
-    """What the collection ``skus`` (as stored: upper case, no spaces) is worth.
+def collection_value(offers: Iterable[tuple[Any, ...]], skus: Sequence[str]) -> dict[str, Any]:
+    """What the collection ``skus`` (as stored: upper case, no spaces) is worth, from
+    ``offers``: the rows of :data:`COLLECTION_OFFERS_SQL` for them. Prices as text.
 
     - ``shops``: per shop, over the skus it lists (in stock or sold out; a delisted
       offer is no price): ``listed``, ``in_stock`` (how many of the skus), ``total`` (at
@@ -347,139 +364,63 @@ def collection_value(conn: Connection, skus: Sequence[str]) -> dict[str, Any]:
       shop has in stock.
     - ``sell``: what a seller could ask: each listed sku at its dearest listing.
     - ``not_carried``: the skus no shop lists.
-    Ties go to the vendor first in name order, as on /ornaments/<sku>.
+    Ties go to the vendor first in name order, then to the lower product id.
     """
     wanted = list(dict.fromkeys(skus))
     if len(wanted) > MAX_COLLECTION_SKUS:
         raise ValueError(f"at most {MAX_COLLECTION_SKUS} skus per collection")
-    offers: dict[str, list[dict[str, Any]]] = {sku: [] for sku in wanted}
-    if wanted:
-        for row in conn.execute(COLLECTION_OFFERS, {"skus": wanted}):
-            if row.availability != "delisted":
-                offers[row.sku].append(dict(row._mapping))
-    shops: dict[str, dict[str, Any]] = {}
-    buy: list[dict[str, Any]] = []
-    sell: list[dict[str, Any]] = []
+    listings: dict[str, list[tuple[Any, ...]]] = {}
+    for offer in offers:
+        listings.setdefault(offer[0], []).append(offer)
+    # Per shop: listed, in stock, total cents, in-stock total cents.
+    shops: dict[str, list[int]] = {}
+    buy: list[tuple[Any, ...]] = []
+    sell: list[tuple[Any, ...]] = []
     not_in_stock: list[str] = []
     not_carried: list[str] = []
     for sku in wanted:
-        listed = offers[sku]  # cheapest first
+        listed = listings.get(sku)  # cheapest first
         if not listed:
             not_carried.append(sku)
             continue
-        in_stock = [offer for offer in listed if offer["availability"] == "in_stock"]
-        if in_stock:
-            buy.append(_choice(in_stock[0]))
-        else:
+        cheapest_in_stock = next((offer for offer in listed if offer[5]), None)
+        if cheapest_in_stock is None:
             not_in_stock.append(sku)
-        dearest = max(offer["price"] for offer in listed)
-        sell.append(_choice(next(offer for offer in listed if offer["price"] == dearest)))
-        counted: set[tuple[str, bool]] = set()
-        for offer in listed:
-            shop = shops.setdefault(
-                offer["vendor"],
-                {
-                    "vendor": offer["vendor"],
-                    "listed": 0,
-                    "in_stock": 0,
-                    "total": Decimal("0.00"),
-                    "in_stock_total": Decimal("0.00"),
-                },
-            )
-            # Each shop's first (cheapest) offer of the sku, and its cheapest in stock.
-            if (offer["vendor"], False) not in counted:
-                counted.add((offer["vendor"], False))
-                shop["listed"] += 1
-                shop["total"] += offer["price"]
-            if offer["availability"] == "in_stock" and (offer["vendor"], True) not in counted:
-                counted.add((offer["vendor"], True))
-                shop["in_stock"] += 1
-                shop["in_stock_total"] += offer["price"]
+        else:
+            buy.append(cheapest_in_stock)
+        dearest = listed[-1][4]
+        sell.append(next(offer for offer in listed if offer[4] == dearest))
+        # Each shop's first (cheapest) offer of the sku, and its cheapest in stock.
+        counted: set[str] = set()
+        counted_in_stock: set[str] = set()
+        for _sku, vendor, _id, _name, cents, in_stock in listed:
+            shop = shops.setdefault(vendor, [0, 0, 0, 0])
+            if vendor not in counted:
+                counted.add(vendor)
+                shop[0] += 1
+                shop[2] += cents
+            if in_stock and vendor not in counted_in_stock:
+                counted_in_stock.add(vendor)
+                shop[1] += 1
+                shop[3] += cents
     return {
         "skus": len(wanted),
-        "shops": [shops[vendor] for vendor in sorted(shops)],
+        "shops": [
+            {
+                "vendor": vendor,
+                "listed": listed_count,
+                "in_stock": in_stock_count,
+                "total": money_text(total),
+                "in_stock_total": money_text(in_stock_total),
+            }
+            for vendor, (listed_count, in_stock_count, total, in_stock_total) in sorted(
+                shops.items()
+            )
+        ],
         "buy": {**_basket(buy), "not_in_stock": not_in_stock},
         "sell": _basket(sell),
         "not_carried": not_carried,
     }
-
-
-# collection_value's answer, aggregated by Postgres and written as JSON there: a
-# collection of 100 skus is ~300 offers, which as Python rows (a Decimal per price,
-# summed per shop) cost most of the request. Prices and totals are numeric(12,2) sums,
-# sent as their text ("24.95"); ties go as in collection_value (price, then vendor, then
-# id); shops are in code-point order of their names, as Python's sorted(). Run on the
-# driver's cursor (christmas_spiders.api.db.fetch_rows), hence psycopg's %(name)s parameters.
-COLLECTION_JSON = """
-WITH wanted AS (
-    SELECT sku, position
-    FROM unnest(%(skus)s::varchar[]) WITH ORDINALITY AS asked (sku, position)
-),
-offers AS (
-    SELECT id AS product_id, sku, vendor, name, price, availability = 'in_stock' AS in_stock
-    FROM products
-    WHERE sku = ANY(%(skus)s::varchar[]) AND availability <> 'delisted'
-),
-buy AS (
-    SELECT DISTINCT ON (sku) sku, vendor, product_id, name, price
-    FROM offers WHERE in_stock
-    ORDER BY sku, price, vendor, product_id
-),
-sell AS (
-    SELECT DISTINCT ON (sku) sku, vendor, product_id, name, price
-    FROM offers
-    ORDER BY sku, price DESC, vendor, product_id
-),
-at_shop AS (
-    -- Each shop's cheapest offer of a sku, and its cheapest in stock.
-    SELECT vendor, sku, min(price) AS price, min(price) FILTER (WHERE in_stock) AS stocked
-    FROM offers GROUP BY vendor, sku
-),
-shops AS (
-    SELECT vendor, count(*) AS listed, count(stocked) AS in_stock, sum(price) AS total,
-        coalesce(sum(stocked), 0.00) AS in_stock_total
-    FROM at_shop GROUP BY vendor
-)
-SELECT json_build_object(
-    'skus', (SELECT count(*) FROM wanted),
-    'shops', (
-        SELECT coalesce(json_agg(shop ORDER BY shop.vendor COLLATE "C"), '[]')
-        FROM shops CROSS JOIN LATERAL (
-            SELECT shops.vendor, shops.listed, shops.in_stock, shops.total::text AS total,
-                shops.in_stock_total::text AS in_stock_total
-        ) AS shop
-    ),
-    'buy', (
-        SELECT json_build_object(
-            'total', coalesce(sum(buy.price), 0.00)::text,
-            'count', count(*),
-            'items', coalesce(json_agg(item ORDER BY position), '[]'),
-            'not_in_stock', (
-                SELECT coalesce(json_agg(sku ORDER BY position), '[]')
-                FROM wanted
-                WHERE sku IN (SELECT sku FROM sell) AND sku NOT IN (SELECT sku FROM buy)
-            )
-        )
-        FROM buy JOIN wanted USING (sku) CROSS JOIN LATERAL (
-            SELECT buy.sku, buy.vendor, buy.product_id, buy.name, buy.price::text AS price
-        ) AS item
-    ),
-    'sell', (
-        SELECT json_build_object(
-            'total', coalesce(sum(sell.price), 0.00)::text,
-            'count', count(*),
-            'items', coalesce(json_agg(item ORDER BY position), '[]')
-        )
-        FROM sell JOIN wanted USING (sku) CROSS JOIN LATERAL (
-            SELECT sell.sku, sell.vendor, sell.product_id, sell.name, sell.price::text AS price
-        ) AS item
-    ),
-    'not_carried', (
-        SELECT coalesce(json_agg(sku ORDER BY position), '[]')
-        FROM wanted WHERE sku NOT IN (SELECT sku FROM sell)
-    )
-)::text
-"""
 
 
 def _growth(ratio: float, years: float) -> float | None:
