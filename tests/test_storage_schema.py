@@ -71,6 +71,8 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
         assert after_up["functions"] == [
             "christmas_api_key",
             "christmas_audit_product",
+            "christmas_json_text",  # the listing's stored JSON (migration 0013)
+            "christmas_json_texts",
             "christmas_ornament_summary_changed",
             "christmas_ornament_summary_refresh",
             "christmas_product_audit_append_only",

@@ -55,8 +55,13 @@ def readonly_url(app: Flask) -> str:
 def _build_readonly_engine(app: Flask) -> Engine:
     api = app.config["CHRISTMAS"]["api"]
     timeout_ms = int(api["statement_timeout_ms"])
+    # random_page_cost: what the API reads is in Postgres's buffers, where a page out of
+    # order costs about what the next one does (the default, 4, is a disk's ratio). At 4
+    # the planner sorts a release year's ornaments for the biggest spreads rather than
+    # walk the year's spread index for the first page, at twice the CPU.
     options = (
         f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on -c TimeZone=UTC"
+        " -c random_page_cost=1.1"
     )
     return create_engine(
         readonly_url(app),

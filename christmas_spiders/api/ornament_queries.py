@@ -11,6 +11,7 @@ import functools
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Numeric,
     String,
@@ -31,9 +32,7 @@ from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
 from christmas_spiders.db.ornaments import (
     AT,
     RARITY_DAYS,
-    SORT_KEY_COLUMNS,
     SUMMARY,
-    SUMMARY_COLUMNS,
     SUMMARY_ID,
     SUMMARY_SORTS,
     SummaryShape,
@@ -41,6 +40,7 @@ from christmas_spiders.db.ornaments import (
     page_statement,
     share,
     spread_percent,
+    summary_condition,
     summary_statement,
 )
 
@@ -221,11 +221,13 @@ def list_statement(shape: SummaryShape, sort: str, after: bool, limited: bool, c
 
 
 @functools.lru_cache(maxsize=512)
-def json_list_sql(shape: SummaryShape, sort: str, after: bool, row_limit: int) -> str:
-    """The JSON page's query as SQL text for ``db.fetch_rows``: the columns of
-    ``page_statement`` with every decimal sent as Postgres's text ("24.95", the answer's
-    own form) and the spread percent rounded there, so no ``Decimal`` is built per value
-    only to be turned into text again.
+def json_list_sql(
+    shape: SummaryShape, sort: str, after: bool, row_limit: int
+) -> tuple[str, tuple[str, ...]]:
+    """The JSON page's query as SQL text for ``db.fetch_rows``, and its columns: each
+    row's stored record (``listing_json``, see db/audit_sql.py) and its share of the last
+    90 days in stock (for :func:`listing_record`), then the sku and the sort's key as
+    Postgres's text ("24.95", as the cursor keeps it) for the next page's cursor.
 
     The row limit is written into the SQL, not bound: Postgres plans an unknown LIMIT
     for a tenth of the table, every row with its 90-day share computed, so the prepared
@@ -234,27 +236,28 @@ def json_list_sql(shape: SummaryShape, sort: str, after: bool, row_limit: int) -
     known the generic plan is as cheap and is kept. Clients use few limits; each is a
     statement of its own.
     """
+    key = ORNAMENT_ORDER.column(sort)
+    matching = select(SUMMARY.listing_json, SUMMARY.in_stock_spans, SUMMARY.sku)
+    if key is not SUMMARY.sku:
+        matching = matching.add_columns(key)
     inner = ORNAMENT_ORDER.statement(
-        summary_statement(shape), sort, after, limited=True, written=row_limit
+        matching.where(summary_condition(shape)), sort, after, limited=True, written=row_limit
     )
     rows = inner.subquery("page")
-    columns: list[Any] = []
-    for name in (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS):
-        column = rows.c[name]
-        if name == "spread_percent":
-            # round(numeric, 1) rounds half away from zero: round_percent's half up for
-            # the non-negative percents a spread has.
-            column = cast(func.round(column, literal_column("1")), SqlText).label(name)
-        elif isinstance(column.type, Numeric):
-            column = cast(column, SqlText).label(name)
-        columns.append(column)
     # The days as a literal: the SQL text carries no bound value of its own.
     days = literal_column(str(RARITY_DAYS))
-    columns.append(
-        getattr(func, SHARE_FUNCTION)(rows.c.in_stock_spans, AT, days).label("in_stock_share")
-    )
+    columns: list[Any] = [
+        rows.c.listing_json,
+        getattr(func, SHARE_FUNCTION)(rows.c.in_stock_spans, AT, days).label("in_stock_share"),
+        rows.c.sku,
+    ]
+    if key is not SUMMARY.sku:
+        sort_key = rows.c[key.key]
+        if isinstance(sort_key.type, Numeric):
+            sort_key = cast(sort_key, SqlText).label(key.key)
+        columns.append(sort_key)
     statement = select(*columns).order_by(*ordering(sort, rows.c))
-    return compiled_sql(statement)
+    return compiled_sql(statement), tuple(column.key for column in columns)
 
 
 def ranges_years(shape: SummaryShape) -> bool:
@@ -268,53 +271,9 @@ def ranges_years(shape: SummaryShape) -> bool:
     return any(name in ("year_min", "year_max") for name, _count in shape)
 
 
-def json_summary_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A row of :func:`json_list_sql` (prices already text) as the listing answers it:
-    the record of ``db.ornaments.summary_record``."""
-    (
-        sku,
-        names,
-        release_year,
-        offers,
-        in_stock_offers,
-        vendors,
-        in_stock_vendors,
-        cheapest_vendor,
-        cheapest_product_id,
-        cheapest_price,
-        dearest_vendor,
-        dearest_product_id,
-        dearest_price,
-        amount,
-        percent,
-        lowest_price_seen,
-        _spread_key,
-        _spread_percent_key,
-        _cheapest_key,
-        _rarity_key,
-        in_stock_share,
-    ) = row
-    return {
-        "sku": sku,
-        "names": names,
-        "release_year": release_year,
-        "offers": offers,
-        "in_stock_offers": in_stock_offers,
-        "cheapest": None
-        if cheapest_vendor is None
-        else {
-            "vendor": cheapest_vendor,
-            "product_id": cheapest_product_id,
-            "price": cheapest_price,
-        },
-        "dearest": None
-        if dearest_vendor is None
-        else {"vendor": dearest_vendor, "product_id": dearest_product_id, "price": dearest_price},
-        "spread": None if amount is None else {"amount": amount, "percent": percent},
-        "lowest_price_seen": lowest_price_seen,
-        "rarity": {
-            "carried_by": vendors,
-            "in_stock_at": in_stock_vendors,
-            "in_stock_share_90d": share(in_stock_share),
-        },
-    }
+def listing_record(row: tuple[Any, ...]) -> orjson.Fragment:
+    """A row of :func:`json_list_sql` as the listing answers it (the record of
+    ``db.ornaments.summary_record``, prices as text): its stored JSON closed by the
+    share of the last 90 days in stock."""
+    listing_json, in_stock_share = row[0], row[1]
+    return orjson.Fragment(f"{listing_json}{share(in_stock_share)!r}}}}}")

@@ -21,8 +21,8 @@ from christmas_spiders.api.ornament_queries import (
     OFFERS_VALUES,
     ORNAMENT_ORDER,
     json_list_sql,
-    json_summary_row,
     list_statement,
+    listing_record,
     offers_rarity,
     ranges_years,
     spread,
@@ -45,7 +45,7 @@ from christmas_spiders.api.params import (
     described,
     normalise_sku,
 )
-from christmas_spiders.db.ornaments import PAGE_COLUMNS, summary_shape
+from christmas_spiders.db.ornaments import summary_shape
 
 bp = Blueprint("ornaments", __name__)
 
@@ -140,6 +140,6 @@ def list_ornaments() -> Response:
     if page.csv:
         statement = list_statement(shape, page.sort, page.after, page.limited, page.csv)
         return stream_csv(readonly_engine(), statement, "ornaments.csv", parameters)
-    sql = json_list_sql(shape, page.sort, page.after, page.parameters[ROW_LIMIT])
+    sql, columns = json_list_sql(shape, page.sort, page.after, page.parameters[ROW_LIMIT])
     rows = fetch_rows(sql, parameters, prepare=not ranges_years(shape))
-    return ORNAMENT_ORDER.response(rows, page, json_summary_row, columns=PAGE_COLUMNS)
+    return ORNAMENT_ORDER.response(rows, page, listing_record, columns=columns)

@@ -407,6 +407,70 @@ $function$
 """,
 )
 
+# JSON of a text and of a text array, NULL as null: IMMUTABLE, as a generated column
+# requires. to_json and array_to_json are only STABLE because some types' text depends
+# on settings (a timestamp's on TimeZone); a text's JSON string depends on nothing.
+JSON_TEXT_FUNCTION = "christmas_json_text"
+JSON_TEXTS_FUNCTION = "christmas_json_texts"
+CREATE_JSON_FUNCTIONS = (
+    f"""
+CREATE OR REPLACE FUNCTION {JSON_TEXT_FUNCTION}(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $function$
+SELECT coalesce(to_json(value)::text, 'null')
+$function$
+""",
+    f"""
+CREATE OR REPLACE FUNCTION {JSON_TEXTS_FUNCTION}(value text[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $function$
+SELECT coalesce(array_to_json(value)::text, 'null')
+$function$
+""",
+)
+DROP_JSON_FUNCTIONS = tuple(
+    f"DROP FUNCTION IF EXISTS {name}({argument})"
+    for name, argument in ((JSON_TEXT_FUNCTION, "text"), (JSON_TEXTS_FUNCTION, "text[]"))
+)
+
+
+def _json_money(value: str) -> str:
+    # A price (or percent) as the API writes it: its NUMERIC text in quotes ("24.95").
+    return f"""coalesce('"' || ({value})::text || '"', 'null')"""
+
+
+def _json_end(side: str) -> str:
+    return (
+        f"CASE WHEN {side}_vendor IS NULL THEN 'null' ELSE "
+        f"""'{{"vendor":' || {JSON_TEXT_FUNCTION}({side}_vendor) """
+        f"""|| ',"product_id":' || {JSON_TEXT_FUNCTION}({side}_product_id) """
+        f"""|| ',"price":' || {_json_money(f"{side}_price")} || '}}' END"""
+    )
+
+
+# A summary row as the ornament listing answers it (api.ornament_queries), up to the one
+# value that depends on when it is asked: the share of the last 90 days in stock, which
+# the page appends with the closing braces. The ornament_summary table keeps it as a
+# generated column (models.OrnamentSummary.listing_json, migration 0013): a page then
+# reads one text per sku, not twenty values to convert and encode. Only text casts and
+# concatenation (IMMUTABLE, as the text || text operator is; anything || text is not).
+LISTING_JSON = " || ".join(
+    (
+        f"""'{{"sku":' || {JSON_TEXT_FUNCTION}(sku)""",
+        f"""',"names":' || {JSON_TEXTS_FUNCTION}(names)""",
+        """',"release_year":' || coalesce(release_year::text, 'null')""",
+        """',"offers":' || offers::text""",
+        """',"in_stock_offers":' || in_stock_offers::text""",
+        f"""',"cheapest":' || {_json_end("cheapest")}""",
+        f"""',"dearest":' || {_json_end("dearest")}""",
+        """',"spread":' || CASE WHEN spread_amount IS NULL THEN 'null' ELSE """
+        f"""'{{"amount":' || {_json_money("spread_amount")} """
+        f"""|| ',"percent":' || {_json_money("round(spread_percent, 1)")} || '}}' END""",
+        f"""',"lowest_price_seen":' || {_json_money("lowest_price_seen")}""",
+        f"""',"rarity":{{"carried_by":' || {JSON_TEXTS_FUNCTION}(vendors)""",
+        f"""',"in_stock_at":' || {JSON_TEXTS_FUNCTION}(in_stock_vendors)""",
+        """',"in_stock_share_90d":'""",
+    )
+)
+
 # The history columns from the audit, for every sku. An offer's state at a time is the
 # one its latest availability change set; the latest change's state is its current one
 # (products.availability), and an offer with no audited change has had its current

@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from christmas_spiders.db.audit_sql import LISTING_JSON
 from christmas_spiders.items import ITEM_FIELDS
 
 NAMING_CONVENTION = {
@@ -431,6 +432,8 @@ class OrnamentSummary(Base):
         Integer,
         Computed("cardinality(in_stock_vendors) * 1000 + cardinality(vendors)", persisted=True),
     )
+    # The row as the API's listing answers it, but for its 90-day share (migration 0013).
+    listing_json: Mapped[str] = mapped_column(Text, Computed(LISTING_JSON, persisted=True))
 
 
 class RetailPrice(Base):

@@ -154,11 +154,15 @@ def summary_shape(filters: Mapping[str, Any]) -> tuple[SummaryShape, dict[str, A
     return tuple(shape), values
 
 
+def summary_condition(shape: SummaryShape) -> ColumnElement[bool]:
+    """The WHERE of one combination of filters (values bound)."""
+    return and_(True, *(_condition(name, count) for name, count in shape))
+
+
 @functools.lru_cache(maxsize=256)
 def summary_statement(shape: SummaryShape) -> Select[Any]:
     """The summary rows matching one combination of filters, unordered (values bound)."""
-    condition = and_(True, *(_condition(name, count) for name, count in shape))
-    return select(*SUMMARY_SELECT).where(condition)
+    return select(*SUMMARY_SELECT).where(summary_condition(shape))
 
 
 def ordering(sort: str, columns: Any) -> list[Any]:
