@@ -305,7 +305,7 @@ class Keyset:
         self,
         rows: Sequence[Any],
         page: Page,
-        record: Callable[[Any], dict[str, Any]],
+        record: Callable[[Any], Any],
         meta: dict[str, Any] | None = None,
         columns: Sequence[str] | None = None,
     ) -> Response:

@@ -373,40 +373,40 @@ def collection_value(offers: Iterable[tuple[Any, ...]], skus: Sequence[str]) -> 
     wanted = list(dict.fromkeys(skus))
     if len(wanted) > MAX_COLLECTION_SKUS:
         raise ValueError(f"at most {MAX_COLLECTION_SKUS} skus per collection")
-    listings: dict[str, list[tuple[Any, ...]]] = {}
-    for offer in offers:
-        listings.setdefault(offer[0], []).append(offer)
     # Per shop: listed, in stock, total cents, in-stock total cents.
     shops: dict[str, list[int]] = {}
-    buy: list[tuple[Any, ...]] = []
-    sell: list[tuple[Any, ...]] = []
-    not_in_stock: list[str] = []
-    not_carried: list[str] = []
-    for sku in wanted:
-        listed = listings.get(sku)  # cheapest first
-        if not listed:
-            not_carried.append(sku)
-            continue
-        cheapest_in_stock = next((offer for offer in listed if offer[5]), None)
-        if cheapest_in_stock is None:
-            not_in_stock.append(sku)
-        else:
-            buy.append(cheapest_in_stock)
-        dearest = listed[-1][4]
-        sell.append(next(offer for offer in listed if offer[4] == dearest))
+    # Per sku: its cheapest in-stock offer, and its dearest (the first at the top price).
+    bought: dict[str, tuple[Any, ...]] = {}
+    sold: dict[str, tuple[Any, ...]] = {}
+    # One pass: the offers come a sku at a time, cheapest first.
+    current = None
+    counted: set[str] = set()
+    counted_in_stock: set[str] = set()
+    top = -1
+    for offer in offers:
+        sku, vendor, _id, _name, cents, in_stock = offer
+        if sku != current:
+            current, top = sku, -1
+            counted, counted_in_stock = set(), set()
+        if in_stock and sku not in bought:
+            bought[sku] = offer
+        if cents > top:
+            top = cents
+            sold[sku] = offer
+        shop = shops.setdefault(vendor, [0, 0, 0, 0])
         # Each shop's first (cheapest) offer of the sku, and its cheapest in stock.
-        counted: set[str] = set()
-        counted_in_stock: set[str] = set()
-        for _sku, vendor, _id, _name, cents, in_stock in listed:
-            shop = shops.setdefault(vendor, [0, 0, 0, 0])
-            if vendor not in counted:
-                counted.add(vendor)
-                shop[0] += 1
-                shop[2] += cents
-            if in_stock and vendor not in counted_in_stock:
-                counted_in_stock.add(vendor)
-                shop[1] += 1
-                shop[3] += cents
+        if vendor not in counted:
+            counted.add(vendor)
+            shop[0] += 1
+            shop[2] += cents
+        if in_stock and vendor not in counted_in_stock:
+            counted_in_stock.add(vendor)
+            shop[1] += 1
+            shop[3] += cents
+    buy = [bought[sku] for sku in wanted if sku in bought]
+    sell = [sold[sku] for sku in wanted if sku in sold]
+    not_in_stock = [sku for sku in wanted if sku in sold and sku not in bought]
+    not_carried = [sku for sku in wanted if sku not in sold]
     return {
         "skus": len(wanted),
         "shops": [
