@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,7 +15,13 @@ from sqlalchemy import insert, text
 from christmas_spiders.db.audit_sql import rebuild_ornament_summary
 from christmas_spiders.db.ids import product_id
 from christmas_spiders.db.models import Product, ProductAudit
-from christmas_spiders.db.ornaments import ornament_summaries, rarity
+from christmas_spiders.db.ornaments import (
+    listing_statement,
+    ornament_summaries,
+    rarity,
+    summary_record,
+    summary_shape,
+)
 from christmas_spiders.db.store import upsert_items
 from tests.fixtures.api import VENDORS
 from tests.fixtures.storage import sample_items
@@ -297,6 +304,40 @@ def test_a_free_cheapest_offer_has_a_spread_without_a_percent(storage_engine):
         upsert_items(conn, sample_items(1, price="0.00") + sample_items(1, "hookedonhallmark"), "c")
     row = summaries(storage_engine)["QX5000"]
     assert row["spread"] == {"amount": Decimal("24.95"), "percent": None}
+
+
+def test_the_stored_listing_json_is_the_summary_record(storage_engine):
+    # Rows of every kind: a free cheapest offer (a spread without a percent), one offer
+    # in stock (no spread), sold out everywhere (no cheapest, no dearest), a name with
+    # quotes, a backslash and non-ASCII letters, and a sku with a quote and a backslash.
+    free = sample_items(1, price="0.00")
+    dearer = sample_items(2, "hookedonhallmark", price="31.50")
+    sold_out = sample_items(4, "hallmark_ornaments")[2:]
+    for item in sold_out:
+        item["availability"] = "out_of_stock"
+    dearer[1]["name"] = 'Père Noël "Star" \\ ☃'
+    sold_out[1]["sku"] = 'QX5003"\\'
+    with storage_engine.begin() as conn:
+        upsert_items(conn, free + dearer + sold_out, "c")
+    at = dt.datetime.now(dt.UTC)
+    shape, values = summary_shape({})
+    with storage_engine.connect() as conn:
+        records = [
+            summary_record(row, str)
+            for row in conn.execute(listing_statement(shape, "sku", None), {**values, "at": at})
+        ]
+        stored = dict(conn.execute(text("SELECT sku, listing_json FROM ornament_summary")).all())
+    assert len(records) == 4
+    assert {record["sku"]: record["spread"] for record in records} == {
+        "QX5000": {"amount": "31.50", "percent": None},
+        "QX5001": None,
+        "QX5002": None,
+        'QX5003"\\': None,
+    }
+    assert records[2]["cheapest"] is None
+    for record in records:
+        share_text = repr(record["rarity"]["in_stock_share_90d"])
+        assert json.loads(stored[record["sku"]] + share_text + "}}") == record
 
 
 def test_an_unchanged_recrawl_leaves_the_summary_alone(storage_engine):
