@@ -236,10 +236,9 @@ def json_list_sql(
     known the generic plan is as cheap and is kept. Clients use few limits; each is a
     statement of its own.
     """
-    key = ORNAMENT_ORDER.column(sort)
-    matching = select(SUMMARY.listing_json, SUMMARY.in_stock_spans, SUMMARY.sku)
-    if key is not SUMMARY.sku:
-        matching = matching.add_columns(key)
+    # The sort's key column, unless the sort is by sku (selected anyway).
+    keys = [key for key in (ORNAMENT_ORDER.column(sort),) if key is not SUMMARY.sku]
+    matching = select(SUMMARY.listing_json, SUMMARY.in_stock_spans, SUMMARY.sku, *keys)
     inner = ORNAMENT_ORDER.statement(
         matching.where(summary_condition(shape)), sort, after, limited=True, written=row_limit
     )
@@ -250,12 +249,13 @@ def json_list_sql(
         rows.c.listing_json,
         getattr(func, SHARE_FUNCTION)(rows.c.in_stock_spans, AT, days).label("in_stock_share"),
         rows.c.sku,
+        *(
+            cast(rows.c[key.key], SqlText).label(key.key)
+            if isinstance(key.type, Numeric)
+            else rows.c[key.key]
+            for key in keys
+        ),
     ]
-    if key is not SUMMARY.sku:
-        sort_key = rows.c[key.key]
-        if isinstance(sort_key.type, Numeric):
-            sort_key = cast(sort_key, SqlText).label(key.key)
-        columns.append(sort_key)
     statement = select(*columns).order_by(*ordering(sort, rows.c))
     return compiled_sql(statement), tuple(column.key for column in columns)
 
