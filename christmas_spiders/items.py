@@ -15,8 +15,10 @@ Adding a field (as ``was_price``, a nullable 2-place price: one
 ``was_price: str | None = price_field("...", nullable=True)`` line; or ``stock_text``,
 nullable text the audit does not track) touches this module, a migration (the
 ``products`` column: its ``Mapped`` column in ``db/models.py`` and the Alembic revision
-that adds it; ``tests/test_items.py`` and ``tests/test_storage_schema.py`` fail until both
-exist) and the spiders that fill it. Nothing else.
+that adds it, and adds ``products.record_json`` again with the new column in its list;
+``tests/test_items.py``, ``tests/test_storage_schema.py`` and
+``tests/test_api_products.py`` fail until all three exist) and the spiders that fill it.
+Nothing else.
 
 No Scrapy here: Scrapy takes dataclass items through itemadapter, and the API and the
 database code import this module without pulling in the crawler.

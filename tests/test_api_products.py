@@ -6,9 +6,11 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, select, text
 
+from christmas_spiders.api.product_queries import PRODUCT_COLUMNS
 from christmas_spiders.db.ids import product_id
 from christmas_spiders.db.models import Product
 from tests.fixtures.api import T0, add_key, make_api_database, remove_api_database
@@ -315,3 +317,55 @@ def test_history_filters_sort_and_pages(client, api_db):
     assert [r["id"] for r in walked] == [r["id"] for r in client.get(url).get_json()["data"]]
     response = client.get(url + "?field=colour")
     assert response.status_code == 400 and response.get_json()["error"]["parameter"] == "field"
+
+
+def test_the_stored_record_json_is_the_products_record(pg_admin_url, make_app):
+    # Rows of every kind, written in a session on another time zone: no was_price and a
+    # was_price, a free product and a dear one, stock wording and none, times with and
+    # without microseconds, names with quotes, backslashes, control characters and
+    # letters beyond ASCII. Each answer is the record built from the row's own columns.
+    database = make_api_database(pg_admin_url, products_per_vendor=3)
+    odd = [
+        _new_product(1, "ornament_shop", "0.00", 1973),
+        _new_product(2, "hookedonhallmark", "12345.67", 2026),
+        _new_product(3, "hallmark_ornaments", "24.95", 2001),
+    ]
+    for row in odd:
+        row |= {"was_price": None, "stock_text": None, "last_synced_at": T0, "created_at": T0}
+    odd[0] |= {"name": 'Père Noël "Star" \\ ☃ 🎄', "was_price": Decimal("5.50")}
+    odd[1] |= {
+        "name": "tab\there\nnew line \x01 and \x7f",
+        "stock_text": "In Stock - Ships Next Business Day",
+        "last_synced_at": dt.datetime(2026, 12, 1, 8, 30, 0, tzinfo=dt.UTC),
+        "created_at": dt.datetime(2020, 2, 29, 23, 59, 59, 999999, tzinfo=dt.UTC),
+    }
+    odd[2] |= {"last_synced_at": dt.datetime(2026, 6, 1, 12, 0, 0, 1, tzinfo=dt.UTC)}
+    try:
+        owner = create_engine(database.owner_url)
+        with owner.begin() as conn:
+            conn.execute(text("SET LOCAL TimeZone = 'Asia/Kathmandu'"))
+            conn.execute(insert(Product), odd)
+        with owner.connect() as conn:
+            rows = conn.execute(select(*(Product.__table__.c[c] for c in PRODUCT_COLUMNS)))
+            expected = {}
+            for row in rows:
+                record = dict(zip(PRODUCT_COLUMNS, row, strict=True))
+                for name in ("price", "was_price"):
+                    if record[name] is not None:
+                        record[name] = format(record[name], "f")
+                expected[record["id"]] = orjson.loads(
+                    orjson.dumps(record, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+                )
+        owner.dispose()
+        client = make_app(database).test_client()
+        client.environ_base["HTTP_X_API_KEY"] = add_key(database.owner_url, "records")
+        assert len(expected) == len(database.products) + len(odd)
+        for product_id_, record in expected.items():
+            answer = client.get(f"/api/v1/products/{product_id_}").get_json()["data"]
+            assert answer == record and list(answer) == list(PRODUCT_COLUMNS)
+        listed = {row["id"]: row for row in fetch_all(client, "/api/v1/products?limit=2")}
+        assert listed == expected
+        assert listed[odd[1]["id"]]["last_synced_at"] == "2026-12-01T08:30:00Z"
+        assert listed[odd[2]["id"]]["last_synced_at"] == "2026-06-01T12:00:00.000001Z"
+    finally:
+        remove_api_database(pg_admin_url, database)

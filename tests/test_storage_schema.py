@@ -73,6 +73,7 @@ def test_upgrade_from_empty_then_downgrade_to_empty(empty_database_url):
             "christmas_audit_product",
             "christmas_json_text",  # the listing's stored JSON (migration 0013)
             "christmas_json_texts",
+            "christmas_json_time",  # the product's stored JSON (migration 0014)
             "christmas_ornament_summary_changed",
             "christmas_ornament_summary_refresh",
             "christmas_product_audit_append_only",

@@ -1,7 +1,8 @@
 """The products routes' SQL: records, the filtered listing, one product, its prices.
 
-The product columns come from the product definition (``items.ITEM_FIELDS``), so a new
-item field appears in every product answer and export without a change here.
+The product columns come from the product definition (``items.ITEM_FIELDS``, through
+``db.models.PRODUCT_RECORD_COLUMNS``), so a new item field appears in every product
+answer and export without a change here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Boolean,
     ColumnElement,
@@ -35,21 +37,17 @@ from sqlalchemy import (
 from christmas_spiders.api.db import compiled_sql
 from christmas_spiders.api.envelope import NotFound
 from christmas_spiders.api.pagination import Keyset
-from christmas_spiders.db.models import Product, ProductAudit
-from christmas_spiders.items import ITEM_FIELDS
-
-PRODUCT_COLUMNS: tuple[str, ...] = ("id", *ITEM_FIELDS, "last_synced_at", "created_at")
-PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
-# Exact decimals (prices) are answered as strings such as "24.95".
-DECIMAL_COLUMNS = tuple(
-    name for name in PRODUCT_COLUMNS if Product.__table__.c[name].type.python_type is Decimal
+from christmas_spiders.db.models import (
+    PRODUCT_RECORD_COLUMNS,
+    PRODUCTS_TABLE,
+    Product,
+    ProductAudit,
 )
-# The listing's columns with each decimal sent as its text by Postgres ("24.95", the
-# answer's own form): no Decimal built per value only to be turned into text again.
-PRODUCT_PAGE_SELECT = [
-    cast(column, Text).label(column.key) if column.key in DECIMAL_COLUMNS else column
-    for column in PRODUCT_SELECT
-]
+
+PRODUCT_COLUMNS = PRODUCT_RECORD_COLUMNS
+PRODUCT_SELECT = [Product.__table__.c[name] for name in PRODUCT_COLUMNS]
+# Each row as the API answers it (db.models, migration 0014).
+RECORD_JSON = PRODUCTS_TABLE.c.record_json
 PRODUCT_ORDER = Keyset(
     sorts={
         "id": (Product.id, str),
@@ -63,20 +61,10 @@ PRODUCT_ORDER = Keyset(
 )
 
 
-def product_record(row: Any) -> dict[str, Any]:
-    # Hot path (a page is up to 500 of these). Times stay datetimes: the JSON provider
-    # (orjson) writes them as "...Z" in C.
-    record = dict(zip(PRODUCT_COLUMNS, row, strict=True))
-    for name in DECIMAL_COLUMNS:
-        value = record[name]
-        if value is not None:
-            record[name] = str(value)
-    return record
-
-
-def product_page_record(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A listing row of :func:`product_list_sql` (decimals already text) as its record."""
-    return dict(zip(PRODUCT_COLUMNS, row, strict=True))
+def product_page_record(row: tuple[Any, ...]) -> orjson.Fragment:
+    """A row of :func:`product_list_sql` or :data:`PRODUCT_BY_ID` as its record: the
+    JSON Postgres keeps of it (``products.record_json``), written into the answer as is."""
+    return orjson.Fragment(row[0])
 
 
 def escape_like(text: str) -> str:
@@ -147,9 +135,22 @@ def product_list_statement(shape: ProductShape, sort: str, after: bool, limited:
 
 
 @functools.lru_cache(maxsize=512)
-def product_list_sql(shape: ProductShape, sort: str, after: bool, limited: bool) -> str:
-    """The JSON page's query (decimals as text) as SQL text, for ``db.fetch_rows``."""
-    return compiled_sql(_list_statement(PRODUCT_PAGE_SELECT, shape, sort, after, limited))
+def product_list_sql(
+    shape: ProductShape, sort: str, after: bool, limited: bool
+) -> tuple[str, tuple[str, ...]]:
+    """The JSON page's query as SQL text for ``db.fetch_rows``, and its columns: each
+    row's stored record (:func:`product_page_record`), then the sort's key (a price as
+    Postgres's text, "24.95", as the cursor keeps it) and the id for the next page's
+    cursor."""
+    sort_column = PRODUCT_ORDER.column(sort)
+    keys = [] if sort_column is Product.id else [sort_column]
+    columns = [
+        RECORD_JSON,
+        *(cast(key, Text).label(key.key) if isinstance(key.type, Numeric) else key for key in keys),
+        Product.id,
+    ]
+    statement = _list_statement(columns, shape, sort, after, limited)
+    return compiled_sql(statement), tuple(column.key for column in columns)
 
 
 def _list_statement(
@@ -163,7 +164,9 @@ def _list_statement(
     return PRODUCT_ORDER.statement(statement, sort, after, limited)
 
 
-PRODUCT_BY_ID = select(*PRODUCT_SELECT).where(Product.id == bindparam("product_id", type_=String))
+PRODUCT_BY_ID = compiled_sql(
+    select(RECORD_JSON).where(Product.id == bindparam("product_id", type_=String))
+)
 
 # Whether a product id is known: the product exists, or its audit rows (they outlive it).
 KNOWN_PRODUCT = select(

@@ -41,14 +41,12 @@ from christmas_spiders.api.params import (
 from christmas_spiders.api.product_queries import (
     PRICE_COLUMNS,
     PRODUCT_BY_ID,
-    PRODUCT_COLUMNS,
     PRODUCT_ORDER,
     ensure_known,
     price_intervals,
     product_list_sql,
     product_list_statement,
     product_page_record,
-    product_record,
     product_shape,
 )
 
@@ -95,8 +93,9 @@ def list_products() -> Response:
     if page.csv:
         statement = product_list_statement(shape, page.sort, page.after, page.limited)
         return stream_csv(readonly_engine(), statement, "products.csv", parameters)
-    rows = fetch_rows(product_list_sql(shape, page.sort, page.after, page.limited), parameters)
-    return PRODUCT_ORDER.response(rows, page, product_page_record, columns=PRODUCT_COLUMNS)
+    sql, columns = product_list_sql(shape, page.sort, page.after, page.limited)
+    rows = fetch_rows(sql, parameters)
+    return PRODUCT_ORDER.response(rows, page, product_page_record, columns=columns)
 
 
 PRODUCT = Query(PRODUCT_ID, JSON_ONLY)
@@ -106,10 +105,10 @@ PRODUCT = Query(PRODUCT_ID, JSON_ONLY)
 @documented("One product", PRODUCT, one="Product", description="The product.", not_found=True)
 def get_product(product_id: str) -> Response:
     product_id = PRODUCT.parse(product_id=product_id)["product_id"]
-    row = request_connection().execute(PRODUCT_BY_ID, {"product_id": product_id}).one_or_none()
-    if row is None:
+    rows = fetch_rows(PRODUCT_BY_ID, {"product_id": product_id})
+    if not rows:
         raise NotFound(f"no product with id {product_id!r}")
-    return data_response(product_record(row))
+    return data_response(product_page_record(rows[0]))
 
 
 HISTORY = Query(

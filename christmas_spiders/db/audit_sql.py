@@ -471,6 +471,51 @@ LISTING_JSON = " || ".join(
     )
 )
 
+# A time as the API writes it (orjson with OPT_UTC_Z): UTC, the microseconds only when
+# there are some, then "Z". IMMUTABLE: the text depends on the value alone, the UTC
+# conversion being fixed; to_char is only STABLE for patterns this one does not use
+# (month and day names in the session's locale).
+JSON_TIME_FUNCTION = "christmas_json_time"
+CREATE_JSON_TIME_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION {JSON_TIME_FUNCTION}(value timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $function$
+SELECT CASE WHEN value IS NULL THEN 'null'
+    WHEN to_char(value AT TIME ZONE 'UTC', 'US') = '000000'
+        THEN '"' || to_char(value AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS') || 'Z"'
+    ELSE '"' || to_char(value AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || 'Z"'
+END
+$function$
+"""
+DROP_JSON_TIME_FUNCTION = f"DROP FUNCTION IF EXISTS {JSON_TIME_FUNCTION}(timestamptz)"
+
+# How each kind of products column is written in the record's JSON.
+_JSON_VALUES = {
+    "text": lambda column: f"{JSON_TEXT_FUNCTION}({column})",
+    "money": _json_money,
+    "integer": lambda column: f"coalesce({column}::text, 'null')",
+    "time": lambda column: f"{JSON_TIME_FUNCTION}({column})",
+}
+JSON_KINDS = tuple(_JSON_VALUES)
+
+
+def product_json(columns: Sequence[tuple[str, str]]) -> str:
+    """The expression of a products row as the API answers it (``api.product_queries``):
+    an object of ``columns``, each ``(name, kind)`` with kind one of :data:`JSON_KINDS`,
+    in order. ``products.record_json`` keeps it as a generated column (models.Product,
+    migration 0014): a page of products reads one text per row, not fifteen values to
+    convert and encode again.
+    """
+    if not columns:
+        raise ValueError("a product record has at least one column")
+    parts = []
+    for index, (name, kind) in enumerate(columns):
+        if kind not in _JSON_VALUES:
+            raise ValueError(f"column {name!r}: no JSON for kind {kind!r} (one of {JSON_KINDS})")
+        opening = "{" if index == 0 else ","
+        parts.append(f"""'{opening}"{name}":' || {_JSON_VALUES[kind](name)}""")
+    return " || ".join(parts) + " || '}'"
+
+
 # The history columns from the audit, for every sku. An offer's state at a time is the
 # one its latest availability change set; the latest change's state is its current one
 # (products.availability), and an offer with no audited change has had its current

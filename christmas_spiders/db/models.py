@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Computed,
     Date,
     DateTime,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -33,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from christmas_spiders.db.audit_sql import LISTING_JSON
+from christmas_spiders.db.audit_sql import LISTING_JSON, product_json
 from christmas_spiders.items import ITEM_FIELDS
 
 NAMING_CONVENTION = {
@@ -124,6 +126,38 @@ class Product(Base):
     # sold-out word; False: none, on a shop whose tiles show stock; NULL: never seen on
     # such a listing): a refresh reads a page whose tile stopped saying sold out (0010).
     listed_sold_out: Mapped[bool | None] = mapped_column(Boolean)
+
+
+# What the API answers of a product, in order: its id, the item's fields, when a crawl
+# last saw it and when it was first stored (api.product_queries).
+PRODUCT_RECORD_COLUMNS: tuple[str, ...] = ("id", *PRODUCT_FIELDS, "last_synced_at", "created_at")
+# The JSON kind (audit_sql.product_json) of each column type a record holds.
+_JSON_KINDS = {str: "text", Decimal: "money", int: "integer", dt.datetime: "time"}
+PRODUCTS_TABLE = cast(Table, Product.__table__)
+
+
+def product_record_kinds() -> tuple[tuple[str, str], ...]:
+    """``(name, JSON kind)`` of each record column, by its column's type."""
+    kinds = []
+    for name in PRODUCT_RECORD_COLUMNS:
+        python_type = PRODUCTS_TABLE.c[name].type.python_type
+        if python_type not in _JSON_KINDS:
+            raise TypeError(f"products.{name}: no JSON kind for {python_type.__name__} values")
+        kinds.append((name, _JSON_KINDS[python_type]))
+    return tuple(kinds)
+
+
+# The record as the API answers it, kept by Postgres (migration 0014). A column of the
+# table, not a mapped attribute: its expression is built from the columns above, and
+# nothing loads it into a Product.
+PRODUCTS_TABLE.append_column(
+    Column(
+        "record_json",
+        Text,
+        Computed(product_json(product_record_kinds()), persisted=True),
+        nullable=False,
+    )
+)
 
 
 class ProductAudit(Base):
