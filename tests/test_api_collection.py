@@ -6,6 +6,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import create_engine, insert
+
+from christmas_spiders.db.ids import product_id
+from christmas_spiders.db.models import Product
+from tests.fixtures.api import add_key, make_api_database, remove_api_database
 from tests.test_api_csv import read_csv
 from tests.test_api_routes import money
 
@@ -146,3 +151,70 @@ def test_limits_and_bad_values(client):
         assert message in error["message"]
     exactly = ",".join(f"QX{n:04d}" for n in range(500))
     assert client.get(f"/api/v1/collection?skus={exactly}").status_code == 200
+
+
+def test_a_shop_listing_a_sku_twice_counts_its_cheaper_offer(pg_admin_url, make_app):
+    # QX8001: one shop lists it sold out cheap and in stock dearer, another in stock.
+    # QX8002: one shop lists it twice in stock. Each shop's totals take its cheapest
+    # offer of a sku, and its cheapest in-stock one for the in-stock totals.
+    database = make_api_database(pg_admin_url, products_per_vendor=3)
+    offers = [
+        ("ornament_shop", "a", "QX8001", "10.00", "out_of_stock"),
+        ("ornament_shop", "b", "QX8001", "30.00", "in_stock"),
+        ("hookedonhallmark", "c", "QX8001", "20.00", "in_stock"),
+        ("hallmark_ornaments", "d", "QX8002", "15.00", "in_stock"),
+        ("hallmark_ornaments", "e", "QX8002", "12.50", "in_stock"),
+    ]
+    rows = [
+        {
+            "id": product_id(vendor, vendor_id),
+            "vendor": vendor,
+            "vendor_id": vendor_id,
+            "sku": sku,
+            "name": f"Twice listed {vendor_id}",
+            "price": Decimal(price),
+            "currency": "USD",
+            "brand": "Hallmark",
+            "availability": availability,
+            "release_year": 2020,
+            "link": f"https://{vendor}.example/p/{vendor_id}",
+        }
+        for vendor, vendor_id, sku, price, availability in offers
+    ]
+    try:
+        owner = create_engine(database.owner_url)
+        with owner.begin() as conn:
+            conn.execute(insert(Product), rows)
+        owner.dispose()
+        database.products.extend(rows)
+        client = make_app(database).test_client()
+        client.environ_base["HTTP_X_API_KEY"] = add_key(database.owner_url, "twice")
+        data = client.get("/api/v1/collection?skus=QX8001,QX8002").get_json()["data"]
+        assert data == expected(database, ["QX8001", "QX8002"])
+        assert {shop["vendor"]: shop for shop in data["shops"]} == {
+            "hallmark_ornaments": {
+                "vendor": "hallmark_ornaments",
+                "listed": 1,
+                "in_stock": 1,
+                "total": "12.50",
+                "in_stock_total": "12.50",
+            },
+            "hookedonhallmark": {
+                "vendor": "hookedonhallmark",
+                "listed": 1,
+                "in_stock": 1,
+                "total": "20.00",
+                "in_stock_total": "20.00",
+            },
+            "ornament_shop": {
+                "vendor": "ornament_shop",
+                "listed": 1,
+                "in_stock": 1,
+                "total": "10.00",
+                "in_stock_total": "30.00",
+            },
+        }
+        assert [item["price"] for item in data["buy"]["items"]] == ["20.00", "12.50"]
+        assert [item["price"] for item in data["sell"]["items"]] == ["30.00", "15.00"]
+    finally:
+        remove_api_database(pg_admin_url, database)

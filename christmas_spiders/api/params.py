@@ -401,7 +401,9 @@ class SkuList(Param):
     repeatable: bool = True
 
     def parse(self, raw: str, csv: bool) -> list[str]:
-        skus = [normalise_sku(item) for item in raw.split(",")]
+        # normalise_sku of each item, done once: neither removing white space nor upper
+        # case adds or takes a comma.
+        skus = normalise_sku(raw).split(",")
         if any(not sku or len(sku) > MAX_SKU_LENGTH for sku in skus):
             raise self.bad(f"must be skus of 1 to {MAX_SKU_LENGTH} characters, comma-separated")
         unique = list(dict.fromkeys(skus))

@@ -316,10 +316,12 @@ def rarity(
 # Every listed offer (a delisted one is no price) of the skus bound as ``skus``: one
 # text, the skus joined by commas (a sku has none), since dumping a list as an array
 # parameter costs more than the query's own parsing. Prices in cents (exact: prices are
-# NUMERIC(12, 2)), so totals are sums of ints. Cheapest first; ties by vendor, then id,
-# in code-point order (Python's). Run on the driver's cursor (psycopg's %(name)s).
+# NUMERIC(12, 2)), so totals are sums of ints, and as the API writes them ("24.95").
+# Cheapest first; ties by vendor, then id, in code-point order (Python's). Run on the
+# driver's cursor (psycopg's %(name)s).
 COLLECTION_OFFERS_SQL = """
-SELECT sku, vendor, id, name, (price * 100)::bigint AS cents, availability = 'in_stock'
+SELECT sku, vendor, id, name, (price * 100)::bigint AS cents, price::text AS price,
+       availability = 'in_stock'
 FROM products
 WHERE sku = ANY(string_to_array(%(skus)s, ',')) AND availability <> 'delisted'
 ORDER BY sku, price, vendor COLLATE "C", id COLLATE "C"
@@ -348,9 +350,9 @@ def _basket(choices: list[tuple[Any, ...]]) -> dict[str, Any]:
                 "vendor": vendor,
                 "product_id": product_id,
                 "name": name,
-                "price": money_text(cents),
+                "price": price,
             }
-            for sku, vendor, product_id, name, cents, _in_stock in choices
+            for sku, vendor, product_id, name, _cents, price, _in_stock in choices
         ],
     }
 
@@ -373,34 +375,34 @@ def collection_value(offers: Iterable[tuple[Any, ...]], skus: Sequence[str]) -> 
     wanted = list(dict.fromkeys(skus))
     if len(wanted) > MAX_COLLECTION_SKUS:
         raise ValueError(f"at most {MAX_COLLECTION_SKUS} skus per collection")
-    # Per shop: listed, in stock, total cents, in-stock total cents.
-    shops: dict[str, list[int]] = {}
+    # Per shop: listed, in stock, total cents, in-stock total cents, and the skus its
+    # last listed and last in-stock offers counted were of.
+    shops: dict[str, list[Any]] = {}
     # Per sku: its cheapest in-stock offer, and its dearest (the first at the top price).
     bought: dict[str, tuple[Any, ...]] = {}
     sold: dict[str, tuple[Any, ...]] = {}
     # One pass: the offers come a sku at a time, cheapest first.
     current = None
-    counted: set[str] = set()
-    counted_in_stock: set[str] = set()
     top = -1
     for offer in offers:
-        sku, vendor, _id, _name, cents, in_stock = offer
+        sku, vendor, _id, _name, cents, _price, in_stock = offer
         if sku != current:
             current, top = sku, -1
-            counted, counted_in_stock = set(), set()
         if in_stock and sku not in bought:
             bought[sku] = offer
         if cents > top:
             top = cents
             sold[sku] = offer
-        shop = shops.setdefault(vendor, [0, 0, 0, 0])
+        shop = shops.get(vendor)
+        if shop is None:
+            shop = shops[vendor] = [0, 0, 0, 0, None, None]
         # Each shop's first (cheapest) offer of the sku, and its cheapest in stock.
-        if vendor not in counted:
-            counted.add(vendor)
+        if shop[4] != sku:
+            shop[4] = sku
             shop[0] += 1
             shop[2] += cents
-        if in_stock and vendor not in counted_in_stock:
-            counted_in_stock.add(vendor)
+        if in_stock and shop[5] != sku:
+            shop[5] = sku
             shop[1] += 1
             shop[3] += cents
     buy = [bought[sku] for sku in wanted if sku in bought]
@@ -417,7 +419,7 @@ def collection_value(offers: Iterable[tuple[Any, ...]], skus: Sequence[str]) -> 
                 "total": money_text(total),
                 "in_stock_total": money_text(in_stock_total),
             }
-            for vendor, (listed_count, in_stock_count, total, in_stock_total) in sorted(
+            for vendor, (listed_count, in_stock_count, total, in_stock_total, *_) in sorted(
                 shops.items()
             )
         ],
