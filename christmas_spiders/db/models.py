@@ -406,6 +406,8 @@ class AlertDelivery(Base):
 # ornament without a value sorts below every spread and above every price.
 NO_SPREAD = "-1"
 NO_PRICE = "9999999999.99"
+# The listing's sort keys with an index each, in keyset order (key, sku).
+SORTED_SUMMARY_KEYS = ("spread_key", "spread_percent_key", "cheapest_key", "rarity_key", "offers")
 
 
 class OrnamentSummary(Base):
@@ -415,11 +417,13 @@ class OrnamentSummary(Base):
 
     __tablename__ = "ornament_summary"
     __table_args__ = (
-        Index("ix_ornament_summary_spread_key", "spread_key", "sku"),
-        Index("ix_ornament_summary_spread_percent_key", "spread_percent_key", "sku"),
-        Index("ix_ornament_summary_cheapest_key", "cheapest_key", "sku"),
-        Index("ix_ornament_summary_rarity_key", "rarity_key", "sku"),
-        Index("ix_ornament_summary_offers", "offers", "sku"),
+        # Each sort's keyset order, the release year last (migration 0015): a page
+        # bounded by a year range skips other years' entries in the index itself,
+        # without reading their rows.
+        *(
+            Index(f"ix_ornament_summary_{key}", key, "sku", "release_year")
+            for key in SORTED_SUMMARY_KEYS
+        ),
         Index("ix_ornament_summary_release_year", "release_year"),
         # One year's page by spread in keyset order (migration 0011).
         Index("ix_ornament_summary_release_year_spread_key", "release_year", "spread_key", "sku"),
