@@ -237,6 +237,9 @@ def test_csv_has_one_line_per_sku_with_the_json_values(client, api_db):
         assert line["lowest_price_seen"] == row["lowest_price_seen"]
         assert line["carried_by"] == "; ".join(row["rarity"]["carried_by"])
         assert int(line["in_stock_offers"]) == row["in_stock_offers"]
+        # One rounding for both (time moves on between the two answers: one step).
+        share = row["rarity"]["in_stock_share_90d"]
+        assert abs(float(line["in_stock_share_90d"]) - share) <= 1e-4
     assert len(read_csv(client.get("/api/v1/ornaments?format=csv&limit=3"))) == 3
 
 

@@ -27,15 +27,13 @@ from sqlalchemy import Text as SqlText
 from christmas_spiders.api.audit_queries import audit_numeric
 from christmas_spiders.api.db import compiled_query, compiled_sql
 from christmas_spiders.api.pagination import Keyset
-from christmas_spiders.db.audit_sql import SHARE_FUNCTION
 from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
 from christmas_spiders.db.ornaments import (
-    AT,
-    RARITY_DAYS,
     SUMMARY,
     SUMMARY_ID,
     SUMMARY_SORTS,
     SummaryShape,
+    in_stock_share,
     ordering,
     page_statement,
     share,
@@ -112,13 +110,12 @@ def offers_with_rarity() -> Any:
     """:func:`offers_statement` with the sku's rarity (``db.ornaments.rarity``) on every
     offer: one statement, one round trip."""
     offers = offers_statement().subquery("offers")
-    days = literal_column(str(RARITY_DAYS))
     return (
         select(
             *offers.c,
             SUMMARY.vendors,
             SUMMARY.in_stock_vendors,
-            getattr(func, SHARE_FUNCTION)(SUMMARY.in_stock_spans, AT, days),
+            in_stock_share(SUMMARY.in_stock_spans),
         )
         .select_from(offers)
         .outerjoin(OrnamentSummary, OrnamentSummary.sku == bindparam("sku", type_=String))
@@ -204,7 +201,7 @@ def csv_statement(page: Any, sort: str) -> Any:
         "carried_by": func.array_to_string(rows.c.vendors, "; "),
         "in_stock_at": func.array_to_string(rows.c.in_stock_vendors, "; "),
         "spread_percent": func.round(rows.c.spread_percent, 1),
-        "in_stock_share_90d": func.round(cast(rows.c.in_stock_share, Numeric), 4),
+        "in_stock_share_90d": rows.c.in_stock_share,
     }
     columns = [
         (joined[name] if name in joined else rows.c[name]).label(name) for name in LIST_CSV_COLUMNS
@@ -225,9 +222,10 @@ def json_list_sql(
     shape: SummaryShape, sort: str, after: bool, row_limit: int
 ) -> tuple[str, tuple[str, ...]]:
     """The JSON page's query as SQL text for ``db.fetch_rows``, and its columns: each
-    row's stored record (``listing_json``, see db/audit_sql.py) and its share of the last
-    90 days in stock (for :func:`listing_record`), then the sku and the sort's key as
-    Postgres's text ("24.95", as the cursor keeps it) for the next page's cursor.
+    row's record (for :func:`listing_record`: its stored ``listing_json``, see
+    db/audit_sql.py, closed by Postgres with the row's share of the last 90 days in
+    stock), then the sku and the sort's key as Postgres's text ("24.95", as the cursor
+    keeps it) for the next page's cursor.
 
     The row limit is written into the SQL, not bound: Postgres plans an unknown LIMIT
     for a tenth of the table, every row with its 90-day share computed, so the prepared
@@ -243,11 +241,9 @@ def json_list_sql(
         matching.where(summary_condition(shape)), sort, after, limited=True, written=row_limit
     )
     rows = inner.subquery("page")
-    # The days as a literal: the SQL text carries no bound value of its own.
-    days = literal_column(str(RARITY_DAYS))
+    share_text = cast(in_stock_share(rows.c.in_stock_spans), SqlText)
     columns: list[Any] = [
-        rows.c.listing_json,
-        getattr(func, SHARE_FUNCTION)(rows.c.in_stock_spans, AT, days).label("in_stock_share"),
+        rows.c.listing_json.concat(share_text).concat(literal_column("'}}'")).label("record"),
         rows.c.sku,
         *(
             cast(rows.c[key.key], SqlText).label(key.key)
@@ -265,15 +261,14 @@ def ranges_years(shape: SummaryShape) -> bool:
 
     A prepared statement's generic plan cannot know how wide the range is: it guesses a
     sliver of the rows and reads every sku of the years through their index, then sorts
-    them all (about 3,700 for six years: 5.5 ms of Postgres CPU per page, against 2 ms
-    planned for the values, which walks the sort key's index instead).
+    them all (about 3,700 for six years: 5.5 ms of Postgres CPU per page), where planned
+    for the values it walks the sort key's index, the year checked on each entry
+    (migration 0015: 0.6 ms).
     """
     return any(name in ("year_min", "year_max") for name, _count in shape)
 
 
 def listing_record(row: tuple[Any, ...]) -> orjson.Fragment:
     """A row of :func:`json_list_sql` as the listing answers it (the record of
-    ``db.ornaments.summary_record``, prices as text): its stored JSON closed by the
-    share of the last 90 days in stock."""
-    listing_json, in_stock_share = row[0], row[1]
-    return orjson.Fragment(f"{listing_json}{share(in_stock_share)!r}}}}}")
+    ``db.ornaments.summary_record``, prices as text), its JSON written as is."""
+    return orjson.Fragment(row[0])

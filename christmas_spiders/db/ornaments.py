@@ -40,6 +40,7 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    literal_column,
     select,
     type_coerce,
 )
@@ -50,8 +51,9 @@ from christmas_spiders.db.audit_sql import SHARE_FUNCTION, SUMMARY_FRESH_COLUMNS
 from christmas_spiders.db.models import IndexClose, OrnamentSummary, Product, RetailPrice
 
 SUMMARY = OrnamentSummary.__table__.c
-# The days rarity looks back over.
+# The days rarity looks back over, and the decimal places of its share.
 RARITY_DAYS = 90
+SHARE_PLACES = 4
 PERCENT_PLACES = Decimal("0.1")
 # Skus per collection question.
 MAX_COLLECTION_SKUS = 500
@@ -180,8 +182,12 @@ SKUS = bindparam("skus", type_=ARRAY(String))
 
 
 def in_stock_share(spans: Any) -> Any:
-    """The share of the ``RARITY_DAYS`` before ``:at`` that ``spans`` cover."""
-    return getattr(func, SHARE_FUNCTION)(spans, AT, RARITY_DAYS)
+    """The share of the ``RARITY_DAYS`` before ``:at`` that ``spans`` cover, rounded to
+    ``SHARE_PLACES`` by Postgres (NUMERIC): every answer, JSON or CSV, one sku or a
+    listing, takes the same rounding. The days and places are written into the SQL: a
+    statement's text carries no bound value of its own."""
+    share = getattr(func, SHARE_FUNCTION)(spans, AT, literal_column(str(RARITY_DAYS)))
+    return func.round(cast(share, Numeric), literal_column(str(SHARE_PLACES)))
 
 
 def page_statement(page: Select[Any], sort: str) -> Select[Any]:
@@ -202,8 +208,9 @@ def _plain(column: Any) -> Any:
     return column
 
 
-def share(value: float | None) -> float:
-    return round(value or 0.0, 4)
+def share(value: Decimal | None) -> float:
+    """A share :func:`in_stock_share` read (NULL: no spans to cover) as the API's number."""
+    return 0.0 if value is None else float(value)
 
 
 PAGE_COLUMNS = (*SUMMARY_COLUMNS, *SORT_KEY_COLUMNS, "in_stock_share")
