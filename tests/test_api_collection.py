@@ -154,14 +154,16 @@ def test_limits_and_bad_values(client):
 
 
 def test_a_shop_listing_a_sku_twice_counts_its_cheaper_offer(pg_admin_url, make_app):
-    # QX8001: one shop lists it sold out cheap and in stock dearer, another in stock.
-    # QX8002: one shop lists it twice in stock. Each shop's totals take its cheapest
-    # offer of a sku, and its cheapest in-stock one for the in-stock totals.
+    # QX8001: one shop lists it sold out cheap and in stock dearer, two others in stock
+    # (one at a price of more digits: cheapest by value, not by text). QX8002: one shop
+    # lists it twice in stock. Each shop's totals take its cheapest offer of a sku, and
+    # its cheapest in-stock one for the in-stock totals.
     database = make_api_database(pg_admin_url, products_per_vendor=3)
     offers = [
         ("ornament_shop", "a", "QX8001", "10.00", "out_of_stock"),
         ("ornament_shop", "b", "QX8001", "30.00", "in_stock"),
         ("hookedonhallmark", "c", "QX8001", "20.00", "in_stock"),
+        ("hallmark_ornaments", "f", "QX8001", "100.00", "in_stock"),
         ("hallmark_ornaments", "d", "QX8002", "15.00", "in_stock"),
         ("hallmark_ornaments", "e", "QX8002", "12.50", "in_stock"),
     ]
@@ -194,10 +196,10 @@ def test_a_shop_listing_a_sku_twice_counts_its_cheaper_offer(pg_admin_url, make_
         assert {shop["vendor"]: shop for shop in data["shops"]} == {
             "hallmark_ornaments": {
                 "vendor": "hallmark_ornaments",
-                "listed": 1,
-                "in_stock": 1,
-                "total": "12.50",
-                "in_stock_total": "12.50",
+                "listed": 2,
+                "in_stock": 2,
+                "total": "112.50",
+                "in_stock_total": "112.50",
             },
             "hookedonhallmark": {
                 "vendor": "hookedonhallmark",
@@ -215,6 +217,6 @@ def test_a_shop_listing_a_sku_twice_counts_its_cheaper_offer(pg_admin_url, make_
             },
         }
         assert [item["price"] for item in data["buy"]["items"]] == ["20.00", "12.50"]
-        assert [item["price"] for item in data["sell"]["items"]] == ["30.00", "15.00"]
+        assert [item["price"] for item in data["sell"]["items"]] == ["100.00", "15.00"]
     finally:
         remove_api_database(pg_admin_url, database)

@@ -324,14 +324,15 @@ def rarity(
 # text, the skus joined by commas (a sku has none), since dumping a list as an array
 # parameter costs more than the query's own parsing. Prices in cents (exact: prices are
 # NUMERIC(12, 2)), so totals are sums of ints, and as the API writes them ("24.95").
-# Cheapest first; ties by vendor, then id, in code-point order (Python's). Run on the
-# driver's cursor (psycopg's %(name)s).
+# Cheapest first (by the column: ``price`` alone would name the output's text); ties by
+# vendor, then id, in code-point order (Python's). Run on the driver's cursor (psycopg's
+# %(name)s).
 COLLECTION_OFFERS_SQL = """
 SELECT sku, vendor, id, name, (price * 100)::bigint AS cents, price::text AS price,
        availability = 'in_stock'
 FROM products
 WHERE sku = ANY(string_to_array(%(skus)s, ',')) AND availability <> 'delisted'
-ORDER BY sku, price, vendor COLLATE "C", id COLLATE "C"
+ORDER BY products.sku, products.price, products.vendor COLLATE "C", products.id COLLATE "C"
 """
 
 
