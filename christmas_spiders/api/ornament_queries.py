@@ -13,7 +13,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    Numeric,
     String,
     bindparam,
     cast,
@@ -26,7 +25,7 @@ from sqlalchemy import Text as SqlText
 
 from christmas_spiders.api.audit_queries import audit_numeric
 from christmas_spiders.api.db import compiled_query, compiled_sql
-from christmas_spiders.api.pagination import Keyset
+from christmas_spiders.api.pagination import Keyset, key_text
 from christmas_spiders.db.models import OrnamentSummary, Product, ProductAudit
 from christmas_spiders.db.ornaments import (
     SUMMARY,
@@ -245,12 +244,7 @@ def json_list_sql(
     columns: list[Any] = [
         rows.c.listing_json.concat(share_text).concat(literal_column("'}}'")).label("record"),
         rows.c.sku,
-        *(
-            cast(rows.c[key.key], SqlText).label(key.key)
-            if isinstance(key.type, Numeric)
-            else rows.c[key.key]
-            for key in keys
-        ),
+        *(key_text(rows.c[key.key]) for key in keys),
     ]
     statement = select(*columns).order_by(*ordering(sort, rows.c))
     return compiled_sql(statement), tuple(column.key for column in columns)

@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, Response, current_app, request
-from sqlalchemy import ColumnElement, Integer, bindparam, literal_column, text, tuple_
+from sqlalchemy import ColumnElement, Integer, bindparam, cast, literal_column, text, tuple_
 from sqlalchemy import types as sqltypes
 
 from christmas_spiders.api.db import request_connection
@@ -213,6 +213,14 @@ def next_link(token: str) -> str:
     pairs = [(name, value) for name, value in request.args.items(multi=True) if name != "cursor"]
     pairs.append(("cursor", token))
     return f"{path}?{urlencode(pairs)}"
+
+
+def key_text(column: Any) -> Any:
+    """A sort key as a JSON page selects it for its next cursor: a NUMERIC as Postgres's
+    text ("24.95", the cursor's form, no Decimal built per row), anything else as is."""
+    if isinstance(column.type, sqltypes.Numeric):
+        return cast(column, sqltypes.Text).label(column.key)
+    return column
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,8 @@ from sqlalchemy import (
     Numeric,
     Select,
     String,
-    Text,
     and_,
     bindparam,
-    cast,
     column,
     exists,
     false,
@@ -36,7 +34,7 @@ from sqlalchemy import (
 
 from christmas_spiders.api.db import compiled_sql
 from christmas_spiders.api.envelope import NotFound
-from christmas_spiders.api.pagination import Keyset
+from christmas_spiders.api.pagination import Keyset, key_text
 from christmas_spiders.db.models import (
     PRODUCT_RECORD_COLUMNS,
     PRODUCTS_TABLE,
@@ -61,7 +59,7 @@ PRODUCT_ORDER = Keyset(
 )
 
 
-def product_page_record(row: tuple[Any, ...]) -> orjson.Fragment:
+def product_record(row: tuple[Any, ...]) -> orjson.Fragment:
     """A row of :func:`product_list_sql` or :data:`PRODUCT_BY_ID` as its record: the
     JSON Postgres keeps of it (``products.record_json``), written into the answer as is."""
     return orjson.Fragment(row[0])
@@ -139,14 +137,14 @@ def product_list_sql(
     shape: ProductShape, sort: str, after: bool, limited: bool
 ) -> tuple[str, tuple[str, ...]]:
     """The JSON page's query as SQL text for ``db.fetch_rows``, and its columns: each
-    row's stored record (:func:`product_page_record`), then the sort's key (a price as
+    row's stored record (:func:`product_record`), then the sort's key (a price as
     Postgres's text, "24.95", as the cursor keeps it) and the id for the next page's
     cursor."""
     sort_column = PRODUCT_ORDER.column(sort)
     keys = [] if sort_column is Product.id else [sort_column]
     columns = [
         RECORD_JSON,
-        *(cast(key, Text).label(key.key) if isinstance(key.type, Numeric) else key for key in keys),
+        *(key_text(key) for key in keys),
         Product.id,
     ]
     statement = _list_statement(columns, shape, sort, after, limited)

@@ -46,7 +46,7 @@ from christmas_spiders.api.product_queries import (
     price_intervals,
     product_list_sql,
     product_list_statement,
-    product_page_record,
+    product_record,
     product_shape,
 )
 
@@ -95,7 +95,7 @@ def list_products() -> Response:
         return stream_csv(readonly_engine(), statement, "products.csv", parameters)
     sql, columns = product_list_sql(shape, page.sort, page.after, page.limited)
     rows = fetch_rows(sql, parameters)
-    return PRODUCT_ORDER.response(rows, page, product_page_record, columns=columns)
+    return PRODUCT_ORDER.response(rows, page, product_record, columns=columns)
 
 
 PRODUCT = Query(PRODUCT_ID, JSON_ONLY)
@@ -108,7 +108,7 @@ def get_product(product_id: str) -> Response:
     rows = fetch_rows(PRODUCT_BY_ID, {"product_id": product_id})
     if not rows:
         raise NotFound(f"no product with id {product_id!r}")
-    return data_response(product_page_record(rows[0]))
+    return data_response(product_record(rows[0]))
 
 
 HISTORY = Query(

@@ -132,7 +132,7 @@ class Product(Base):
 # last saw it and when it was first stored (api.product_queries).
 PRODUCT_RECORD_COLUMNS: tuple[str, ...] = ("id", *PRODUCT_FIELDS, "last_synced_at", "created_at")
 # The JSON kind (audit_sql.product_json) of each column type a record holds.
-_JSON_KINDS = {str: "text", Decimal: "money", int: "integer", dt.datetime: "time"}
+_JSON_KIND_OF_TYPE = {str: "text", Decimal: "money", int: "integer", dt.datetime: "time"}
 PRODUCTS_TABLE = cast(Table, Product.__table__)
 
 
@@ -141,9 +141,9 @@ def product_record_kinds() -> tuple[tuple[str, str], ...]:
     kinds = []
     for name in PRODUCT_RECORD_COLUMNS:
         python_type = PRODUCTS_TABLE.c[name].type.python_type
-        if python_type not in _JSON_KINDS:
+        if python_type not in _JSON_KIND_OF_TYPE:
             raise TypeError(f"products.{name}: no JSON kind for {python_type.__name__} values")
-        kinds.append((name, _JSON_KINDS[python_type]))
+        kinds.append((name, _JSON_KIND_OF_TYPE[python_type]))
     return tuple(kinds)
 
 
